@@ -1,0 +1,45 @@
+# Two commands on a fresh machine: `make run` and `make test` (both set up what they need).
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PYTHON  ?= python3
+SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
+SHARED  := $(abspath ../shared/data)
+
+# Real data for demos and tests (../shared/data beside the checkout), unless the caller set one.
+ifeq ($(origin AUTOTINY_DATA),undefined)
+  ifneq ($(wildcard $(SHARED)),)
+    export AUTOTINY_DATA := $(SHARED)
+  endif
+endif
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 3
+
+.PHONY: setup toolchain run test bench clean
+setup: $(VENV)/.stamp toolchain
+
+$(VENV)/.stamp: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+# Cross compiler for the firmware (Debian packages, without the 1.6 GB of recommends).
+toolchain:
+	@command -v arm-none-eabi-gcc >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	    gcc-arm-none-eabi libnewlib-arm-none-eabi; }
+
+# The default search: task=kws board=stm32f746; pass more overrides with ARGS="budget.ram_kb=64 ..."
+run: setup
+	$(VENV)/bin/autotiny search $(ARGS)
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) bench/trials_per_hour.py
+
+clean:
+	rm -rf .cache outputs studies mlruns

@@ -1,0 +1,104 @@
+"""`autotiny <command> [key=value ...]`: Hydra overrides in, one-line errors and exit 2 out."""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = """usage: autotiny <command> [key=value ...]
+
+commands:
+  search   run (or resume) a search study      autotiny search task=kws board=stm32f746 search.n_trials=40
+  measure  measure one int8 .tflite on a board autotiny measure model=path/to/model.tflite board=nrf52840
+
+Config groups (conf/): task, board, budget, search, tracking; any key can be overridden,
+e.g. budget.ram_kb=64 budget.flash_kb=128 search.seed=3 data.max_per_class=50."""
+
+
+def _search(overrides: list[str]) -> int:
+    from autotiny.config import compose
+
+    cfg = compose(overrides)  # validated before TensorFlow is imported
+    from autotiny.search import Search, format_table
+
+    search = Search(cfg)
+    if cfg.tracking.enabled:
+        print(f"MLflow: mlflow ui --backend-store-uri {search.tracker.uri}", flush=True)
+    outcome = search.run()
+    print()
+    print(f"study {outcome.study_name}: {outcome.n_complete} feasible, {outcome.n_infeasible} over budget, "
+          f"{outcome.n_failed} failed")
+    if outcome.pareto:
+        print("Pareto front (feasible candidates; accuracy = int8 model):")
+        print(format_table(outcome))
+    else:
+        print("no feasible candidate yet: loosen the budget or run more trials")
+    if outcome.best:
+        print(f"best: trial {outcome.best.trial} → {outcome.output_dir / 'best' / 'model.tflite'} "
+              f"and model.h")
+    if outcome.tracking_uri:
+        print(f"MLflow UI: mlflow ui --backend-store-uri {outcome.tracking_uri}")
+    if outcome.interrupted:
+        print("interrupted: run the same command again to resume the study", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _measure(args: list[str]) -> int:
+    from pathlib import Path
+
+    from autotiny.config import compose
+    from autotiny.errors import ConfigError
+
+    models = [a.split("=", 1)[1] for a in args if a.startswith("model=")]
+    if len(models) != 1:
+        raise ConfigError("measure needs exactly one model=path/to/model.tflite")
+    cfg = compose([a for a in args if not a.startswith("model=")])
+    from autotiny.errors import ModelError
+    from autotiny.measure.tflite import check_budget, measure
+
+    path = Path(models[0])
+    if not path.is_file():
+        raise ModelError(f"model={path}: no such file")
+    m = measure(path.read_bytes(), cfg.board)
+    check = check_budget(m, cfg.budget, cfg.board)
+    print(f"{path} on {cfg.board.name} ({cfg.board.core}, {cfg.board.clock_hz / 1e6:g} MHz)")
+    for name, fig in m.figures().items():
+        print(f"  {name:12s} {fig}")
+    print("  ops         " + ", ".join(f"{k}×{v}" for k, v in m.ops.items()))
+    for note in m.notes:
+        print(f"  note: {note}")
+    print("  budget: " + ("fits" if check.feasible else f"over: {check.reason}"))
+    return 0 if check.feasible else 1
+
+
+COMMANDS = {"search": _search, "measure": _measure}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import os
+
+    # Before anything imports TensorFlow (tflite_micro and LiteRT may): Keras 2 for tfmot, quiet C++ logs.
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from autotiny.errors import AutotinyError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0 if argv else 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd not in COMMANDS:
+        print(f"autotiny: unknown command '{cmd}'; available: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[cmd](rest)
+    except AutotinyError as e:
+        print(f"autotiny: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("autotiny: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

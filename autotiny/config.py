@@ -1,0 +1,204 @@
+"""Typed run configuration: Hydra composes conf/, pydantic validates it.
+
+Imports neither TensorFlow nor Optuna, so a bad config fails in well under a second.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from autotiny.errors import ConfigError
+
+Core = Literal["cortex-m4", "cortex-m7", "cortex-m33", "cortex-m0plus"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Board(_Strict):
+    name: str
+    core: Core
+    clock_hz: int = Field(gt=0)
+    flash_kb: int = Field(gt=0)
+    flash_base: int = Field(ge=0)
+    ram_kb: int = Field(gt=0)
+    ram_base: int = Field(ge=0)
+    fpu: str | None = None
+    active_power_mw: float = Field(gt=0)
+    active_power_source: str
+    cycles_per_mac: float = Field(gt=0)
+    cycles_per_mac_source: str
+
+
+class Budget(_Strict):
+    """Hard limits; None means the board's whole memory (ram/flash) or no limit."""
+
+    ram_kb: float | None = Field(default=None, gt=0)
+    flash_kb: float | None = Field(default=None, gt=0)
+    ram_fraction: float = Field(default=1.0, gt=0, le=1)
+    flash_fraction: float = Field(default=1.0, gt=0, le=1)
+    latency_ms: float | None = Field(default=None, gt=0)
+    energy_uj: float | None = Field(default=None, gt=0)
+
+    def ram_bytes(self, board: Board) -> int:
+        kb = self.ram_kb if self.ram_kb is not None else board.ram_kb * self.ram_fraction
+        return int(kb * 1024)
+
+    def flash_bytes(self, board: Board) -> int:
+        kb = self.flash_kb if self.flash_kb is not None else board.flash_kb * self.flash_fraction
+        return int(kb * 1024)
+
+
+class Task(_Strict):
+    name: str
+    dataset: Literal["speech_commands"]
+    space: str
+    classes: list[str] = Field(min_length=2)
+
+
+class DataSettings(_Strict):
+    root: str | None = None
+    url: str | None = None
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    download_dir: str
+    cache_dir: str
+    max_per_class: int | None = Field(default=None, gt=0)
+    val_pct: float = Field(default=10, gt=0, lt=50)
+    test_pct: float = Field(default=10, gt=0, lt=50)
+    seed: int = 0
+
+
+class SearchSettings(_Strict):
+    study_name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    n_trials: int = Field(gt=0)
+    timeout_s: float | None = Field(default=None, gt=0)
+    sampler: Literal["tpe", "nsga2", "random"] = "tpe"
+    seed: int = 0
+    storage: str | None = None
+    studies_dir: str = "studies"
+    output_dir: str
+    space: str | None = None
+    objectives: list[Literal["accuracy", "flash", "ram", "latency", "energy"]] = Field(min_length=1)
+
+    def storage_url(self) -> str:
+        if self.storage:
+            return self.storage
+        return f"sqlite:///{Path(self.studies_dir).resolve() / (self.study_name + '.db')}"
+
+
+class TrackingSettings(_Strict):
+    uri: str
+    artifact_dir: str
+    experiment: str = Field(min_length=1)
+    enabled: bool = True
+
+
+class RunConfig(_Strict):
+    task: Task
+    board: Board
+    budget: Budget
+    search: SearchSettings
+    tracking: TrackingSettings
+    data: DataSettings
+
+    @model_validator(mode="after")
+    def _budget_fits_board(self) -> RunConfig:
+        b, board = self.budget, self.board
+        if b.ram_kb is not None and b.ram_kb > board.ram_kb:
+            raise ValueError(f"budget.ram_kb={b.ram_kb:g} exceeds {board.name}'s RAM of {board.ram_kb} KB")
+        if b.flash_kb is not None and b.flash_kb > board.flash_kb:
+            raise ValueError(
+                f"budget.flash_kb={b.flash_kb:g} exceeds {board.name}'s flash of {board.flash_kb} KB")
+        return self
+
+
+# ---- locating packaged config -------------------------------------------------------------
+
+def package_dir(name: str) -> Path:
+    """conf/ or search_spaces/: shipped inside the wheel as autotiny/<name>, beside it in a checkout."""
+    shipped = Path(str(resources.files("autotiny"))) / name
+    if shipped.is_dir():
+        return shipped
+    checkout = Path(__file__).resolve().parent.parent / name
+    if checkout.is_dir():
+        return checkout
+    raise ConfigError(f"cannot find the {name}/ folder (looked in {shipped} and {checkout})")
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (package_dir("conf") / group).glob("*.yaml"))
+
+
+# ---- compose + validate -------------------------------------------------------------------
+
+def _one_line(err: ValidationError) -> str:
+    e = err.errors()[0]
+    loc = ".".join(str(p) for p in e["loc"])
+    if e["type"] == "extra_forbidden":
+        return f"unknown key '{loc}'"
+    if e["type"] == "missing":
+        return f"missing key '{loc}'"
+    if not loc:  # model-level validator
+        return e["msg"].removeprefix("Value error, ")
+    msg = e["msg"].removeprefix("Value error, ")
+    return f"{loc}={e.get('input')!r}: {msg}"
+
+
+def validate(raw: dict) -> RunConfig:
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_one_line(err)) from None
+
+
+def compose(overrides: list[str]) -> RunConfig:
+    """Hydra compose API (not @hydra.main) so every error becomes our one-line ConfigError."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    for o in overrides:
+        key = o.split("=", 1)[0].lstrip("+~")
+        if "=" not in o:
+            raise ConfigError(f"override '{o}' must look like key=value (e.g. board=nrf52840)")
+        if key in ("task", "board", "budget", "search", "tracking"):
+            value = o.split("=", 1)[1]
+            options = group_options(key)
+            if value not in options:
+                raise ConfigError(f"{key}={value}: unknown {key}; available: {', '.join(options)}")
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(package_dir("conf")), version_base="1.3"):
+            cfg = hydra_compose(config_name="config", overrides=overrides)
+        raw = OmegaConf.to_container(cfg, resolve=True)
+    except (HydraException, OmegaConfBaseException) as e:
+        raise ConfigError(_hydra_message(e)) from None
+    finally:
+        GlobalHydra.instance().clear()
+    return validate(raw)
+
+
+def _hydra_message(e: Exception) -> str:
+    msg = str(e).strip().splitlines()[0]
+    # "Could not override 'budget.ram_kbb'." + "Key 'ram_kbb' is not in struct" on the next lines
+    if "Could not override" in msg or "not in struct" in str(e):
+        key = msg.split("'")[1] if "'" in msg else msg
+        group = key.split(".")[0]
+        hint = ""
+        if group in ("budget", "search", "tracking", "data", "task", "board"):
+            hint = f"; valid keys under {group}: {', '.join(_keys_of(group))}"
+        return f"unknown key '{key}'{hint} (use +{key}=... only for new keys)"
+    return msg
+
+
+def _keys_of(group: str) -> list[str]:
+    model = RunConfig.model_fields[group].annotation
+    return list(model.model_fields)  # type: ignore[union-attr]

@@ -1,0 +1,64 @@
+"""On-disk feature cache: computing MFCCs once per (front-end, params, split)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autotiny.data.speech_commands import SpeechCommands
+from autotiny.frontends import get_frontend
+
+CACHE_VERSION = 1  # bump when the stored arrays' meaning changes
+
+
+def cache_key(dataset: SpeechCommands, split: str, frontend_name: str, params: Any) -> str:
+    payload = {
+        "version": CACHE_VERSION,
+        "frontend": frontend_name,
+        "params": dataclasses.asdict(params),
+        "data": dataset.fingerprint(split),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def cached_features(
+    dataset: SpeechCommands,
+    split: str,
+    frontend_name: str,
+    params: Any,
+    cache_dir: str | Path,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(features float32 [N, frames, coeffs], labels int64 [N]) for `split`,
+    loaded from `cache_dir` when present, else computed and stored."""
+    fe = get_frontend(frontend_name)
+    if isinstance(params, dict):
+        params = fe.params_type(**params)
+    cache_dir = Path(cache_dir)
+    path = cache_dir / f"{split}-{frontend_name}-{cache_key(dataset, split, frontend_name, params)[:24]}.npz"
+    if path.exists():
+        try:
+            with np.load(path) as z:
+                return z["features"], z["labels"]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            pass  # damaged file (e.g. disk full earlier): recompute and overwrite
+    waves, labels = dataset.load(split)
+    feats = np.asarray(fe.compute(waves, params), dtype=np.float32)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # tmp + rename: concurrent workers see either no file or a complete one.
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=path.stem, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, features=feats, labels=labels)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return feats, labels

@@ -1,0 +1,50 @@
+"""Measurement records and the backends that fill them.
+
+Every figure carries its source, because users must know which numbers were measured:
+  file       read off the .tflite itself (its size, its MAC count)
+  tflm       TensorFlow Lite Micro's interpreter on this host (64-bit arena sizes)
+  estimated  analytic: MACs × the board's cycles per MAC, × its active power
+  emulated   run on an emulated board (the emulator issue)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+Source = Literal["file", "tflm", "estimated", "emulated"]
+
+
+@dataclass(frozen=True)
+class Figure:
+    value: float
+    unit: str
+    source: Source
+
+    def __str__(self) -> str:
+        v = f"{self.value:,.0f}" if self.unit in ("B", "MAC", "cycles") else f"{self.value:,.3g}"
+        return f"{v} {self.unit} ({self.source})"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    flash_bytes: Figure
+    ram_bytes: Figure
+    macs: Figure
+    latency_ms: Figure
+    energy_uj: Figure
+    ops: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def figures(self) -> dict[str, Figure]:
+        return {k: getattr(self, k) for k in ("flash_bytes", "ram_bytes", "macs", "latency_ms", "energy_uj")}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BudgetCheck:
+    feasible: bool
+    violations: dict[str, float]  # figure → amount over budget (≤ 0 means within), for Optuna constraints
+    reason: str  # empty when feasible

@@ -1,0 +1,170 @@
+"""One candidate's journey: build → budget pre-check → train → int8 → measure → score.
+
+Knows nothing about Optuna or MLflow: the search drives it, the tracker records it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from autotiny.config import RunConfig
+from autotiny.errors import AutotinyError
+from autotiny.evaluate import Scores, score
+from autotiny.frontends import get_frontend
+from autotiny.measure import BudgetCheck, Measurement
+from autotiny.space import CandidateSpec
+
+
+class TrainingError(AutotinyError):
+    """Training diverged (NaN/inf loss) or could not run."""
+
+
+@dataclass
+class Timings:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+
+@dataclass
+class PreCheck:
+    """The untrained candidate, measured: sizes do not depend on weight values."""
+
+    input_shape: tuple[int, ...]
+    measurement: Measurement
+    check: BudgetCheck
+    model: object  # tf_keras model, reused for training when feasible
+
+
+@dataclass
+class Trained:
+    tflite: bytes
+    measurement: Measurement
+    check: BudgetCheck
+    val: Scores
+    test: Scores
+    epochs_run: int
+    final_loss: float
+
+
+class TaskData:
+    """Features per split for a front-end setting, through the on-disk cache."""
+
+    def __init__(self, cfg: RunConfig):
+        from autotiny.data.speech_commands import SpeechCommands, resolve_root
+
+        d = cfg.data
+        root = resolve_root(d.root, d.url, d.sha256, d.download_dir)
+        self.dataset = SpeechCommands(root, val_pct=d.val_pct, test_pct=d.test_pct, seed=d.seed,
+                                      max_per_class=d.max_per_class)
+        self.cache_dir = d.cache_dir
+        self.classes = list(cfg.task.classes)
+
+    def features(self, spec: CandidateSpec, split: str) -> tuple[np.ndarray, np.ndarray]:
+        from autotiny.data.cache import cached_features
+
+        return cached_features(self.dataset, split, spec.frontend, spec.frontend_params, self.cache_dir)
+
+
+def input_shape(spec: CandidateSpec) -> tuple[int, ...]:
+    return tuple(get_frontend(spec.frontend).output_shape(spec.frontend_params))
+
+
+def precheck(spec: CandidateSpec, cfg: RunConfig, timings: Timings, seed: int = 0) -> PreCheck:
+    """Convert the untrained model with random calibration data and measure it: seconds, not minutes."""
+    from autotiny.compress import size_probe_tflite
+    from autotiny.measure.tflite import check_budget, measure
+    from autotiny.models import FAMILIES
+
+    shape = input_shape(spec)
+    with timings.stage("build"):
+        model = FAMILIES[spec.family].build(shape, len(cfg.task.classes), spec.model_params, seed=seed)
+    with timings.stage("precheck"):
+        rng = np.random.default_rng(seed)
+        calibration = rng.normal(0.0, 10.0, size=(8, *shape)).astype(np.float32)
+        tflite = size_probe_tflite(model, calibration, seed)
+        m = measure(tflite, cfg.board)
+    return PreCheck(shape, m, check_budget(m, cfg.budget, cfg.board), model)
+
+
+class _NanGuard:
+    """Stop at the first non-finite loss: a diverged candidate is a failed trial, not a 10 % one."""
+
+    def __init__(self):
+        self.bad_epoch: int | None = None
+
+    def callback(self):
+        from autotiny.tf_env import tf_keras
+
+        guard = self
+
+        class Guard(tf_keras().callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                loss = (logs or {}).get("loss")
+                if loss is not None and not math.isfinite(loss):
+                    guard.bad_epoch = epoch + 1
+                    self.model.stop_training = True
+
+        return Guard()
+
+
+def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: TaskData,
+                      timings: Timings, verbose: int = 0) -> Trained:
+    from autotiny.compress import to_int8_tflite
+    from autotiny.measure.tflite import check_budget, measure
+    from autotiny.tf_env import tf_keras
+
+    keras = tf_keras()
+    with timings.stage("data"):
+        x_train, y_train = data.features(spec, "train")
+        x_val, y_val = data.features(spec, "val")
+        x_test, y_test = data.features(spec, "test")
+    if len(x_train) == 0 or len(x_val) == 0:
+        raise TrainingError(f"empty split: train={len(x_train)} val={len(x_val)} clips; use more data "
+                            "(data.max_per_class) or other data.val_pct/test_pct")
+    model = pre.model
+    guard = _NanGuard()
+    with timings.stage("train"):
+        model.compile(optimizer=keras.optimizers.Adam(spec.training.learning_rate),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        hist = model.fit(x_train[..., None], y_train, batch_size=spec.training.batch_size,
+                         epochs=spec.training.epochs, shuffle=True, verbose=verbose,
+                         callbacks=[guard.callback()])
+    losses = hist.history.get("loss", [float("nan")])
+    if guard.bad_epoch is not None:
+        raise TrainingError(f"loss became {losses[-1]} at epoch {guard.bad_epoch} "
+                            f"(learning_rate={spec.training.learning_rate:g})")
+    with timings.stage("convert"):
+        tflite = to_int8_tflite(model, x_train[np.random.default_rng(0).permutation(len(x_train))])
+    with timings.stage("measure"):
+        m = measure(tflite, cfg.board)
+    with timings.stage("evaluate"):
+        n = len(cfg.task.classes)
+        val = score(tflite, x_val, y_val, n)
+        test = score(tflite, x_test, y_test, n) if len(x_test) else val
+    return Trained(tflite, m, check_budget(m, cfg.budget, cfg.board), val, test,
+                   epochs_run=len(losses), final_loss=float(losses[-1]))
+
+
+def write_c_header(model: bytes, path: Path, symbol: str = "autotiny_model") -> None:
+    """The model as a C byte array, aligned for word loads, for linking into firmware."""
+    lines = [f"/* Generated by autotiny: int8 TFLite model, {len(model)} bytes. */",
+             "#include <stdint.h>", "",
+             f"const unsigned int {symbol}_len = {len(model)}u;",
+             f"__attribute__((aligned(16))) const uint8_t {symbol}[] = {{"]
+    for i in range(0, len(model), 16):
+        lines.append("  " + ", ".join(f"0x{b:02x}" for b in model[i:i + 16]) + ",")
+    lines.append("};")
+    path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,233 @@
+"""Declarative search spaces: YAML → validated SearchSpace → CandidateSpec per Optuna trial.
+
+A parameter is a fixed value, `{choices: [...]}`, or a range `{low, high, step?, log?}`
+(integer when low and high are integers). Names in Optuna are dotted: `model.channels`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from autotiny.errors import ConfigError
+
+Scalar = Union[bool, int, float, str]
+Value = Union[Scalar, list]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Choice(_Strict):
+    choices: list[Value] = Field(min_length=1)
+
+
+class Range(_Strict):
+    low: float
+    high: float
+    step: float | None = None
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.low > self.high:
+            raise ValueError(f"low={self.low:g} is above high={self.high:g}")
+        if self.log and self.low <= 0:
+            raise ValueError("log ranges need low > 0")
+        return self
+
+    def is_int(self, raw: dict) -> bool:
+        return isinstance(raw.get("low"), int) and isinstance(raw.get("high"), int) and not isinstance(
+            raw.get("step", 1), float)
+
+
+Param = Union[Choice, Range, Value]
+
+
+class Section(_Strict):
+    """A named implementation (front-end type, model family) and its parameters."""
+
+    type: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainingSpace(_Strict):
+    epochs: Any = 10
+    learning_rate: Any = 0.003
+    batch_size: Any = 64
+
+
+class CompressionSpace(_Strict):
+    quantization: Any = "int8_ptq"
+
+
+class SearchSpace(_Strict):
+    frontend: Section
+    model: Section
+    training: TrainingSpace = TrainingSpace()
+    compression: CompressionSpace = CompressionSpace()
+    source: str = ""
+
+
+QUANTIZATION_MODES = ("int8_ptq",)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingSpec:
+    epochs: int
+    learning_rate: float
+    batch_size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class CandidateSpec:
+    """Everything needed to build, train and compress one candidate."""
+
+    frontend: str
+    frontend_params: Any  # the front-end's params dataclass
+    family: str
+    model_params: Any  # the family's params dataclass
+    training: TrainingSpec
+    quantization: str
+
+    def flat(self) -> dict[str, Any]:
+        """Dotted, scalar parameters for MLflow and trial attributes."""
+        out: dict[str, Any] = {"frontend.type": self.frontend, "model.family": self.family,
+                               "compression.quantization": self.quantization}
+        for prefix, obj in (("frontend", self.frontend_params), ("model", self.model_params),
+                            ("training", self.training)):
+            for k, v in dataclasses.asdict(obj).items():
+                out[f"{prefix}.{k}"] = v
+        return out
+
+
+# ---- loading -------------------------------------------------------------------------------
+
+def _resolve_path(name_or_path: str) -> Path:
+    from autotiny.config import package_dir
+
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml"):
+        return p
+    return package_dir("search_spaces") / f"{name_or_path}.yaml"
+
+
+def load_space(name_or_path: str) -> SearchSpace:
+    """Load and validate a space; errors name the file and the entry."""
+    path = _resolve_path(name_or_path)
+    if not path.is_file():
+        raise ConfigError(f"search space '{name_or_path}' not found (looked for {path})")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with frontend, model, training, compression")
+    try:
+        space = SearchSpace.model_validate({**raw, "source": str(path)})
+    except ValidationError as err:
+        e = err.errors()[0]
+        loc = ".".join(str(x) for x in e["loc"])
+        what = "unknown entry" if e["type"] == "extra_forbidden" else e["msg"]
+        raise ConfigError(f"{path}: {loc}: {what}") from None
+    _check_space(space, path)
+    return space
+
+
+def _param_def(raw: Any, where: str) -> Choice | Range | Value:
+    if isinstance(raw, dict):
+        try:
+            if "choices" in raw:
+                return Choice.model_validate(raw)
+            return Range.model_validate(raw)
+        except ValidationError as err:
+            e = err.errors()[0]
+            key = ".".join(str(x) for x in e["loc"])
+            raise ConfigError(f"{where}{'.' + key if key else ''}: {e['msg'].removeprefix('Value error, ')}"
+                              " (a parameter is a value, {choices: [...]} or {low, high, step?, log?})") from None
+    return raw
+
+
+def _check_space(space: SearchSpace, path: Path) -> None:
+    """Every parameter must exist in its implementation, and every value must be accepted."""
+    from autotiny.frontends import FRONTENDS
+    from autotiny.models import FAMILIES
+
+    sections = (("frontend", space.frontend, FRONTENDS), ("model", space.model, FAMILIES))
+    for name, section, registry in sections:
+        if section.type not in registry:
+            raise ConfigError(f"{path}: {name}.type: unknown '{section.type}'; available: {', '.join(registry)}")
+        fields = [f.name for f in dataclasses.fields(registry[section.type].params_type)]
+        for key, raw in section.params.items():
+            if key not in fields:
+                raise ConfigError(f"{path}: {name}.params.{key}: unknown parameter of {section.type}; "
+                                  f"valid: {', '.join(fields)}")
+            _param_def(raw, f"{path}: {name}.params.{key}")
+    for key in ("epochs", "learning_rate", "batch_size"):
+        _param_def(getattr(space.training, key), f"{path}: training.{key}")
+    q = _param_def(space.compression.quantization, f"{path}: compression.quantization")
+    for mode in (q.choices if isinstance(q, Choice) else [q]):
+        if mode not in QUANTIZATION_MODES:
+            raise ConfigError(f"{path}: compression.quantization: unknown mode '{mode}'; "
+                              f"available: {', '.join(QUANTIZATION_MODES)}")
+
+
+# ---- sampling ------------------------------------------------------------------------------
+
+class Suggester:
+    """Anything with Optuna's suggest_* methods (a Trial, FixedTrial, or a test double)."""
+
+    def suggest_categorical(self, name: str, choices: list) -> Any: ...  # pragma: no cover
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int: ...  # pragma: no cover
+    def suggest_float(self, name: str, low: float, high: float, step: float | None = None,
+                      log: bool = False) -> float: ...  # pragma: no cover
+
+
+def _suggest(trial: Suggester, name: str, raw: Any) -> Any:
+    d = _param_def(raw, name)
+    if isinstance(d, Choice):
+        # Optuna stores only scalars: lists (kernel sizes) travel as JSON strings.
+        encoded = [json.dumps(c) if isinstance(c, list) else c for c in d.choices]
+        picked = trial.suggest_categorical(name, encoded)
+        return json.loads(picked) if isinstance(picked, str) and picked.startswith("[") else picked
+    if isinstance(d, Range):
+        if d.is_int(raw):
+            return trial.suggest_int(name, int(d.low), int(d.high), step=int(d.step or 1), log=d.log)
+        return trial.suggest_float(name, d.low, d.high, step=d.step, log=d.log)
+    return d  # fixed value: not a search dimension
+
+
+def _build_params(params_type: type, values: dict, where: str) -> Any:
+    try:
+        return params_type(**values)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def suggest(space: SearchSpace, trial: Suggester) -> CandidateSpec:
+    from autotiny.frontends import FRONTENDS
+    from autotiny.models import FAMILIES
+
+    fe = {k: _suggest(trial, f"frontend.{k}", v) for k, v in space.frontend.params.items()}
+    mp = {k: _suggest(trial, f"model.{k}", v) for k, v in space.model.params.items()}
+    tr = space.training
+    training = TrainingSpec(
+        epochs=int(_suggest(trial, "training.epochs", tr.epochs)),
+        learning_rate=float(_suggest(trial, "training.learning_rate", tr.learning_rate)),
+        batch_size=int(_suggest(trial, "training.batch_size", tr.batch_size)))
+    fe_params = _build_params(FRONTENDS[space.frontend.type].params_type, fe, "frontend.params")
+    model_params = _build_params(FAMILIES[space.model.type].params_type,
+                                 {k: tuple(v) if isinstance(v, list) else v for k, v in mp.items()},
+                                 "model.params")
+    quant = _suggest(trial, "compression.quantization", space.compression.quantization)
+    return CandidateSpec(frontend=space.frontend.type, frontend_params=fe_params,
+                         family=space.model.type, model_params=model_params,
+                         training=training, quantization=quant)
+
+

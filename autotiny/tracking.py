@@ -1,0 +1,124 @@
+"""MLflow: one experiment per task, a parent run per study, a nested run per trial.
+
+Uses MlflowClient (explicit run ids) rather than the fluent API's global active run, so a
+crashing trial can never leave the next trial logging into the wrong run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from autotiny.config import TrackingSettings
+
+RUN_STATUS = {"complete": "FINISHED", "infeasible": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
+
+
+def _absolute_uri(uri: str) -> str:
+    """sqlite:///relative.db → absolute path, so the URI printed for `mlflow ui` works anywhere."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        path = Path(uri[len(prefix):]).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return prefix + str(path)
+    return uri
+
+
+class Tracker:
+    def __init__(self, settings: TrackingSettings):
+        self.settings = settings
+        self.enabled = settings.enabled
+        self.uri = _absolute_uri(settings.uri)
+        self.client = None
+        self.experiment_id: str | None = None
+        self.parent_run_id: str | None = None
+
+    def setup(self) -> None:
+        """Create database and experiment once, before any trial (concurrent creation races)."""
+        if not self.enabled:
+            return
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        import logging
+
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=self.uri)
+        exp = self.client.get_experiment_by_name(self.settings.experiment)
+        if exp is None:
+            artifacts = Path(self.settings.artifact_dir).resolve() / self.settings.experiment
+            artifacts.mkdir(parents=True, exist_ok=True)
+            try:
+                self.experiment_id = self.client.create_experiment(
+                    self.settings.experiment, artifact_location=artifacts.as_uri())
+            except Exception:  # another worker created it first
+                self.experiment_id = self.client.get_experiment_by_name(self.settings.experiment).experiment_id
+        else:
+            self.experiment_id = exp.experiment_id
+
+    def start_study(self, study_name: str, existing_run_id: str | None, params: dict[str, Any]) -> str | None:
+        """Reopen the study's parent run when resuming, else create it."""
+        if not self.enabled:
+            return None
+        if existing_run_id:
+            try:
+                run = self.client.get_run(existing_run_id)
+                if run.info.experiment_id == self.experiment_id:
+                    self.client.update_run(existing_run_id, status="RUNNING")
+                    self.parent_run_id = existing_run_id
+                    return existing_run_id
+            except Exception:
+                pass  # deleted or another tracking store: start a fresh parent run
+        run = self.client.create_run(self.experiment_id, run_name=study_name,
+                                     tags={"autotiny.study": study_name})
+        self.parent_run_id = run.info.run_id
+        self._log_params(self.parent_run_id, params)
+        return self.parent_run_id
+
+    def log_trial(self, number: int, params: dict[str, Any], metrics: dict[str, float],
+                  tags: dict[str, str], artifacts: list[Path], state: str) -> str | None:
+        if not self.enabled:
+            return None
+        from mlflow.entities import Metric
+
+        run = self.client.create_run(
+            self.experiment_id, run_name=f"trial-{number}",
+            tags={"mlflow.parentRunId": self.parent_run_id or "", "autotiny.trial": str(number),
+                  "autotiny.state": state, **tags})
+        rid = run.info.run_id
+        self._log_params(rid, params)
+        import time
+
+        now = int(time.time() * 1000)
+        ms = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None]
+        if ms:
+            self.client.log_batch(rid, metrics=ms)
+        for path in artifacts:
+            if path.exists():
+                self.client.log_artifact(rid, str(path))
+        self.client.set_terminated(rid, status=RUN_STATUS.get(state, "FINISHED"))
+        return rid
+
+    def end_study(self, metrics: dict[str, float], artifacts: list[Path], interrupted: bool = False) -> None:
+        if not self.enabled or not self.parent_run_id:
+            return
+        from mlflow.entities import Metric
+        import time
+
+        now = int(time.time() * 1000)
+        ms = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None]
+        if ms:
+            self.client.log_batch(self.parent_run_id, metrics=ms)
+        for path in artifacts:
+            if path.exists():
+                self.client.log_artifact(self.parent_run_id, str(path))
+        self.client.set_terminated(self.parent_run_id, status="KILLED" if interrupted else "FINISHED")
+
+    def _log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        ps = [Param(k, str(v)[:500]) for k, v in params.items()]
+        for i in range(0, len(ps), 100):  # log_batch takes at most 100 params per call
+            self.client.log_batch(run_id, params=ps[i:i + 100])
