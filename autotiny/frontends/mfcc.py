@@ -24,7 +24,7 @@ class MfccParams:
     clip_ms: int = 1000
     window_ms: float = 30
     hop_ms: float = 20
-    fft_size: int | None = 512  # None: next power of two >= window
+    fft_size: int | None = None  # None: next power of two >= window (512 for the 30 ms default)
     n_mels: int = 40
     n_mfcc: int = 10
     fmin_hz: float = 20.0

@@ -17,33 +17,64 @@ from autotiny.tflite_model import read_tflite
 ARENA_PROBE_BYTES = 8 << 20  # large enough for anything a microcontroller could hold
 
 
-def tflm_arena_bytes(model: bytes, n_inputs: int = 1) -> int:
-    """Arena TFLM actually allocated (host, 64-bit pointers), parsed from print_allocations()."""
+def _allocation_total(interp) -> int | None:
+    """TFLM's own arena total, parsed from print_allocations() (written from C++ to fd 2)."""
+    from autotiny.compress import quiet_stderr
+
+    with quiet_stderr() as err:
+        interp.print_allocations()
+    m = re.search(r"Arena allocation total (\d+) bytes", err["text"])
+    return int(m.group(1)) if m else None
+
+
+def _runs_with(model: bytes, arena: int, n_inputs: int) -> bool:
     from tflite_micro import runtime
 
-    try:
-        interp = runtime.Interpreter.from_bytes(model, arena_size=ARENA_PROBE_BYTES)
-    except RuntimeError as e:
-        raise ModelError(f"TFLite Micro cannot load the model: {e}") from None
+    from autotiny.compress import quiet_stderr
+
+    with quiet_stderr():  # failed allocations print to fd 2
+        try:
+            interp = runtime.Interpreter.from_bytes(model, arena_size=arena)
+            for i in range(n_inputs):
+                d = interp.get_input_details(i)
+                interp.set_input(np.zeros(d["shape"], dtype=d["dtype"]), i)
+            interp.invoke()
+            return True
+        except RuntimeError:
+            return False
+
+
+def tflm_arena_bytes(model: bytes, n_inputs: int = 1, resolution: int = 16) -> int:
+    """Smallest arena (host, 64-bit pointers) TFLM runs the model in, to `resolution` bytes.
+
+    The allocation total TFLM reports omits alignment slack (hundreds of bytes on small
+    models), so it only seeds a bisection over arena sizes that really work.
+    """
+    from tflite_micro import runtime
+
+    from autotiny.compress import quiet_stderr
+
+    with quiet_stderr() as err:
+        try:
+            interp = runtime.Interpreter.from_bytes(model, arena_size=ARENA_PROBE_BYTES)
+        except RuntimeError:
+            interp = None
+    if interp is None:
+        raise ModelError(f"TFLite Micro cannot load the model: {err['text'].strip().splitlines()[-1:] or '?'}")
     for i in range(n_inputs):
         d = interp.get_input_details(i)
         interp.set_input(np.zeros(d["shape"], dtype=d["dtype"]), i)
     interp.invoke()
-    # print_allocations writes from C++ to fd 2: capture the descriptor, not sys.stderr.
-    with tempfile.TemporaryFile() as f:
-        saved = os.dup(2)
-        os.dup2(f.fileno(), 2)
-        try:
-            interp.print_allocations()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        f.seek(0)
-        text = f.read().decode(errors="replace")
-    m = re.search(r"Arena allocation total (\d+) bytes", text)
-    if not m:
-        raise ModelError("could not read TFLite Micro's arena size from print_allocations()")
-    return int(m.group(1))
+    seed = _allocation_total(interp) or ARENA_PROBE_BYTES // 2
+    lo, hi = seed // 2, seed  # invariant: hi runs, lo does not
+    while not _runs_with(model, hi, n_inputs):
+        lo, hi = hi, min(hi * 2, ARENA_PROBE_BYTES)
+    while _runs_with(model, lo, n_inputs) and lo > resolution:
+        lo //= 2
+    while hi - lo > resolution:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if _runs_with(model, mid, n_inputs) else (mid, hi)
+    return hi
 
 
 def measure(model: bytes, board: Board) -> Measurement:

@@ -1,0 +1,138 @@
+"""End to end: the CLI runs a study on a small synthetic dataset, records everything, resumes."""
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+
+from autotiny import search as search_mod
+from autotiny.cli import main
+from autotiny.config import compose
+from autotiny.search import Search
+
+
+def _mlflow_runs(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("autotiny-kws")
+    return client, client.search_runs([exp.experiment_id], max_results=100)
+
+
+def test_cli_search_end_to_end_then_resume(tmp_path, run_overrides, capsys):
+    assert main(["search", *run_overrides, "search.n_trials=2"]) == 0
+    out = capsys.readouterr().out
+    assert "Pareto front" in out and "MLflow UI: mlflow ui --backend-store-uri sqlite:///" in out
+    best = tmp_path / "out" / "best"
+    tflite = (best / "model.tflite").read_bytes()
+    assert tflite[4:8] == b"TFL3" and f"_len = {len(tflite)}u" in (best / "model.h").read_text()
+    rows = (tmp_path / "out" / "pareto.csv").read_text().splitlines()
+    assert rows[0].startswith("trial,val_accuracy") and len(rows) >= 2
+
+    client, runs = _mlflow_runs(tmp_path)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert len(parents) == 1 and len(children) == 2
+    assert all(c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in children)
+    for c in children:
+        assert {"val_accuracy", "flash_bytes", "ram_bytes", "feasible"} <= set(c.data.metrics)
+        assert c.data.params["model.family"] == "ds_cnn"
+        assert c.data.tags["source.ram_bytes"] == "tflm"
+        names = {a.path for a in client.list_artifacts(c.info.run_id)}
+        assert {"model.tflite", "confusion_matrix.png", "measurement.json"} <= names
+    table_run_ids = {line.split()[-1] for line in out.splitlines() if line.strip()[:1].isdigit()}
+    assert table_run_ids <= {c.info.run_id for c in children}
+
+    # Same command, more trials: the study resumes (2 old + 1 new), the parent run is reused.
+    assert main(["search", *run_overrides, "search.n_trials=3"]) == 0
+    assert "2/3 trials done, running 1" in capsys.readouterr().out
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 'studies' / 't.db'}")
+    assert len(study.trials) == 3
+    _, runs = _mlflow_runs(tmp_path)
+    assert len([r for r in runs if "mlflow.parentRunId" not in r.data.tags]) == 1
+    assert len(runs) == 4
+
+
+def test_over_budget_candidates_are_never_trained(tmp_path, run_overrides, monkeypatch):
+    trained = []
+    real = search_mod.train_and_measure
+    monkeypatch.setattr(search_mod, "train_and_measure", lambda *a, **k: trained.append(1) or real(*a, **k))
+    cfg = compose([*run_overrides, "search.n_trials=2", "budget.ram_kb=1"])
+    outcome = Search(cfg, log=lambda s: None).run()
+    assert trained == [] and outcome.n_infeasible == 2 and outcome.pareto == []
+    study = optuna.load_study(study_name="t", storage=cfg.search.storage_url())
+    for t in study.trials:
+        assert t.state == optuna.trial.TrialState.COMPLETE
+        assert t.user_attrs["feasible"] is False and t.user_attrs["trained"] is False
+        assert "ram" in t.user_attrs["reason"] and t.user_attrs["ram_bytes"] > 1024
+        assert t.constraints["ram_bytes"] > 0 and t.constraints["flash_bytes"] <= 0
+        assert "train" not in t.user_attrs["timings"]
+
+
+def test_a_crashing_trial_is_recorded_and_the_study_goes_on(tmp_path, run_overrides, monkeypatch):
+    calls = []
+    real = search_mod.train_and_measure
+
+    def flaky(*a, **k):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("simulated out of memory")
+        return real(*a, **k)
+
+    monkeypatch.setattr(search_mod, "train_and_measure", flaky)
+    cfg = compose([*run_overrides, "search.n_trials=2"])
+    outcome = Search(cfg, log=lambda s: None).run()
+    assert outcome.n_failed == 1 and outcome.n_complete == 1
+    study = optuna.load_study(study_name="t", storage=cfg.search.storage_url())
+    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    assert failed[0].user_attrs["error"] == "RuntimeError: simulated out of memory"
+    _, runs = _mlflow_runs(tmp_path)
+    assert sorted(r.info.status for r in runs if r.data.tags.get("mlflow.parentRunId")) == ["FAILED", "FINISHED"]
+
+
+def test_interrupt_stops_cleanly_and_resume_reruns_the_lost_trial(tmp_path, run_overrides, monkeypatch):
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(search_mod, "train_and_measure", interrupt)
+    cfg = compose([*run_overrides, "search.n_trials=1"])
+    outcome = Search(cfg, log=lambda s: None).run()
+    assert outcome.interrupted
+    monkeypatch.undo()
+    outcome = Search(cfg, log=lambda s: None).run()
+    assert not outcome.interrupted and outcome.n_complete == 1  # the interrupted trial is not counted as done
+    study = optuna.load_study(study_name="t", storage=cfg.search.storage_url())
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
+
+
+def test_changed_budget_cannot_silently_reuse_a_study(tmp_path, run_overrides):
+    from autotiny.errors import ConfigError
+
+    Search(compose([*run_overrides, "search.n_trials=1", "budget.ram_kb=1"]), log=lambda s: None).run()
+    with pytest.raises(ConfigError, match="different budget"):
+        Search(compose([*run_overrides, "search.n_trials=2"]), log=lambda s: None).run()
+
+
+def test_real_speech_slice_end_to_end(data_root, tmp_path, run_overrides, capsys):
+    """Two trials on a small slice of the real clips (skips without ../shared/data)."""
+    overrides = [o for o in run_overrides if not o.startswith("data.root=")]
+    assert main(["search", *overrides, "search.n_trials=2", "data.max_per_class=25"]) == 0
+    out = capsys.readouterr().out
+    assert "layout=twelve" in out and "Pareto front" in out
+    best = json.loads((tmp_path / "out" / "best" / "trial.json").read_text())
+    assert 0.0 <= best["test_accuracy"] <= 1.0 and best["ram_bytes"] > 0
+
+
+def test_measure_command(data_root, capsys):
+    rc = main(["measure", f"model={data_root / 'mlperf_tiny' / 'kws_ref_model_int8.tflite'}", "board=stm32l4r5"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "macs" in out and "(estimated)" in out and "(tflm)" in out
+
+
+def test_measure_command_bad_input(tmp_path, capsys):
+    assert main(["measure", f"model={tmp_path / 'none.tflite'}"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "junk.tflite").write_bytes(b"junk" * 10)
+    assert main(["measure", f"model={tmp_path / 'junk.tflite'}"]) == 2
+    assert "not a TFLite flatbuffer" in capsys.readouterr().err

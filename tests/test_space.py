@@ -1,0 +1,81 @@
+"""Search-space files: validation errors name the entry; suggestions map onto params records."""
+
+import optuna
+import pytest
+
+from autotiny.errors import ConfigError
+from autotiny.models.ds_cnn import DsCnnParams
+from autotiny.frontends.mfcc import MfccParams
+from autotiny.space import load_space, suggest
+
+GOOD = """
+frontend: {type: mfcc, params: {window_ms: {choices: [30, 40]}, n_mels: 40}}
+model:
+  type: ds_cnn
+  params:
+    n_blocks: {low: 1, high: 3}
+    channels: {choices: [8, 16]}
+    first_kernel: {choices: [[10, 4], [3, 3]]}
+training: {epochs: {low: 2, high: 4}, learning_rate: {low: 0.001, high: 0.01, log: true}, batch_size: 16}
+"""
+
+
+def write(tmp_path, text):
+    p = tmp_path / "space.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_packaged_kws_space_samples_valid_candidates():
+    space = load_space("kws")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    kernels = set()
+    for _ in range(20):
+        trial = study.ask()
+        spec = suggest(space, trial)
+        assert isinstance(spec.model_params, DsCnnParams) and isinstance(spec.frontend_params, MfccParams)
+        assert 1 <= spec.model_params.n_blocks <= 4
+        kernels.add(spec.model_params.first_kernel)
+        study.tell(trial, 0.0)
+    assert kernels <= {(10, 4), (5, 3), (3, 3)} and len(kernels) > 1
+
+
+def test_ranges_choices_and_fixed_values(tmp_path):
+    space = load_space(str(write(tmp_path, GOOD)))
+    spec = suggest(space, optuna.trial.FixedTrial({
+        "frontend.window_ms": 40, "model.n_blocks": 2, "model.channels": 16, "model.first_kernel": "[3, 3]",
+        "training.epochs": 3, "training.learning_rate": 0.002}))
+    assert spec.frontend_params.window_ms == 40 and spec.frontend_params.n_mels == 40
+    assert spec.model_params.first_kernel == (3, 3)
+    assert spec.training.batch_size == 16 and spec.training.epochs == 3
+    flat = spec.flat()
+    assert flat["model.channels"] == 16 and flat["frontend.type"] == "mfcc"
+
+
+@pytest.mark.parametrize("text, message", [
+    (GOOD.replace("channels:", "chanels:"), "model.params.chanels: unknown parameter of ds_cnn"),
+    (GOOD.replace("type: ds_cnn", "type: resnet"), "model.type: unknown 'resnet'; available: ds_cnn"),
+    (GOOD.replace("{low: 1, high: 3}", "{low: 5, high: 3}"), "model.params.n_blocks: low=5 is above high=3"),
+    (GOOD + "extra: 1\n", "extra: unknown entry"),
+    (GOOD + "compression: {quantization: fp16}\n", "compression.quantization: unknown mode 'fp16'"),
+    (GOOD.replace("training:", "training: [\n"), "not valid YAML"),
+    ("- a list\n", "expected a mapping"),
+])
+def test_bad_space_names_the_entry(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as e:
+        load_space(str(path))
+    assert message in str(e.value) and str(path) in str(e.value)
+
+
+def test_missing_space_file():
+    with pytest.raises(ConfigError, match="search space 'nope' not found"):
+        load_space("nope")
+
+
+def test_invalid_combination_is_reported_at_suggestion(tmp_path):
+    space = load_space(str(write(tmp_path, GOOD.replace("n_mels: 40", "hop_ms: 50"))))
+    with pytest.raises(ConfigError, match="hop"):
+        suggest(space, optuna.trial.FixedTrial({
+            "frontend.window_ms": 30, "model.n_blocks": 1, "model.channels": 8, "model.first_kernel": "[3, 3]",
+            "training.epochs": 2, "training.learning_rate": 0.002}))
