@@ -297,7 +297,7 @@ class Search:
             tracking_uri=self.tracker.uri if self.tracker.enabled else None,
             n_complete=len(feasible),
             n_infeasible=sum(1 for t in trials if t.state == TrialState.COMPLETE and not t.user_attrs.get("feasible")),
-            n_failed=sum(1 for t in trials if t.state == TrialState.FAIL),
+            n_failed=sum(1 for t in trials if t.state == TrialState.FAIL and not t.user_attrs.get("interrupted")),
             pareto=sorted(pareto, key=lambda r: -r.val_accuracy), best=best,
             output_dir=self.output_dir, interrupted=interrupted)
 

@@ -16,7 +16,7 @@ import pytest
 from autotiny.data.download import download, safe_extract
 from autotiny.data.speech_commands import SpeechCommands, resolve_root
 from autotiny.errors import DataError
-from fakes import make_fake_speech_commands
+from tests.fakes import make_fake_speech_commands
 
 PROXY_VARS = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
 

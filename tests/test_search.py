@@ -136,3 +136,26 @@ def test_measure_command_bad_input(tmp_path, capsys):
     (tmp_path / "junk.tflite").write_bytes(b"junk" * 10)
     assert main(["measure", f"model={tmp_path / 'junk.tflite'}"]) == 2
     assert "not a TFLite flatbuffer" in capsys.readouterr().err
+
+
+def test_ctrl_c_exits_130_and_the_same_command_resumes(tmp_path, run_overrides):
+    """A real SIGINT to the CLI process, mid-trial."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "autotiny.cli", "search", *run_overrides, "search.n_trials=1"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    out = []
+    for line in p.stdout:
+        out.append(line)
+        if line.startswith("[trial 0") and "ds_cnn" in line:
+            p.send_signal(signal.SIGINT)
+    assert p.wait(timeout=120) == 130, "".join(out)
+    text = "".join(out)
+    assert "interrupted" in text and "Traceback" not in text
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "0/1 trials done, running 1" in p.stdout and "1 feasible" in p.stdout

@@ -22,7 +22,7 @@ from autotiny.data.speech_commands import (
 )
 from autotiny.errors import DataError
 from autotiny.frontends.mfcc import MfccParams, output_shape
-from fakes import make_fake_speech_commands, write_wav
+from tests.fakes import make_fake_speech_commands, write_wav
 
 
 @pytest.fixture(scope="module")
