@@ -27,7 +27,10 @@ def predict_int8(model: bytes, features: np.ndarray, batch: int = 256) -> np.nda
     """int8 output scores [N, classes] from LiteRT, input quantized with the model's own parameters."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_content=model)
+    from autotiny.compress import quiet_stderr
+
+    with quiet_stderr():  # LiteRT announces its XNNPACK delegate on fd 2 every time
+        interp = Interpreter(model_content=model)
     inp = interp.get_input_details()[0]
     scale, zp = inp["quantization"]
     x = quantize_input(features.reshape((len(features), *inp["shape"][1:])), scale, zp)
