@@ -100,10 +100,11 @@ def precheck(spec: CandidateSpec, cfg: RunConfig, timings: Timings, seed: int = 
 
 
 class _NanGuard:
-    """Stop at the first non-finite loss: a diverged candidate is a failed trial, not a 10 % one."""
+    """Stop at the first non-finite loss or weight: a diverged candidate is a failed trial, not a 10 % one."""
 
     def __init__(self):
         self.bad_epoch: int | None = None
+        self.loss: float | None = None
 
     def callback(self):
         from autotiny.tf_env import tf_keras
@@ -113,8 +114,11 @@ class _NanGuard:
         class Guard(tf_keras().callbacks.Callback):
             def on_epoch_end(self, epoch, logs=None):
                 loss = (logs or {}).get("loss")
-                if loss is not None and not math.isfinite(loss):
-                    guard.bad_epoch = epoch + 1
+                # Keras clips probabilities, so a diverged model can still report a finite loss:
+                # check the weights too (cheap for models that fit a microcontroller).
+                if (loss is not None and not math.isfinite(loss)) or not all(
+                        np.isfinite(w).all() for w in self.model.get_weights()):
+                    guard.bad_epoch, guard.loss = epoch + 1, loss
                     self.model.stop_training = True
 
         return Guard()
@@ -147,8 +151,8 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
                          callbacks=[guard.callback()])
     losses = hist.history.get("loss", [float("nan")])
     if guard.bad_epoch is not None:
-        raise TrainingError(f"loss became {losses[-1]} at epoch {guard.bad_epoch} "
-                            f"(learning_rate={spec.training.learning_rate:g})")
+        raise TrainingError(f"training diverged at epoch {guard.bad_epoch} (loss {guard.loss}, non-finite "
+                            f"weights or loss; learning_rate={spec.training.learning_rate:g})")
     with timings.stage("convert"):
         tflite = to_int8_tflite(model, x_train[np.random.default_rng(0).permutation(len(x_train))])
     with timings.stage("measure"):

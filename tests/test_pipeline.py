@@ -1,0 +1,45 @@
+"""Candidate pipeline pieces that the end-to-end tests do not reach."""
+
+import numpy as np
+import optuna
+import pytest
+
+from autotiny.config import compose
+from autotiny.pipeline import Timings, TrainingError, precheck, train_and_measure
+from autotiny.space import load_space, suggest
+
+
+class NanData:
+    """Infinite features: gradients and then weights turn NaN in the first epoch."""
+
+    classes = list(compose([]).task.classes)
+
+    def features(self, spec, split):
+        x = np.full((64, 49, 10), np.inf, np.float32)
+        return x, np.arange(64) % 12
+
+
+def _spec(tiny_space):
+    return suggest(load_space(str(tiny_space)), optuna.trial.FixedTrial({"model.n_blocks": 1, "model.channels": 8}))
+
+
+def test_diverged_training_fails_the_trial(tiny_space):
+    cfg = compose([])
+    spec = _spec(tiny_space)
+    pre = precheck(spec, cfg, Timings())
+    with pytest.raises(TrainingError, match="training diverged at epoch 1"):
+        train_and_measure(pre, spec, cfg, NanData(), Timings())
+
+
+def test_precheck_sizes_equal_the_trained_model_sizes(tiny_space, fake_speech, tmp_path):
+    """Budget-first is only honest if the untrained size probe predicts the final model."""
+    from autotiny.pipeline import TaskData
+
+    cfg = compose([f"data.root={fake_speech}", f"data.cache_dir={tmp_path}"])
+    spec = _spec(tiny_space)
+    timings = Timings()
+    pre = precheck(spec, cfg, timings)
+    trained = train_and_measure(pre, spec, cfg, TaskData(cfg), timings)
+    assert trained.measurement.flash_bytes.value == pre.measurement.flash_bytes.value
+    assert trained.measurement.ram_bytes.value == pre.measurement.ram_bytes.value
+    assert {"build", "precheck", "data", "train", "convert", "measure", "evaluate"} <= set(timings.seconds)
