@@ -1,0 +1,43 @@
+/* stm32f746 (Cortex-M7, 216 MHz): vector table, reset handler (FPU on through CPACR,
+ * .data copy, .bss zero), fault handlers.  Every unexpected exception ends in
+ * autotiny_fault(), which writes AT_STATUS_FAULT to the mailbox. */
+#include <stdint.h>
+
+#define N_IRQ 98
+
+extern uint32_t __stack_top[];
+extern uint32_t __data_load[], __data_start[], __data_end[], __bss_start[], __bss_end[];
+extern int main(void);
+extern void autotiny_fault(void);
+
+void Reset_Handler(void);
+void Default_Handler(void);
+
+typedef void (*at_vector)(void);
+
+__attribute__((section(".isr_vector"), used)) const at_vector at_vectors[16 + N_IRQ] = {
+    (at_vector)(uintptr_t)__stack_top, /* initial SP: top of the stack region at the bottom of RAM */
+    Reset_Handler,
+    Default_Handler, /* NMI */
+    Default_Handler, /* HardFault (a stack overflow below RAM lands here or locks up) */
+    Default_Handler, /* MemManage */
+    Default_Handler, /* BusFault */
+    Default_Handler, /* UsageFault */
+    [7 ... 15 + N_IRQ] = Default_Handler,
+};
+
+#define SCB_CPACR (*(volatile uint32_t *)0xE000ED88u)
+
+void Reset_Handler(void) {
+  uint32_t *src = __data_load, *dst;
+  /* CP10 and CP11 full access: the FPU must be on before any float instruction */
+  SCB_CPACR |= (0xFu << 20);
+  __asm__ volatile("dsb\n\tisb" ::: "memory");
+  for (dst = __data_start; dst < __data_end;) *dst++ = *src++;
+  for (dst = __bss_start; dst < __bss_end;) *dst++ = 0;
+  main();
+  for (;;) {
+  }
+}
+
+void Default_Handler(void) { autotiny_fault(); }

@@ -1,0 +1,91 @@
+/* autotiny firmware: run the model blob stored in its own flash region.
+ *
+ *  1. validate the blob (magic, version, sizes, CRC-32, tables, op params)
+ *  2. the input tensor sits at arena offset 0 = __arena_start, a fixed address
+ *     per board where the host / emulator writes the input before reset
+ *  3. run every op; autotiny_layer_boundary(op, opcode, phase) marks the
+ *     start (phase 0) and end (phase 1) of each layer for cycle attribution
+ *  4. copy the output to at_output (fixed address), write the status to the
+ *     mailbox (fixed address), and call autotiny_done()
+ * Memory map and status codes: firmware/README.md. */
+#include <stdint.h>
+#include <string.h>
+
+#include "runtime/at_runtime.h"
+
+#define AT_MAILBOX_MAGIC 0x424D5441u /* "ATMB" */
+#define AT_OUTPUT_CAPACITY 3840u
+
+typedef struct {
+  uint32_t magic;
+  volatile uint32_t status;
+  volatile uint32_t layer;  /* index of the op running, 0xFFFFFFFF outside ops */
+  volatile uint32_t opcode; /* its op code */
+  volatile uint32_t phase;  /* 0 = op started, 1 = op finished */
+  uint32_t n_ops;
+  uint32_t input_addr, input_size;
+  uint32_t output_addr, output_size;
+  uint32_t arena_addr, arena_size, arena_capacity;
+  uint32_t blob_addr, blob_size, blob_capacity;
+  uint32_t reserved[48];
+} at_mailbox; /* 256 bytes */
+
+extern const uint8_t __blob_start[], __blob_end[];
+extern uint8_t __arena_start[], __arena_end[];
+
+__attribute__((section(".mailbox"), used)) volatile at_mailbox at_mb;
+__attribute__((section(".outbuf"), used, aligned(16))) uint8_t at_output[AT_OUTPUT_CAPACITY];
+
+/* Emulator hooks: breakpoints on these symbols attribute cycles to layers. */
+__attribute__((noinline, used)) void autotiny_layer_boundary(uint32_t op, uint32_t opcode, uint32_t phase) {
+  at_mb.layer = phase ? 0xFFFFFFFFu : op;
+  at_mb.opcode = opcode;
+  at_mb.phase = phase;
+  __asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline, noreturn, used)) void autotiny_done(void) {
+  for (;;) __asm__ volatile("nop" ::: "memory");
+}
+
+/* every fault and unexpected interrupt ends here (see startup.c) */
+__attribute__((noreturn)) void autotiny_fault(void) {
+  at_mb.status = AT_STATUS_FAULT;
+  autotiny_done();
+}
+
+int main(void) {
+  at_model m;
+  const at_tensor *ti, *to;
+  uint32_t arena_capacity = (uint32_t)(__arena_end - __arena_start);
+  int st;
+
+  at_mb.magic = AT_MAILBOX_MAGIC;
+  at_mb.status = AT_STATUS_RUNNING;
+  at_mb.layer = 0xFFFFFFFFu;
+  at_mb.blob_addr = (uint32_t)(uintptr_t)__blob_start;
+  at_mb.blob_capacity = (uint32_t)(__blob_end - __blob_start);
+  at_mb.arena_addr = (uint32_t)(uintptr_t)__arena_start;
+  at_mb.arena_capacity = arena_capacity;
+
+  st = at_model_load(&m, __blob_start, (uint32_t)(__blob_end - __blob_start));
+  if (st == AT_OK) {
+    at_mb.blob_size = m.hdr->total_size;
+    at_mb.arena_size = m.hdr->arena_size;
+    at_mb.n_ops = m.hdr->n_ops;
+    ti = &m.tensors[m.hdr->input.tensor];
+    to = &m.tensors[m.hdr->output.tensor];
+    at_mb.input_addr = (uint32_t)(uintptr_t)(__arena_start + ti->offset);
+    at_mb.input_size = ti->nbytes;
+    at_mb.output_addr = (uint32_t)(uintptr_t)at_output;
+    at_mb.output_size = to->nbytes;
+    if (ti->offset != 0) st = AT_ERR_BAD_TABLE; /* the planner pins the input at 0 */
+    else if (to->nbytes > AT_OUTPUT_CAPACITY) st = AT_ERR_OUTPUT_TOO_LARGE;
+    else if (m.hdr->arena_size > arena_capacity) st = AT_ERR_ARENA_TOO_SMALL;
+  }
+  if (st == AT_OK) st = at_model_invoke(&m, __arena_start, arena_capacity, autotiny_layer_boundary);
+  if (st == AT_OK) memcpy(at_output, at_tensor_ptr(&m, m.hdr->output.tensor), to->nbytes);
+  at_mb.status = (uint32_t)st;
+  autotiny_done();
+  return 0;
+}

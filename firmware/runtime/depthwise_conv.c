@@ -1,0 +1,65 @@
+/* DEPTHWISE_CONV_2D, int8 per-channel, any depth multiplier
+ * (TFLM reference_integer_ops::DepthwiseConvPerChannel). */
+#include "fixedpoint.h"
+#include "kernels.h"
+
+int at_dwconv_check(const at_model *m, const at_dwconv_params *p) {
+  const at_tensor *in = at_tensor_checked(m, p->input, AT_INT8, 4, 4);
+  const at_tensor *f = at_tensor_checked(m, p->filter, AT_INT8, 4, 4);
+  const at_tensor *out = at_tensor_checked(m, p->output, AT_INT8, 4, 4);
+  if (!in || !f || !out || out->storage != AT_STORE_ARENA) return AT_ERR_BAD_PARAMS;
+  if (in->dims[0] != out->dims[0] || f->dims[0] != 1 || f->dims[3] != out->dims[3])
+    return AT_ERR_BAD_PARAMS;
+  if (p->depth_multiplier < 1 || in->dims[3] * p->depth_multiplier != out->dims[3])
+    return AT_ERR_BAD_PARAMS;
+  if (p->stride_h < 1 || p->stride_w < 1 || p->dilation_h < 1 || p->dilation_w < 1 ||
+      p->pad_h < 0 || p->pad_w < 0 || p->act_min > p->act_max)
+    return AT_ERR_BAD_PARAMS;
+  if (at_check_bias(m, p->bias, out->dims[3]) != AT_OK) return AT_ERR_BAD_PARAMS;
+  return at_check_requant_vectors(m, p->multipliers, p->shifts, out->dims[3]);
+}
+
+void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) {
+  const at_tensor *ti = &m->tensors[p->input], *tf = &m->tensors[p->filter];
+  const at_tensor *to = &m->tensors[p->output];
+  const int8_t *in = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->input);
+  const int8_t *filter = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->filter);
+  const int32_t *bias = p->bias >= 0 ? (const int32_t *)at_tensor_ptr(m, (uint32_t)p->bias) : 0;
+  const int32_t *mult = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->multipliers);
+  const int32_t *shift = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->shifts);
+  int8_t *out = (int8_t *)at_tensor_ptr(m, (uint32_t)p->output);
+  const int32_t batches = ti->dims[0], in_h = ti->dims[1], in_w = ti->dims[2], in_d = ti->dims[3];
+  const int32_t k_h = tf->dims[1], k_w = tf->dims[2];
+  const int32_t out_h = to->dims[1], out_w = to->dims[2], out_d = to->dims[3];
+  const int32_t dm = p->depth_multiplier;
+  int32_t b, oy, ox, ic, mi, ky, kx;
+  for (b = 0; b < batches; ++b) {
+    for (oy = 0; oy < out_h; ++oy) {
+      const int32_t iy0 = oy * p->stride_h - p->pad_h;
+      for (ox = 0; ox < out_w; ++ox) {
+        const int32_t ix0 = ox * p->stride_w - p->pad_w;
+        for (ic = 0; ic < in_d; ++ic) {
+          for (mi = 0; mi < dm; ++mi) {
+            const int32_t oc = ic * dm + mi;
+            int32_t acc = 0;
+            for (ky = 0; ky < k_h; ++ky) {
+              const int32_t iy = iy0 + p->dilation_h * ky;
+              if (iy < 0 || iy >= in_h) continue;
+              for (kx = 0; kx < k_w; ++kx) {
+                const int32_t ix = ix0 + p->dilation_w * kx;
+                int32_t iv, fv;
+                if (ix < 0 || ix >= in_w) continue;
+                iv = in[((b * in_h + iy) * in_w + ix) * in_d + ic];
+                fv = filter[(ky * k_w + kx) * out_d + oc];
+                acc += fv * (iv + p->input_offset);
+              }
+            }
+            if (bias) acc += bias[oc];
+            acc = at_mbqm(acc, mult[oc], shift[oc]) + p->output_offset;
+            out[((b * out_h + oy) * out_w + ox) * out_d + oc] = (int8_t)at_clamp(acc, p->act_min, p->act_max);
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,50 @@
+/* FULLY_CONNECTED, int8, per-tensor or per-channel weights
+ * (TFLM reference_integer_ops::FullyConnected / FullyConnectedPerChannel). */
+#include "fixedpoint.h"
+#include "kernels.h"
+
+int at_fc_check(const at_model *m, const at_fc_params *p) {
+  const at_tensor *in = at_tensor_checked(m, p->input, AT_INT8, 1, AT_MAX_DIMS);
+  const at_tensor *f = at_tensor_checked(m, p->filter, AT_INT8, 2, 2);
+  const at_tensor *out = at_tensor_checked(m, p->output, AT_INT8, 1, AT_MAX_DIMS);
+  const at_tensor *tm = at_tensor_checked(m, p->multipliers, AT_INT32, 1, 1);
+  const at_tensor *ts = at_tensor_checked(m, p->shifts, AT_INT32, 1, 1);
+  int32_t units, depth, batches;
+  if (!in || !f || !out || !tm || !ts || out->storage != AT_STORE_ARENA) return AT_ERR_BAD_PARAMS;
+  units = f->dims[0];
+  depth = f->dims[1];
+  if (at_elem_count(in) % depth != 0 || at_elem_count(out) % units != 0) return AT_ERR_BAD_PARAMS;
+  batches = at_elem_count(in) / depth;
+  if (batches * units != at_elem_count(out)) return AT_ERR_BAD_PARAMS;
+  if (tm->dims[0] != ts->dims[0] || (tm->dims[0] != 1 && tm->dims[0] != units))
+    return AT_ERR_BAD_PARAMS;
+  if (p->act_min > p->act_max) return AT_ERR_BAD_PARAMS;
+  return at_check_bias(m, p->bias, units);
+}
+
+void at_fc_eval(const at_model *m, const at_fc_params *p) {
+  const at_tensor *tf = &m->tensors[p->filter];
+  const int8_t *in = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->input);
+  const int8_t *filter = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->filter);
+  const int32_t *bias = p->bias >= 0 ? (const int32_t *)at_tensor_ptr(m, (uint32_t)p->bias) : 0;
+  const int32_t *mult = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->multipliers);
+  const int32_t *shift = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->shifts);
+  const int per_channel = m->tensors[p->multipliers].dims[0] > 1;
+  int8_t *out = (int8_t *)at_tensor_ptr(m, (uint32_t)p->output);
+  const int32_t units = tf->dims[0], depth = tf->dims[1];
+  const int32_t batches = at_elem_count(&m->tensors[p->input]) / depth;
+  int32_t b, u, d;
+  for (b = 0; b < batches; ++b) {
+    const int8_t *x = in + b * depth;
+    for (u = 0; u < units; ++u) {
+      const int8_t *w = filter + u * depth;
+      const int c = per_channel ? (int)u : 0;
+      int32_t acc = 0;
+      for (d = 0; d < depth; ++d)
+        acc += ((int32_t)w[d] + p->filter_offset) * ((int32_t)x[d] + p->input_offset);
+      if (bias) acc += bias[u];
+      acc = at_mbqm(acc, mult[c], shift[c]) + p->output_offset;
+      out[b * units + u] = (int8_t)at_clamp(acc, p->act_min, p->act_max);
+    }
+  }
+}

@@ -1,0 +1,283 @@
+"""Small multi-op models converted from tf_keras (post-training quantization and
+QAT), covering what the TFLite converter really emits: fused activations,
+folded batch norm, PAD from ZeroPadding2D, MEAN from global pooling, RESHAPE
+from Flatten, QUANTIZE/DEQUANTIZE around float I/O.  Each runs through
+tflite_micro and our host runtime; outputs must be equal byte for byte.
+
+A conversion costs ~2 s, so the .tflite bytes are cached under
+$AUTOTINY_CACHE/keras_models/<hash of this file + TF version>/."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autotiny import blob, runtime
+from autotiny.runtime import cache_dir
+
+N_INPUTS = 10
+
+# (name, family, kwargs, mode) ; mode: ptq | qat, +f for float32 input/output
+CONFIGS = [
+    ("dscnn_a", "dscnn", dict(filters=8, kernel=(10, 4), stride=2, blocks=1, act="relu"), "ptq"),
+    ("dscnn_b", "dscnn", dict(filters=12, kernel=(3, 3), stride=1, blocks=2, act="relu"), "ptq"),
+    ("dscnn_c", "dscnn", dict(filters=8, kernel=(5, 3), stride=2, blocks=2, act="relu6"), "ptq"),
+    ("dscnn_d", "dscnn", dict(filters=8, kernel=(10, 4), stride=2, blocks=1, act="relu"), "qat"),
+    ("dscnn_e", "dscnn", dict(filters=16, kernel=(3, 3), stride=2, blocks=2, act="relu"), "qat"),
+    ("dscnn_f", "dscnn", dict(filters=8, kernel=(4, 4), stride=2, blocks=1, act="relu"), "ptq+f"),
+    ("dscnn_g", "dscnn", dict(filters=8, kernel=(3, 3), stride=1, blocks=1, act="relu6"), "qat+f"),
+    ("resnet_a", "resnet", dict(filters=8, blocks=1, act="relu"), "ptq"),
+    ("resnet_b", "resnet", dict(filters=8, blocks=2, act="relu"), "ptq"),
+    ("resnet_c", "resnet", dict(filters=6, blocks=1, act="relu"), "qat"),
+    ("resnet_d", "resnet", dict(filters=8, blocks=2, act="relu6"), "qat"),
+    ("resnet_e", "resnet", dict(filters=4, blocks=1, act="relu"), "ptq+f"),
+    ("mlp_a", "mlp", dict(units=(32, 8, 32), act="relu"), "ptq"),
+    ("mlp_b", "mlp", dict(units=(64, 16), act="relu"), "qat"),
+    ("mlp_c", "mlp", dict(units=(24, 24, 24, 24), act="relu6"), "ptq"),
+    ("mlp_d", "mlp", dict(units=(16,), act=None), "ptq+f"),
+    ("mlp_e", "mlp", dict(units=(48, 8, 48), act="relu"), "qat+f"),
+    ("cnn_a", "cnn", dict(filters=8, pool="max", pad="valid", act="relu"), "ptq"),
+    ("cnn_b", "cnn", dict(filters=8, pool="avg", pad="same", act="relu"), "ptq"),
+    ("cnn_c", "cnn", dict(filters=6, pool="max", pad="same", act="relu6"), "qat"),
+    ("cnn_d", "cnn", dict(filters=8, pool="avg", pad="valid", act="relu"), "qat"),
+    ("cnn_e", "cnn", dict(filters=4, pool="max", pad="valid", act=None), "ptq+f"),
+    ("mobilenet_a", "mobilenet", dict(alpha=8, dm=1, act="relu6"), "ptq"),
+    ("mobilenet_b", "mobilenet", dict(alpha=8, dm=2, act="relu6"), "ptq"),
+    ("mobilenet_c", "mobilenet", dict(alpha=4, dm=2, act="relu"), "qat"),
+    ("mobilenet_d", "mobilenet", dict(alpha=8, dm=1, act="relu"), "qat+f"),
+    ("padded_a", "padded", dict(filters=8, pad=((1, 2), (2, 1))), "ptq"),
+    ("padded_b", "padded", dict(filters=6, pad=((0, 1), (1, 0))), "qat"),
+    ("padded_c", "padded", dict(filters=8, pad=((2, 2), (2, 2))), "ptq+f"),
+    ("gap_a", "gap", dict(filters=8, flatten=False), "ptq"),
+    ("gap_b", "gap", dict(filters=8, flatten=True), "ptq"),
+    ("gap_c", "gap", dict(filters=12, flatten=False), "qat"),
+    ("conv1d_a", "conv1d", dict(filters=8), "ptq"),
+    ("conv1d_b", "conv1d", dict(filters=6), "ptq+f"),  # tfmot's QAT has no Conv1D
+    ("reshape_a", "reshape", dict(units=24), "ptq"),
+    ("reshape_b", "reshape", dict(units=24), "qat"),
+    ("concat_a", "concat", dict(filters=6), "ptq"),
+    ("concat_b", "concat", dict(filters=8), "qat"),
+    # the search's own DS-CNN builder and int8 conversion (autotiny.models / autotiny.compress)
+    ("search_dscnn_a", "search_dscnn", dict(n_blocks=1, channels=8), "search"),
+    ("search_dscnn_b", "search_dscnn", dict(n_blocks=3, channels=12, first_stride=(1, 2)), "search"),
+]
+
+INPUT_SHAPES = {"dscnn": (49, 10, 1), "resnet": (16, 16, 3), "mlp": (40,), "cnn": (20, 20, 2),
+                "mobilenet": (24, 24, 3), "padded": (12, 10, 2), "gap": (12, 12, 3),
+                "conv1d": (32, 4), "reshape": (6, 8), "search_dscnn": (49, 10),
+                "concat": (10, 10, 3)}
+
+
+def _keras():
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    import tf_keras as keras
+
+    return tf, keras
+
+
+def build_model(family: str, shape, kw):
+    tf, keras = _keras()
+    L = keras.layers
+    # Reshape with a dynamic batch makes the converter emit SHAPE/STRIDED_SLICE/PACK
+    # shape arithmetic: convert such models with a fixed batch of 1
+    inp = keras.Input(shape=shape, batch_size=1 if family == "reshape" else None)
+    act = kw.get("act")
+
+    def a(x):  # ReLU layers: the converter fuses them, and tfmot's QAT accepts them
+        if act == "relu6":
+            return L.ReLU(6.0)(x)
+        return L.ReLU()(x) if act else x
+
+    if family == "dscnn":
+        x = L.Conv2D(kw["filters"], kw["kernel"], strides=kw["stride"], padding="same", use_bias=False)(inp)
+        x = a(L.BatchNormalization()(x))
+        for _ in range(kw["blocks"]):
+            x = L.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
+            x = a(L.BatchNormalization()(x))
+            x = L.Conv2D(kw["filters"], 1, use_bias=False)(x)
+            x = a(L.BatchNormalization()(x))
+        x = L.AveragePooling2D(pool_size=x.shape[1:3])(x)
+        x = L.Flatten()(x)
+        x = L.Dense(12)(x)
+        out = L.Softmax()(x)
+    elif family == "resnet":
+        x = a(L.BatchNormalization()(L.Conv2D(kw["filters"], 3, padding="same")(inp)))
+        for i in range(kw["blocks"]):
+            s = 2 if i else 1
+            y = a(L.BatchNormalization()(L.Conv2D(kw["filters"], 3, strides=s, padding="same")(x)))
+            y = L.BatchNormalization()(L.Conv2D(kw["filters"], 3, padding="same")(y))
+            if s != 1:
+                x = L.Conv2D(kw["filters"], 1, strides=s)(x)
+            x = a(L.Add()([x, y]))
+        x = L.AveragePooling2D(pool_size=x.shape[1:3])(x)
+        x = L.Flatten()(x)
+        out = L.Softmax()(L.Dense(10)(x))
+    elif family == "mlp":
+        x = inp
+        for u in kw["units"]:
+            x = a(L.Dense(u)(x))
+        out = L.Dense(shape[0])(x)
+    elif family == "cnn":
+        x = a(L.Conv2D(kw["filters"], 3, padding=kw["pad"])(inp))
+        x = (L.MaxPooling2D if kw["pool"] == "max" else L.AveragePooling2D)(2, padding=kw["pad"])(x)
+        x = a(L.Conv2D(kw["filters"] * 2, 3, strides=2, padding=kw["pad"])(x))
+        x = (L.MaxPooling2D if kw["pool"] == "max" else L.AveragePooling2D)(3, strides=1, padding="same")(x)
+        x = L.Flatten()(x)
+        out = L.Softmax()(L.Dense(5)(L.Dropout(0.2)(x)))
+    elif family == "mobilenet":
+        x = a(L.BatchNormalization()(L.Conv2D(kw["alpha"], 3, strides=2, padding="same", use_bias=False)(inp)))
+        x = a(L.BatchNormalization()(L.DepthwiseConv2D(3, depth_multiplier=kw["dm"], padding="same",
+                                                       use_bias=False)(x)))
+        x = a(L.BatchNormalization()(L.Conv2D(kw["alpha"] * 2, 1, use_bias=False)(x)))
+        x = a(L.BatchNormalization()(L.DepthwiseConv2D(3, strides=2, padding="valid", use_bias=False)(
+            L.ZeroPadding2D(((0, 1), (0, 1)))(x))))
+        x = L.GlobalAveragePooling2D()(x)
+        out = L.Softmax()(L.Dense(4)(x))
+    elif family == "padded":
+        x = L.ZeroPadding2D(kw["pad"])(inp)
+        x = L.Conv2D(kw["filters"], 3, activation="relu")(x)
+        x = L.ZeroPadding2D(((1, 1), (1, 1)))(x)
+        x = L.DepthwiseConv2D(3, strides=2, activation="relu")(x)
+        x = L.GlobalAveragePooling2D()(x)
+        out = L.Dense(3)(x)
+    elif family == "gap":
+        x = L.Conv2D(kw["filters"], 3, padding="same", activation="relu")(inp)
+        x = L.Conv2D(kw["filters"], 3, strides=2, padding="same", activation="relu")(x)
+        if kw["flatten"]:
+            x = L.Flatten()(L.GlobalAveragePooling2D(keepdims=True)(x))
+        else:
+            x = L.GlobalAveragePooling2D()(x)
+        out = L.Softmax()(L.Dense(6)(x))
+    elif family == "conv1d":
+        x = L.Conv1D(kw["filters"], 5, padding="same", activation="relu")(inp)
+        x = L.Conv1D(kw["filters"], 3, strides=2, activation="relu")(x)
+        x = L.GlobalAveragePooling1D()(x)
+        out = L.Softmax()(L.Dense(4)(x))
+    elif family == "reshape":
+        x = L.Reshape((shape[0] * shape[1],))(inp)
+        x = L.Dense(kw["units"], activation="relu")(x)
+        x = L.Reshape((4, kw["units"] // 4))(x)
+        x = L.Dense(6, activation="relu")(x)
+        x = L.Flatten()(x)
+        out = L.Softmax()(L.Dense(5)(x))
+    elif family == "concat":  # inception-style branches
+        x = L.Conv2D(kw["filters"], 3, strides=2, padding="same", activation="relu")(inp)
+        b1 = L.Conv2D(kw["filters"], 1, activation="relu")(x)
+        b2 = L.Conv2D(kw["filters"] // 2, 3, padding="same", activation="relu")(x)
+        b3 = L.MaxPooling2D(3, strides=1, padding="same")(x)
+        x = L.Concatenate()([b1, b2, b3])
+        x = L.GlobalAveragePooling2D()(x)
+        out = L.Softmax()(L.Dense(4)(x))
+    else:
+        raise ValueError(family)
+    return keras.Model(inp, out)
+
+
+def convert(name: str, family: str, kw: dict, mode: str) -> bytes:
+    tf, keras = _keras()
+    shape = INPUT_SHAPES[family]
+    if mode == "search":
+        from autotiny.compress import to_int8_tflite
+        from autotiny.models import ds_cnn
+
+        model = ds_cnn.build(shape, 12, ds_cnn.DsCnnParams(**kw), seed=sum(map(ord, name)))
+        rng = np.random.default_rng(sum(map(ord, name)))
+        return to_int8_tflite(model, rng.normal(0, 1, size=(32, *shape)).astype(np.float32))
+    keras.utils.set_random_seed(sum(map(ord, name)))
+    model = build_model(family, shape, kw)
+    rng = np.random.default_rng(sum(map(ord, name)))
+    data = rng.normal(0, 1, size=(32, *shape)).astype(np.float32)
+    if mode.startswith("qat"):
+        import tensorflow_model_optimization as tfmot
+
+        model = tfmot.quantization.keras.quantize_model(model)
+        # one cheap training step per batch lets the fake-quant ranges settle
+        model.compile(optimizer="adam", loss="mse")
+        target = model.predict(data, verbose=0)
+        model.fit(data, target, epochs=1, batch_size=8, verbose=0)
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([d[None]] for d in data)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if not mode.endswith("+f"):
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def _cache_root() -> Path:
+    import importlib.metadata as md
+
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    for dep in ("models/ds_cnn.py", "compress.py"):  # the search's builder and converter
+        dep_path = Path(blob.__file__).parent / dep
+        if dep_path.exists():
+            h.update(dep_path.read_bytes())
+    h.update(md.version("tensorflow").encode())
+    return cache_dir() / "keras_models" / h.hexdigest()[:16]
+
+
+@pytest.fixture(scope="module")
+def keras_models():
+    """name -> .tflite bytes, converted once and cached on disk."""
+    root = _cache_root()
+    models: dict[str, bytes] = {}
+    if root.parent.is_dir():  # drop caches of older versions of this file (unused for an hour)
+        import shutil
+        import time
+
+        for old in root.parent.iterdir():
+            if old != root and old.is_dir() and time.time() - old.stat().st_mtime > 3600:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def get(name: str) -> bytes:
+        if name not in models:
+            path = root / f"{name}.tflite"
+            if not path.exists():
+                cfg = next(c for c in CONFIGS if c[0] == name)
+                data = convert(*cfg)
+                root.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".tmp{os.getpid()}")
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+            models[name] = path.read_bytes()
+        return models[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", [c[0] for c in CONFIGS])
+def test_keras_model_bit_exact(keras_models, name):
+    from tflite_micro.python.tflite_micro import runtime as tflm
+
+    model = keras_models(name)
+    b = blob.from_tflite(model, source=name)
+    ours = runtime.HostModel(b)
+    ref = tflm.Interpreter.from_bytes(model, arena_size=1 << 20)
+    rng = np.random.default_rng(len(name))
+    for k in range(N_INPUTS):
+        if b.input_dtype == np.float32:
+            x = rng.normal(0, 1 + k % 3, size=b.input_shape).astype(np.float32)
+        else:
+            x = rng.integers(-128, 128, size=b.input_shape, dtype=np.int8)
+        ref.set_input(x, 0)
+        ref.invoke()
+        expected = ref.get_output(0)
+        got = ours.run(x)
+        assert got.dtype == expected.dtype
+        assert np.array_equal(got.view(np.uint8), expected.view(np.uint8)), \
+            f"{name} ({', '.join(sorted(set(b.op_names)))}) input #{k} differs"
+
+
+def test_keras_models_cover_the_converter_ops(keras_models):
+    seen = set()
+    for name, *_ in CONFIGS:
+        seen |= set(blob.from_tflite(keras_models(name)).op_names)
+    assert {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD",
+            "MEAN", "PAD", "RESHAPE", "SOFTMAX", "QUANTIZE", "DEQUANTIZE", "CONCATENATION"} <= seen, seen
