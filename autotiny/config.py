@@ -28,11 +28,20 @@ class Board(_Strict):
     flash_base: int = Field(ge=0)
     ram_kb: int = Field(gt=0)
     ram_base: int = Field(ge=0)
+    firmware_kb: int = Field(default=256, gt=0)
+    n_irq: int = Field(gt=0, le=496)
     fpu: str | None = None
     active_power_mw: float = Field(gt=0)
     active_power_source: str
     cycles_per_mac: float = Field(gt=0)
     cycles_per_mac_source: str
+
+    @model_validator(mode="after")
+    def _firmware_leaves_room(self) -> Board:
+        if self.firmware_kb >= self.flash_kb:
+            raise ValueError(f"board.firmware_kb={self.firmware_kb} leaves no flash for the model blob "
+                             f"(flash_kb={self.flash_kb})")
+        return self
 
 
 class Budget(_Strict):
@@ -128,6 +137,19 @@ def package_dir(name: str) -> Path:
     if checkout.is_dir():
         return checkout
     raise ConfigError(f"cannot find the {name}/ folder (looked in {shipped} and {checkout})")
+
+
+def load_board(name: str) -> Board:
+    """One board's record straight from conf/board/<name>.yaml (no Hydra: cheap, for tools)."""
+    import yaml
+
+    path = package_dir("conf") / "board" / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"board={name}: unknown board; available: {', '.join(group_options('board'))}")
+    try:
+        return Board.model_validate(yaml.safe_load(path.read_text()))
+    except ValidationError as err:
+        raise ConfigError(f"{path}: {_one_line(err)}") from None
 
 
 def group_options(group: str) -> list[str]:

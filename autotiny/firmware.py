@@ -1,10 +1,10 @@
 """Build the ARM firmware per board and account for its memory.
 
 One firmware ELF per board, built with Debian's arm-none-eabi-gcc from
-firmware/main.c, firmware/boards/<board>/{startup.c,linker.ld} and
-firmware/runtime/*.c, cached under `$AUTOTINY_CACHE/build/fw-<board>-<hash>/`
-(keyed by a hash of all sources, the linker script, the flags and the
-compiler version).  The model is not part of the build: it goes into the
+firmware/main.c, firmware/boards/{startup.c,cortex_m.ld} (+ a memory.ld generated
+from conf/board/<board>.yaml: the chip's real flash and RAM) and firmware/runtime/*.c,
+cached under `$AUTOTINY_CACHE/build/fw-<board>-<hash>/` (keyed by a hash of all sources,
+the linker script, the memory map, the flags and the compiler version).  The model is not part of the build: it goes into the
 board's blob flash region.
 
 Memory accounting, one definition used everywhere:
@@ -29,6 +29,7 @@ from autotiny.errors import AutotinyError, ModelError
 from autotiny.runtime import REPO, cache_dir
 
 FIRMWARE = REPO / "firmware"
+LINKER_SCRIPT = FIRMWARE / "boards" / "cortex_m.ld"
 CC = "arm-none-eabi-gcc"
 
 
@@ -45,6 +46,7 @@ class Board:
     firmware_region: int  # flash bytes reserved for the firmware image
     blob_origin: int
     blob_region: int
+    n_irq: int = 0
     stack_region: int = 16 * 1024
     io_region: int = 4 * 1024
     static_region: int = 4 * 1024
@@ -59,19 +61,48 @@ class Board:
         return self.ram_size - self.stack_region - self.io_region - self.static_region
 
 
-M7 = ("-mcpu=cortex-m7", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard", "-mthumb")
-M4F = ("-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-mthumb")
 KB = 1024
+STACK_REGION, IO_REGION, STATIC_REGION = 16 * KB, 4 * KB, 4 * KB  # fixed RAM layout: boards/cortex_m.ld
 
-# Facts mirrored in firmware/boards/<board>/linker.ld (conf/board/*.yaml later).
-BOARDS: dict[str, Board] = {
-    "stm32f746": Board("stm32f746", "Cortex-M7", 216, M7, 0x08000000, 1024 * KB, 0x20000000, 320 * KB,
-                       256 * KB, 0x08040000, 768 * KB),
-    "nrf52840": Board("nrf52840", "Cortex-M4F", 64, M4F, 0x00000000, 1024 * KB, 0x20000000, 256 * KB,
-                      256 * KB, 0x00040000, 768 * KB),
-    "stm32l4r5": Board("stm32l4r5", "Cortex-M4F", 120, M4F, 0x08000000, 2048 * KB, 0x20000000, 640 * KB,
-                       256 * KB, 0x08040000, 1792 * KB),
-}
+
+def _cpu_flags(core: str, fpu: str | None) -> tuple[str, ...]:
+    float_abi = ("-mfpu=" + fpu, "-mfloat-abi=hard") if fpu else ("-mfloat-abi=soft",)
+    return (f"-mcpu={core}", *float_abi, "-mthumb")
+
+
+def _from_config(c) -> Board:
+    """Firmware view of a conf/board/<name>.yaml record: the one source of board facts."""
+    display = "Cortex-" + c.core.split("-", 1)[1].upper() + ("F" if c.fpu and c.core == "cortex-m4" else "")
+    return Board(name=c.name, core=display, mhz=c.clock_hz // 1_000_000, cpu_flags=_cpu_flags(c.core, c.fpu),
+                 flash_origin=c.flash_base, flash_size=c.flash_kb * KB, ram_origin=c.ram_base,
+                 ram_size=c.ram_kb * KB, firmware_region=c.firmware_kb * KB,
+                 blob_origin=c.flash_base + c.firmware_kb * KB, blob_region=(c.flash_kb - c.firmware_kb) * KB,
+                 n_irq=c.n_irq)
+
+
+def _load_boards() -> dict[str, Board]:
+    from autotiny.config import group_options, load_board
+
+    return {name: _from_config(load_board(name)) for name in group_options("board")}
+
+
+BOARDS: dict[str, Board] = _load_boards()
+
+
+def memory_ld(b: Board) -> str:
+    """The MEMORY part of the linker script, written from the board config at build time."""
+    r = b.ram_origin
+    return (f"/* {b.name} ({b.core}, {b.mhz} MHz), generated from conf/board/{b.name}.yaml */\n"
+            "MEMORY\n{\n"
+            f"  FLASH  (rx) : ORIGIN = 0x{b.flash_origin:08X}, LENGTH = {b.firmware_region}\n"
+            f"  BLOB   (r)  : ORIGIN = 0x{b.blob_origin:08X}, LENGTH = {b.blob_region}\n"
+            f"  STACK  (rw) : ORIGIN = 0x{r:08X}, LENGTH = {b.stack_region}\n"
+            f"  IO     (rw) : ORIGIN = 0x{r + b.stack_region:08X}, LENGTH = {b.io_region}\n"
+            f"  STATIC (rw) : ORIGIN = 0x{r + b.stack_region + b.io_region:08X}, LENGTH = {b.static_region}\n"
+            f"  ARENA  (rw) : ORIGIN = 0x{b.arena_origin:08X}, LENGTH = {b.arena_region}\n"
+            "}\n"
+            f"__ram_size = {b.ram_size};\n")
+
 
 CFLAGS = ("-std=c99", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections",
           "-ffp-contract=off", "-fno-strict-aliasing", "-fstack-usage")
@@ -137,19 +168,24 @@ def compiler() -> str:
     return path
 
 
-def _sources(b: Board) -> list[Path]:
+def _sources() -> list[Path]:
     rt = sorted(p for p in (FIRMWARE / "runtime").glob("*.c") if p.name != "host_api.c")
-    return [FIRMWARE / "main.c", FIRMWARE / "boards" / b.name / "startup.c", *rt]
+    return [FIRMWARE / "main.c", FIRMWARE / "boards" / "startup.c", *rt]
+
+
+def _board_flags(b: Board) -> tuple[str, ...]:
+    return (*b.cpu_flags, f"-DAT_N_IRQ={b.n_irq}")
 
 
 def _hash(b: Board) -> str:
     h = hashlib.sha256()
-    files = _sources(b) + sorted((FIRMWARE / "runtime").glob("*.h")) + [FIRMWARE / "boards" / b.name / "linker.ld"]
+    files = _sources() + sorted((FIRMWARE / "runtime").glob("*.h")) + [LINKER_SCRIPT]
     for f in files:
         h.update(str(f.relative_to(FIRMWARE)).encode())
         h.update(f.read_bytes())
+    h.update(memory_ld(b).encode())
     version = subprocess.run([compiler(), "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    h.update(" ".join((*b.cpu_flags, *CFLAGS, *LDFLAGS, version)).encode())
+    h.update(" ".join((*_board_flags(b), *CFLAGS, *LDFLAGS, version)).encode())
     return h.hexdigest()[:16]
 
 
@@ -164,11 +200,12 @@ def build(board_name: str, force: bool = False) -> FirmwareImage:
         work = Path(tempfile.mkdtemp(prefix=f"fw-{b.name}-", dir=out.parent))
         try:
             objs = []
-            for src in _sources(b):
+            for src in _sources():
                 obj = work / (src.stem + ".o")
-                _run([cc, *b.cpu_flags, *CFLAGS, "-I", str(FIRMWARE), "-c", str(src), "-o", str(obj)], work)
+                _run([cc, *_board_flags(b), *CFLAGS, "-I", str(FIRMWARE), "-c", str(src), "-o", str(obj)], work)
                 objs.append(str(obj))
-            _run([cc, *b.cpu_flags, *LDFLAGS, "-T", str(FIRMWARE / "boards" / b.name / "linker.ld"),
+            (work / "memory.ld").write_text(memory_ld(b))
+            _run([cc, *b.cpu_flags, *LDFLAGS, "-L", str(work), "-T", str(LINKER_SCRIPT),
                   f"-Wl,-Map={work / 'firmware.map'}", "-o", str(work / "firmware.elf"), *objs, "-lm"], work)
             try:
                 os.replace(work, out)  # atomic publish; a concurrent builder may have won

@@ -1,9 +1,12 @@
-/* stm32f746 (Cortex-M7, 216 MHz): vector table, reset handler (FPU on through CPACR,
+/* Every board: vector table (AT_N_IRQ external vectors, from conf/board/<board>.yaml), reset handler (FPU on through CPACR,
  * .data copy, .bss zero), fault handlers.  Every unexpected exception ends in
  * autotiny_fault(), which writes AT_STATUS_FAULT to the mailbox. */
 #include <stdint.h>
 
-#define N_IRQ 98
+#ifndef AT_N_IRQ
+#error "AT_N_IRQ (external interrupt count) must be defined by the build"
+#endif
+#define N_IRQ AT_N_IRQ
 
 extern uint32_t __stack_top[];
 extern uint32_t __data_load[], __data_start[], __data_end[], __bss_start[], __bss_end[];
