@@ -54,19 +54,25 @@ def _measure(args: list[str]) -> int:
         raise ConfigError("measure needs exactly one model=path/to/model.tflite")
     cfg = compose([a for a in args if not a.startswith("model=")])
     from autotiny.errors import ModelError
-    from autotiny.measure.tflite import check_budget, measure
+    from autotiny.measure.backend import check_budget, ensure_available, measure
 
     path = Path(models[0])
     if not path.is_file():
         raise ModelError(f"model={path}: no such file")
-    m = measure(path.read_bytes(), cfg.board)
+    ensure_available(cfg)
+    m = measure(path.read_bytes(), cfg)
     check = check_budget(m, cfg.budget, cfg.board)
-    print(f"{path} on {cfg.board.name} ({cfg.board.core}, {cfg.board.clock_hz / 1e6:g} MHz)")
-    for name, fig in m.figures().items():
-        print(f"  {name:12s} {fig}")
-    print("  ops         " + ", ".join(f"{k}×{v}" for k, v in m.ops.items()))
-    for note in m.notes:
-        print(f"  note: {note}")
+    if cfg.emulator.name == "builtin":
+        from autotiny.measure.emulator import format_measurement
+
+        print(format_measurement(m, cfg.board, str(path)))
+    else:
+        print(f"{path} on {cfg.board.name} ({cfg.board.core}, {cfg.board.clock_hz / 1e6:g} MHz)")
+        for name, fig in m.figures().items():
+            print(f"  {name:12s} {fig}")
+        print("  ops         " + ", ".join(f"{k}×{v}" for k, v in m.ops.items()))
+        for note in m.notes:
+            print(f"  note: {note}")
     print("  budget: " + ("fits" if check.feasible else f"over: {check.reason}"))
     return 0 if check.feasible else 1
 

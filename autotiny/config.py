@@ -107,6 +107,13 @@ class TrackingSettings(_Strict):
     enabled: bool = True
 
 
+class EmulatorSettings(_Strict):
+    """How candidates are measured: `builtin` emulates the firmware, `estimate` is analytic."""
+
+    name: Literal["builtin", "estimate"]
+    max_instructions: int | None = Field(default=None, gt=0)
+
+
 class RunConfig(_Strict):
     task: Task
     board: Board
@@ -114,6 +121,7 @@ class RunConfig(_Strict):
     search: SearchSettings
     tracking: TrackingSettings
     data: DataSettings
+    emulator: EmulatorSettings
 
     @model_validator(mode="after")
     def _budget_fits_board(self) -> RunConfig:
@@ -128,15 +136,31 @@ class RunConfig(_Strict):
 
 # ---- locating packaged config -------------------------------------------------------------
 
+CHECKOUT = Path(__file__).resolve().parent.parent  # the repository root, when running from a checkout
+
+
 def package_dir(name: str) -> Path:
-    """conf/ or search_spaces/: shipped inside the wheel as autotiny/<name>, beside it in a checkout."""
-    shipped = Path(str(resources.files("autotiny"))) / name
-    if shipped.is_dir():
-        return shipped
-    checkout = Path(__file__).resolve().parent.parent / name
-    if checkout.is_dir():
+    """A top-level folder of the repo (conf, search_spaces, firmware, emulation): beside the
+    package in a checkout, shipped inside the wheel (autotiny/<name> or autotiny/assets/<name>)."""
+    checkout = CHECKOUT / name
+    if (CHECKOUT / "pyproject.toml").is_file() and checkout.is_dir():
         return checkout
-    raise ConfigError(f"cannot find the {name}/ folder (looked in {shipped} and {checkout})")
+    root = Path(str(resources.files("autotiny")))
+    for shipped in (root / name, root / "assets" / name):
+        if shipped.is_dir():
+            return shipped
+    raise ConfigError(f"cannot find the {name}/ folder (looked in {checkout} and {root})")
+
+
+def cache_root() -> Path:
+    """Build products and caches: $AUTOTINY_CACHE, else .cache/autotiny in a checkout, else ~/.cache."""
+    import os
+
+    if os.environ.get("AUTOTINY_CACHE"):
+        return Path(os.environ["AUTOTINY_CACHE"])
+    if (CHECKOUT / "pyproject.toml").is_file():
+        return CHECKOUT / ".cache" / "autotiny"
+    return Path.home() / ".cache" / "autotiny"
 
 
 def load_board(name: str) -> Board:
@@ -150,6 +174,9 @@ def load_board(name: str) -> Board:
         return Board.model_validate(yaml.safe_load(path.read_text()))
     except ValidationError as err:
         raise ConfigError(f"{path}: {_one_line(err)}") from None
+
+
+GROUPS = ("task", "board", "budget", "search", "tracking", "emulator")
 
 
 def group_options(group: str) -> list[str]:
@@ -191,7 +218,7 @@ def compose(overrides: list[str]) -> RunConfig:
         key = o.split("=", 1)[0].lstrip("+~")
         if "=" not in o:
             raise ConfigError(f"override '{o}' must look like key=value (e.g. board=nrf52840)")
-        if key in ("task", "board", "budget", "search", "tracking"):
+        if key in GROUPS:
             value = o.split("=", 1)[1]
             options = group_options(key)
             if value not in options:
@@ -215,7 +242,7 @@ def _hydra_message(e: Exception) -> str:
         key = msg.split("'")[1] if "'" in msg else msg
         group = key.split(".")[0]
         hint = ""
-        if group in ("budget", "search", "tracking", "data", "task", "board"):
+        if group in (*GROUPS, "data"):
             hint = f"; valid keys under {group}: {', '.join(_keys_of(group))}"
         return f"unknown key '{key}'{hint} (use +{key}=... only for new keys)"
     return msg

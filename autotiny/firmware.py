@@ -26,9 +26,10 @@ from pathlib import Path
 
 from autotiny.blob import ModelBlob
 from autotiny.errors import AutotinyError, ModelError
-from autotiny.runtime import REPO, cache_dir
+from autotiny.config import package_dir
+from autotiny.runtime import cache_dir
 
-FIRMWARE = REPO / "firmware"
+FIRMWARE = package_dir("firmware")
 LINKER_SCRIPT = FIRMWARE / "boards" / "cortex_m.ld"
 CC = "arm-none-eabi-gcc"
 
@@ -174,7 +175,8 @@ def _sources() -> list[Path]:
 
 
 def _board_flags(b: Board) -> tuple[str, ...]:
-    return (*b.cpu_flags, f"-DAT_N_IRQ={b.n_irq}")
+    core = ("-DAT_CORE_M7",) if b.core == "Cortex-M7" else ()
+    return (*b.cpu_flags, f"-DAT_N_IRQ={b.n_irq}", *core)
 
 
 def _hash(b: Board) -> str:

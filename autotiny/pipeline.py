@@ -85,7 +85,7 @@ def input_shape(spec: CandidateSpec) -> tuple[int, ...]:
 def precheck(spec: CandidateSpec, cfg: RunConfig, timings: Timings, seed: int = 0) -> PreCheck:
     """Convert the untrained model with random calibration data and measure it: seconds, not minutes."""
     from autotiny.compress import size_probe_tflite
-    from autotiny.measure.tflite import check_budget, measure
+    from autotiny.measure.backend import check_budget, measure
     from autotiny.models import FAMILIES
 
     shape = input_shape(spec)
@@ -95,7 +95,7 @@ def precheck(spec: CandidateSpec, cfg: RunConfig, timings: Timings, seed: int = 
         rng = np.random.default_rng(seed)
         calibration = rng.normal(0.0, 10.0, size=(8, *shape)).astype(np.float32)
         tflite = size_probe_tflite(model, calibration, seed)
-        m = measure(tflite, cfg.board)
+        m = measure(tflite, cfg, seed=seed)
     return PreCheck(shape, m, check_budget(m, cfg.budget, cfg.board), model)
 
 
@@ -127,7 +127,7 @@ class _NanGuard:
 def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: TaskData,
                       timings: Timings, verbose: int = 0) -> Trained:
     from autotiny.compress import to_int8_tflite
-    from autotiny.measure.tflite import check_budget, measure
+    from autotiny.measure.backend import check_budget, measure
     from autotiny.tf_env import tf_keras
 
     keras = tf_keras()
@@ -156,7 +156,7 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
     with timings.stage("convert"):
         tflite = to_int8_tflite(model, x_train[np.random.default_rng(0).permutation(len(x_train))])
     with timings.stage("measure"):
-        m = measure(tflite, cfg.board)
+        m = measure(tflite, cfg)
     with timings.stage("evaluate"):
         n = len(cfg.task.classes)
         val = score(tflite, x_val, y_val, n)

@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from autotiny.blob import STATUS_NAMES, ModelBlob, load_blob
+from autotiny.config import cache_root, package_dir
 from autotiny.errors import AutotinyError, ModelError
 
-REPO = Path(__file__).resolve().parents[1]
-RUNTIME_SRC = REPO / "firmware" / "runtime"
+RUNTIME_SRC = package_dir("firmware") / "runtime"
 CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror",
           "-ffp-contract=off", "-fno-strict-aliasing"]
 
@@ -36,8 +36,7 @@ _lib = None
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("AUTOTINY_CACHE")
-    return Path(root) if root else REPO / ".cache" / "autotiny"
+    return cache_root()
 
 
 def source_hash(files: list[Path], extra: list[str]) -> str:

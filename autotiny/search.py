@@ -29,6 +29,7 @@ OBJECTIVES = {
     "energy": ("minimize", "energy_uj"),
 }
 FIGURES = ("flash_bytes", "ram_bytes", "macs", "latency_ms", "energy_uj")
+COUNTERS = ("cycles", "instructions", "peak_stack_bytes")  # emulated runs only
 
 
 @dataclass
@@ -95,6 +96,15 @@ def _describe(spec: CandidateSpec) -> str:
     return f"{arch} | {fe} | ep{t.epochs} lr{t.learning_rate:.2g} bs{t.batch_size}"
 
 
+def _write_layers(m, clock_hz: int, path: Path) -> None:
+    """Per-layer cycles of the emulated run: where a candidate's latency goes."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["op_index", "op", "cycles", "instructions", "ms"])
+        for idx, op, cycles, instructions in m.layers:
+            w.writerow([idx, op, cycles, instructions, f"{cycles / clock_hz * 1e3:.4f}"])
+
+
 def _kb(n: float) -> str:
     return f"{n / 1024:.1f} KB"
 
@@ -107,6 +117,7 @@ class Search:
         self.output_dir = Path(cfg.search.output_dir)
         self.tracker = Tracker(cfg.tracking)
         self.data: TaskData | None = None
+        self._latency_source = "emulated" if cfg.emulator.name == "builtin" else "estimated"
 
     # ---- one trial --------------------------------------------------------------------------
     def objective(self, trial) -> tuple[float, ...]:
@@ -142,18 +153,23 @@ class Search:
             else:
                 trial.set_user_attr("val_accuracy", 0.0)  # never trained: nothing learnt
             trial.set_user_attr("trained", check.feasible or "val_accuracy" in metrics)
-            for name in FIGURES:
+            for name in FIGURES + COUNTERS:
                 fig = getattr(m, name)
+                if fig is None:
+                    continue
                 trial.set_user_attr(name, fig.value)
                 trial.set_user_attr(f"{name}_source", fig.source)
                 metrics[name] = fig.value
+            trial_dir.mkdir(parents=True, exist_ok=True)
+            if m.layers:
+                _write_layers(m, cfg.board.clock_hz, trial_dir / "layers.csv")
+                artifacts.append(trial_dir / "layers.csv")
             for key, over in check.violations.items():
                 trial.set_constraint(key, over)
             trial.set_user_attr("feasible", check.feasible)
             state, reason = ("complete", "") if check.feasible else ("infeasible", check.reason)
             if reason:
                 trial.set_user_attr("reason", reason)
-            trial_dir.mkdir(parents=True, exist_ok=True)
             (trial_dir / "measurement.json").write_text(json.dumps(m.to_dict(), indent=2))
             artifacts.append(trial_dir / "measurement.json")
             return tuple(float(trial.user_attrs[OBJECTIVES[o][1]]) for o in cfg.search.objectives)
@@ -190,7 +206,7 @@ class Search:
         if state == "complete":
             self.log(f"{header} ok  val {metrics['val_accuracy']:.3f} test {metrics['test_accuracy']:.3f} | "
                      f"flash {_kb(metrics['flash_bytes'])} RAM {_kb(metrics['ram_bytes'])} "
-                     f"~{metrics['latency_ms']:.1f} ms (est) | {elapsed:.0f} s")
+                     f"{metrics['latency_ms']:.1f} ms ({self._latency_source}) | {elapsed:.0f} s")
         elif state == "infeasible":
             self.log(f"{header} over budget, not trained: {reason} | {elapsed:.0f} s")
         else:
@@ -241,6 +257,9 @@ class Search:
         # heartbeats and grouped TPE are marked experimental; the warning is noise to our users
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         cfg = self.cfg
+        from autotiny.measure.backend import ensure_available
+
+        ensure_available(cfg)
         self.data = TaskData(cfg)  # a missing dataset fails here, before any study exists
         self.study = self._open_study()
         self.tracker.setup()
@@ -347,6 +366,9 @@ def format_table(outcome: SearchOutcome) -> str:
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
     src = outcome.pareto[0].sources if outcome.pareto else {}
-    notes = (f"flash: {src.get('flash_bytes', '?')}, RAM: {src.get('ram_bytes', '?')} "
-             f"(TFLM arena, 64-bit host), *latency/energy: {src.get('latency_ms', '?')}")
+    ram = {"tflm": "tflm (TFLM arena, 64-bit host)",
+           "emulated": "emulated (static + arena + painted peak stack)"}.get(src.get("ram_bytes"), "?")
+    flash = {"file": "file (.tflite size)", "emulated": "emulated (firmware + model blob)"}.get(
+        src.get("flash_bytes"), "?")
+    notes = f"flash: {flash}, RAM: {ram}, *latency/energy: {src.get('latency_ms', '?')}"
     return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, body), f"sources: {notes}"])

@@ -45,6 +45,8 @@ def test_every_board_has_sourced_power():
     ("budget.ram_kb=999", "budget.ram_kb=999 exceeds stm32f746's RAM of 320 KB"),
     ("budget.flash_kb=4096", "budget.flash_kb=4096 exceeds stm32f746's flash of 1024 KB"),
     ("search.sampler=grid", "search.sampler='grid'"),
+    ("emulator=renode", "emulator=renode: unknown emulator; available: builtin, estimate"),
+    ("emulator.max_instructions=-3", "emulator.max_instructions=-3"),
     ("search.n_trials=0", "search.n_trials=0"),
     ("nonsense", "must look like key=value"),
 ])
@@ -68,3 +70,4 @@ def test_cli_usage_and_unknown_command(capsys):
     assert main([]) == 2
     assert main(["frobnicate"]) == 2
     assert "unknown command 'frobnicate'" in capsys.readouterr().err
+

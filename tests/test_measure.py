@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from autotiny.config import compose
-from autotiny.measure.tflite import check_budget, measure, tflm_arena_bytes
+from autotiny.measure.backend import check_budget
+from autotiny.measure.tflite import measure, tflm_arena_bytes
 from autotiny.pipeline import write_c_header
 from autotiny.tflite_model import read_tflite
 from autotiny.errors import ModelError

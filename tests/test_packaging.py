@@ -1,4 +1,4 @@
-"""A non-editable install must carry conf/ and search_spaces/ (they live outside the package dir)."""
+"""A non-editable install must carry conf/, search_spaces/, firmware/ and emulation/ (outside the package dir)."""
 
 import subprocess
 import sys
@@ -17,3 +17,7 @@ def test_wheel_ships_config_and_search_spaces(tmp_path):
     assert {f"autotiny/conf/{e}" for e in expected} <= names
     assert "autotiny/search_spaces/kws.yaml" in names
     assert "autotiny/conf/board/stm32f746.yaml" in names
+    for folder in ("firmware", "emulation"):  # built / read at run time
+        files = {p.relative_to(root / folder).as_posix() for p in (root / folder).rglob("*")
+                 if p.is_file() and p.suffix in (".c", ".h", ".ld", ".yaml")}
+        assert files and {f"autotiny/assets/{folder}/{f}" for f in files} <= names, folder

@@ -38,9 +38,10 @@ def test_cli_search_end_to_end_then_resume(tmp_path, run_overrides, capsys):
     for c in children:
         assert {"val_accuracy", "flash_bytes", "ram_bytes", "feasible"} <= set(c.data.metrics)
         assert c.data.params["model.family"] == "ds_cnn"
-        assert c.data.tags["source.ram_bytes"] == "tflm"
+        assert c.data.tags["source.ram_bytes"] == "emulated" and c.data.tags["source.latency_ms"] == "emulated"
+        assert "cycles" in c.data.metrics and "peak_stack_bytes" in c.data.metrics
         names = {a.path for a in client.list_artifacts(c.info.run_id)}
-        assert {"model.tflite", "confusion_matrix.png", "measurement.json"} <= names
+        assert {"model.tflite", "confusion_matrix.png", "measurement.json", "layers.csv"} <= names
     table_run_ids = {line.split()[-1] for line in out.splitlines() if line.strip()[:1].isdigit()}
     assert table_run_ids <= {c.info.run_id for c in children}
 
@@ -127,7 +128,7 @@ def test_real_speech_slice_end_to_end(data_root, tmp_path, run_overrides, capsys
 def test_measure_command(data_root, capsys):
     rc = main(["measure", f"model={data_root / 'mlperf_tiny' / 'kws_ref_model_int8.tflite'}", "board=stm32l4r5"])
     out = capsys.readouterr().out
-    assert rc == 0 and "macs" in out and "(estimated)" in out and "(tflm)" in out
+    assert rc == 0 and "macs" in out and "(emulated)" in out and "per layer" in out
 
 
 def test_measure_command_bad_input(tmp_path, capsys):
@@ -159,3 +160,22 @@ def test_ctrl_c_exits_130_and_the_same_command_resumes(tmp_path, run_overrides):
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "0/1 trials done, running 1" in p.stdout and "1 feasible" in p.stdout
+
+
+def test_latency_budget_rejects_before_training_with_emulated_cycles(tmp_path, run_overrides, monkeypatch):
+    trained = []
+    monkeypatch.setattr(search_mod, "train_and_measure", lambda *a, **k: trained.append(1))
+    cfg = compose([*run_overrides, "search.n_trials=1", "budget.latency_ms=0.05"])
+    outcome = Search(cfg, log=lambda s: None).run()
+    assert trained == [] and outcome.n_infeasible == 1
+    t = optuna.load_study(study_name="t", storage=cfg.search.storage_url()).trials[0]
+    # the instruction cap (from the latency budget) stops the emulation: it cannot meet the budget
+    assert t.user_attrs["reason"].startswith("does not run on stm32f746: instruction cap")
+    assert t.constraints["runs"] > 0 and t.user_attrs["latency_ms_source"] == "emulated"
+
+
+def test_estimate_backend_labels_its_figures(tmp_path, run_overrides):
+    cfg = compose([*run_overrides, "search.n_trials=1", "emulator=estimate"])
+    outcome = Search(cfg, log=lambda s: None).run()
+    assert outcome.n_complete == 1
+    assert outcome.best.sources["ram_bytes"] == "tflm" and outcome.best.sources["latency_ms"] == "estimated"

@@ -35,6 +35,14 @@ class Measurement:
     energy_uj: Figure
     ops: dict[str, int] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    # filled by the emulator (autotiny.measure.emulator); None/empty elsewhere
+    cycles: Figure | None = None
+    instructions: Figure | None = None
+    peak_stack_bytes: Figure | None = None
+    layers: tuple[tuple[int, str, int, int], ...] = ()  # (op index, op name, cycles, instructions)
+    status: str = "ok"  # "ok" or "infeasible" (fault, unmapped access, instruction cap, firmware error)
+    status_code: int | None = None  # the firmware's status code (mailbox), when it ran
+    fault: str | None = None  # why the run is infeasible
 
     def figures(self) -> dict[str, Figure]:
         return {k: getattr(self, k) for k in ("flash_bytes", "ram_bytes", "macs", "latency_ms", "energy_uj")}

@@ -9,9 +9,9 @@ import tempfile
 
 import numpy as np
 
-from autotiny.config import Board, Budget
+from autotiny.config import Board
 from autotiny.errors import ModelError
-from autotiny.measure import BudgetCheck, Figure, Measurement
+from autotiny.measure import Figure, Measurement
 from autotiny.tflite_model import read_tflite
 
 ARENA_PROBE_BYTES = 8 << 20  # large enough for anything a microcontroller could hold
@@ -94,19 +94,3 @@ def measure(model: bytes, board: Board) -> Measurement:
                f"({board.cycles_per_mac_source})",
                f"energy = latency x {board.active_power_mw} mW ({board.active_power_source})"),
     )
-
-
-def check_budget(m: Measurement, budget: Budget, board: Board) -> BudgetCheck:
-    limits = {"ram_bytes": budget.ram_bytes(board), "flash_bytes": budget.flash_bytes(board),
-              "latency_ms": budget.latency_ms, "energy_uj": budget.energy_uj}
-    violations, reasons = {}, []
-    for key, limit in limits.items():
-        fig: Figure = getattr(m, key)
-        if limit is None:
-            violations[key] = 0.0
-            continue
-        over = fig.value - limit
-        violations[key] = over / limit  # relative, so constraints of different units weigh alike
-        if over > 0:
-            reasons.append(f"{key.rsplit('_', 1)[0]} {fig} > budget {limit:,.6g} {fig.unit}")
-    return BudgetCheck(feasible=not reasons, violations=violations, reason="; ".join(reasons))

@@ -1,0 +1,52 @@
+"""Pick the measurement backend the config names (`emulator=`) and judge figures against the budget."""
+
+from __future__ import annotations
+
+import shutil
+
+from autotiny.config import Board, Budget, RunConfig
+from autotiny.errors import ConfigError
+from autotiny.measure import BudgetCheck, Figure, Measurement
+
+
+def ensure_available(cfg: RunConfig) -> None:
+    """Fail before the study starts, not in every trial, when the backend cannot run here."""
+    if cfg.emulator.name == "builtin" and shutil.which("arm-none-eabi-gcc") is None:
+        raise ConfigError("emulator=builtin needs arm-none-eabi-gcc to build the firmware (make setup installs it: "
+                          "apt-get install --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi); "
+                          "or choose emulator=estimate")
+
+
+def measure(model: bytes, cfg: RunConfig, seed: int = 0) -> Measurement:
+    if cfg.emulator.name == "estimate":
+        from autotiny.measure.tflite import measure as estimate
+
+        return estimate(model, cfg.board)
+    from autotiny.measure.emulator import instruction_cap, measure_emulated
+
+    cap = cfg.emulator.max_instructions
+    if cap is None and cfg.budget.latency_ms:
+        cap = instruction_cap(cfg.board, cfg.budget.latency_ms, blob_bytes=len(model))
+    return measure_emulated(model, cfg.board, max_instructions=cap, seed=seed)
+
+
+def check_budget(m: Measurement, budget: Budget, board: Board) -> BudgetCheck:
+    """Constraint values are relative overshoots (> 0 violated), so figures of any unit weigh alike."""
+    limits = {"ram_bytes": budget.ram_bytes(board), "flash_bytes": budget.flash_bytes(board),
+              "latency_ms": budget.latency_ms, "energy_uj": budget.energy_uj}
+    violations, reasons = {}, []
+    if m.status != "ok":  # fault, unmapped access, instruction cap: it cannot run on the board
+        violations["runs"] = 1.0
+        reasons.append(f"does not run on {board.name}: {m.fault}")
+    else:
+        violations["runs"] = 0.0
+    for key, limit in limits.items():
+        fig: Figure = getattr(m, key)
+        if limit is None:
+            violations[key] = 0.0
+            continue
+        over = fig.value - limit
+        violations[key] = min(over / limit, 1e6)  # finite: an emulation that never finished is inf
+        if over > 0 and m.status == "ok":
+            reasons.append(f"{key.rsplit('_', 1)[0]} {fig} > budget {limit:,.6g} {fig.unit}")
+    return BudgetCheck(feasible=not reasons, violations=violations, reason="; ".join(reasons))

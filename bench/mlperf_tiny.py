@@ -1,0 +1,80 @@
+"""MLPerf Tiny reference models on the emulated boards, next to published real-board results.
+
+    AUTOTINY_DATA=/work/shared/data .venv/bin/python bench/mlperf_tiny.py [--layers]
+
+For stm32f746 (Cortex-M7 216 MHz) and stm32l4r5 (Cortex-M4F 120 MHz): our
+firmware (portable C reference kernels, GCC -O2) emulated with the cycle model,
+against the published MLPerf Tiny latencies (NOTES.md §6).  The published
+figures come from other inference engines (TFLM reference kernels, CMSIS-NN,
+X-CUBE-AI, Plumerai...), so the ratio mixes engine and cycle-model differences:
+the closest like-for-like is L4R5 / TFLM reference kernels.  Energy is
+latency x the board's active power (conf/board), not a measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from autotiny.config import compose  # noqa: E402
+from autotiny.measure import emulator  # noqa: E402
+
+MODELS = {"KWS": "kws_ref_model_int8", "AD": "ad01_int8", "IC": "pretrainedResnet_quant", "VWW": "vww_96_int8"}
+BOARDS = ("stm32f746", "stm32l4r5")
+
+# NOTES.md §6: MLPerf Tiny results v0.5-v1.3 (latency ms, engine; energy uJ when published)
+PUBLISHED = {
+    ("stm32f746", "KWS"): [(17.7, "Plumerai v1.1"), (18.4, "Bosch v1.1")],
+    ("stm32f746", "VWW"): [(34.1, "Plumerai")],
+    ("stm32f746", "IC"): [(61.6, "Bosch v1.1")],
+    ("stm32f746", "AD"): [(1.70, "Bosch v1.1")],
+    ("stm32l4r5", "KWS"): [(181.9, "TFLM 2.3.1 reference kernels (7,374 uJ @1.8 V)"),
+                           (99.8, "microTVM + CMSIS-NN"), (71.7, "Plumerai v1.0"), (43.2, "X-CUBE-AI v1.2")],
+    ("stm32l4r5", "AD"): [(10.05, "TFLM reference"), (4.79, "X-CUBE-AI")],
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--layers", action="store_true", help="also print the per-layer tables")
+    args = ap.parse_args()
+    root = Path(os.environ.get("AUTOTINY_DATA", "/work/shared/data")) / "mlperf_tiny"
+    if not root.is_dir():
+        sys.exit(f"{root} not found: set AUTOTINY_DATA")
+    print(f"{'model':<5} {'board':<10} {'MACs':>10} {'instr':>12} {'cycles':>12} {'cyc/MAC':>8} {'ms':>9} "
+          f"{'uJ':>9} {'RAM B':>9} {'stack B':>8} {'flash B':>9} {'wall s':>7}  published (engine) -> ours/published")
+    layer_tables = []
+    for task, stem in MODELS.items():
+        path = root / f"{stem}.tflite"
+        if not path.exists():
+            print(f"{task:<5} (model {path.name} not in {root}: skipped)")
+            continue
+        model = path.read_bytes()
+        for name in BOARDS:
+            board = compose([f"board={name}"]).board
+            t0 = time.perf_counter()
+            m = emulator.measure_emulated(model, board)
+            wall = time.perf_counter() - t0
+            if m.status != "ok":
+                print(f"{task:<5} {name:<10} infeasible: {m.fault}")
+                continue
+            pubs = PUBLISHED.get((name, task), [])
+            pub = "; ".join(f"{ms:g} ms ({eng}) -> {m.latency_ms.value / ms:.2f}x" for ms, eng in pubs) or "-"
+            print(f"{task:<5} {name:<10} {m.macs.value:>10,.0f} {m.instructions.value:>12,.0f} "
+                  f"{m.cycles.value:>12,.0f} {m.cycles.value / max(m.macs.value, 1):>8.2f} "
+                  f"{m.latency_ms.value:>9.2f} {m.energy_uj.value:>9.0f} {m.ram_bytes.value:>9,.0f} "
+                  f"{m.peak_stack_bytes.value:>8,.0f} {m.flash_bytes.value:>9,.0f} {wall:>7.2f}  {pub}")
+            if args.layers:
+                layer_tables.append((task, name, board.clock_hz, m.layers))
+    for task, name, clock, layers in layer_tables:
+        print(f"\n{task} on {name}:")
+        print(emulator.format_layers(layers, clock))
+
+
+if __name__ == "__main__":
+    main()
