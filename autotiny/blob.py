@@ -442,7 +442,7 @@ class _Builder:
     def _pool(self, op: Op, code: str):
         o = op.options
         i_in, i_out = op.inputs[0], op.outputs[0]
-        t_in, t_out = self.m.tensors[i_in], self.m.tensors[i_out]
+        t_in = self.m.tensors[i_in]
         if len(t_in.shape) != 4:
             raise self.fail(op, "expects a 4-D input")
         (s_in, z_in), (s_out, z_out) = self.q(i_in), self.q(i_out)

@@ -47,7 +47,7 @@ def to_int8_tflite(model, representative: np.ndarray, max_samples: int = 200) ->
     conv.target_spec.supported_ops = [tflite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = tf().int8
     conv.inference_output_type = tf().int8
-    with quiet_stderr() as err, warnings.catch_warnings():
+    with quiet_stderr(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             return conv.convert()

@@ -48,34 +48,40 @@ def source_hash(files: list[Path], extra: list[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def _compiler() -> str:
+def _compiler(what: str) -> str:
     cc = os.environ.get("CC", "cc")
     if shutil.which(cc) is None:
         raise AutotinyError(f"C compiler '{cc}' not found: install one (e.g. `apt-get install gcc`) "
-                            "or point $CC at it; the host runtime is built from firmware/runtime/*.c")
+                            f"or point $CC at it; {what} is built from C at first use")
     return cc
 
 
-def build_library(force: bool = False) -> Path:
-    """Compile firmware/runtime/*.c into a shared library (cached by source hash)."""
-    sources = sorted(RUNTIME_SRC.glob("*.c"))
-    headers = sorted(RUNTIME_SRC.glob("*.h"))
-    cc = _compiler()
-    key = source_hash(sources + headers, [cc] + CFLAGS)
-    out_dir = cache_dir() / "build" / f"host-{key}"
-    lib = out_dir / "libautotiny_rt.so"
+def build_shared(name: str, sources: list[Path], headers: list[Path], cflags: list[str], what: str,
+                 libs: tuple[str, ...] = (), force: bool = False) -> Path:
+    """Compile C sources into lib<name>.so under the build cache, keyed by a hash of sources,
+    compiler and flags; published atomically, so concurrent builders agree on the result."""
+    cc = _compiler(what)
+    key = source_hash(sources + headers, [cc] + cflags)
+    out_dir = cache_dir() / "build" / f"{name}-{key}"
+    lib = out_dir / f"lib{name}.so"
     if lib.exists() and not force:
         return lib
     out_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=out_dir)
     os.close(fd)
-    cmd = [cc, *CFLAGS, "-o", tmp, *map(str, sources), "-lm"]
+    cmd = [cc, *cflags, "-o", tmp, *map(str, sources), *libs]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         os.unlink(tmp)
-        raise AutotinyError(f"building the host runtime failed:\n{' '.join(cmd)}\n{proc.stderr}")
-    os.replace(tmp, lib)  # atomic: concurrent builders agree on the result
+        raise AutotinyError(f"building {what} failed:\n{' '.join(cmd)}\n{proc.stderr}")
+    os.replace(tmp, lib)
     return lib
+
+
+def build_library(force: bool = False) -> Path:
+    """Compile firmware/runtime/*.c into the host shared library."""
+    return build_shared("autotiny_rt", sorted(RUNTIME_SRC.glob("*.c")), sorted(RUNTIME_SRC.glob("*.h")),
+                        CFLAGS, "the host runtime (firmware/runtime/*.c)", libs=("-lm",), force=force)
 
 
 def library() -> ctypes.CDLL:

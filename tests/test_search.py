@@ -1,7 +1,6 @@
 """End to end: the CLI runs a study on a small synthetic dataset, records everything, resumes."""
 
 import json
-from pathlib import Path
 
 import optuna
 import pytest

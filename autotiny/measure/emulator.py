@@ -32,12 +32,7 @@ so a measurement after the first costs the run itself plus ~1 ms.
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import shutil
 import struct
-import subprocess
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -156,35 +151,11 @@ _native_lock = threading.Lock()
 _native_lib = None
 
 
-def _cache_dir() -> Path:
-    from autotiny.runtime import cache_dir
-
-    return cache_dir()
-
-
 def build_native(force: bool = False) -> Path:
     """Compile emulation/native/block_hook.c with the system cc (cached by source hash)."""
-    cc = os.environ.get("CC", "cc")
-    if shutil.which(cc) is None:
-        raise AutotinyError(f"C compiler '{cc}' not found: the emulator's block hook is built from "
-                            f"{NATIVE_SRC} at first use; install one "
-                            "(e.g. `apt-get install gcc`) or point $CC at it")
-    h = hashlib.sha256(NATIVE_SRC.read_bytes())
-    h.update(" ".join([cc, *NATIVE_CFLAGS]).encode())
-    out = _cache_dir() / "build" / f"emuhook-{h.hexdigest()[:16]}"
-    lib = out / "libat_emuhook.so"
-    if lib.exists() and not force:
-        return lib
-    out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out)
-    os.close(fd)
-    cmd = [cc, *NATIVE_CFLAGS, "-o", tmp, str(NATIVE_SRC)]
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        os.unlink(tmp)
-        raise AutotinyError(f"building the emulator's native hook failed:\n{' '.join(cmd)}\n{p.stderr}")
-    os.replace(tmp, lib)
-    return lib
+    from autotiny.runtime import build_shared
+
+    return build_shared("at_emuhook", [NATIVE_SRC], [], NATIVE_CFLAGS, "the emulator's block hook", force=force)
 
 
 def _native() -> ctypes.CDLL:

@@ -3,9 +3,7 @@ latency and energy estimated from MACs and the board's cycles-per-MAC figure."""
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 
 import numpy as np
 
@@ -89,7 +87,7 @@ def measure(model: bytes, board: Board) -> Measurement:
         latency_ms=Figure(latency_ms, "ms", "estimated"),
         energy_uj=Figure(latency_ms * board.active_power_mw, "uJ", "estimated"),  # ms × mW = µJ
         ops=parsed.op_counts(),
-        notes=(f"flash = .tflite size only (no runtime code yet); RAM = TFLM arena on a 64-bit host",
+        notes=("flash = .tflite size only (no firmware); RAM = TFLM arena on a 64-bit host",
                f"latency = {macs:,} MACs x {board.cycles_per_mac} cycles/MAC / {board.clock_hz / 1e6:g} MHz "
                f"({board.cycles_per_mac_source})",
                f"energy = latency x {board.active_power_mw} mW ({board.active_power_source})"),
