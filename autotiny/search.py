@@ -85,7 +85,7 @@ def _storage(cfg: RunConfig):
 
 def _study_identity(cfg: RunConfig, space: SearchSpace) -> dict:
     return {"objectives": list(cfg.search.objectives), "board": cfg.board.name, "task": cfg.task.name,
-            "budget": cfg.budget.model_dump(), "space": space.source}
+            "budget": cfg.budget.model_dump(), "space": space.source, "emulator": cfg.emulator.name}
 
 
 def _describe(spec: CandidateSpec) -> str:
