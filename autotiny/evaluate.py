@@ -29,8 +29,9 @@ def predict_int8(model: bytes, features: np.ndarray, batch: int = 256) -> np.nda
 
     from autotiny.compress import quiet_stderr
 
-    with quiet_stderr():  # LiteRT announces its XNNPACK delegate on fd 2 every time
+    with quiet_stderr():  # LiteRT announces its XNNPACK delegate on fd 2 when it first allocates
         interp = Interpreter(model_content=model)
+        interp.allocate_tensors()
     inp = interp.get_input_details()[0]
     scale, zp = inp["quantization"]
     x = quantize_input(features.reshape((len(features), *inp["shape"][1:])), scale, zp)
