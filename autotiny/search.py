@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,8 +122,6 @@ class Search:
 
     # ---- one trial --------------------------------------------------------------------------
     def objective(self, trial) -> tuple[float, ...]:
-        from autotiny.tf_env import tf_keras
-
         cfg, timings, t0 = self.cfg, Timings(), time.perf_counter()
         trial_dir = self.output_dir / "trials" / f"{trial.number:04d}"
         state, reason, metrics, artifacts, spec = "failed", "", {}, [], None
@@ -200,7 +199,8 @@ class Search:
             except Exception as e:  # tracking trouble must not lose the trial itself
                 self.log(f"{header} warning: MLflow logging failed: {e}")
             self._report(header, state, reason, metrics, elapsed)
-            tf_keras().backend.clear_session()  # free the graph: memory stays flat over many trials
+            if "tf_keras" in sys.modules:  # not mid-import after a Ctrl-C: that would re-import TF here
+                sys.modules["tf_keras"].backend.clear_session()  # memory stays flat over many trials
 
     def _report(self, header: str, state: str, reason: str, metrics: dict, elapsed: float) -> None:
         if state == "complete":
