@@ -131,27 +131,28 @@ class Search:
             self.log(f"{header} {_describe(spec)}")
             pre = precheck(spec, cfg, timings, seed=cfg.search.seed + trial.number)
             m, check = pre.measurement, pre.check
+            trained = check.feasible  # budget first: only a candidate that fits is trained
             trial.set_user_attr("precheck_s", round(timings.seconds.get("precheck", 0), 2))
-            if check.feasible:
-                trained = train_and_measure(pre, spec, cfg, self.data, timings)
-                m, check = trained.measurement, trained.check
+            if trained:
+                result = train_and_measure(pre, spec, cfg, self.data, timings)
+                m, check = result.measurement, result.check
                 trial_dir.mkdir(parents=True, exist_ok=True)
-                (trial_dir / "model.tflite").write_bytes(trained.tflite)
+                (trial_dir / "model.tflite").write_bytes(result.tflite)
                 from autotiny.evaluate import confusion_png
 
-                confusion_png(trained.test, cfg.task.classes, trial_dir / "confusion_matrix.png",
-                              f"trial {trial.number}: int8 test accuracy {trained.test.accuracy:.3f} "
-                              f"(n={trained.test.n})")
+                confusion_png(result.test, cfg.task.classes, trial_dir / "confusion_matrix.png",
+                              f"trial {trial.number}: int8 test accuracy {result.test.accuracy:.3f} "
+                              f"(n={result.test.n})")
                 artifacts += [trial_dir / "model.tflite", trial_dir / "confusion_matrix.png"]
-                trial.set_user_attr("val_accuracy", trained.val.accuracy)
-                trial.set_user_attr("test_accuracy", trained.test.accuracy)
+                trial.set_user_attr("val_accuracy", result.val.accuracy)
+                trial.set_user_attr("test_accuracy", result.test.accuracy)
                 trial.set_user_attr("tflite_path", str((trial_dir / "model.tflite").resolve()))
-                trial.set_user_attr("epochs_run", trained.epochs_run)
-                metrics.update(val_accuracy=trained.val.accuracy, test_accuracy=trained.test.accuracy,
-                               final_loss=trained.final_loss)
+                trial.set_user_attr("epochs_run", result.epochs_run)
+                metrics.update(val_accuracy=result.val.accuracy, test_accuracy=result.test.accuracy,
+                               final_loss=result.final_loss)
             else:
                 trial.set_user_attr("val_accuracy", 0.0)  # never trained: nothing learnt
-            trial.set_user_attr("trained", check.feasible or "val_accuracy" in metrics)
+            trial.set_user_attr("trained", trained)
             for name in FIGURES + COUNTERS:
                 fig = getattr(m, name)
                 if fig is None:

@@ -7,6 +7,7 @@ crashing trial can never leave the next trial logging into the wrong run.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -81,40 +82,32 @@ class Tracker:
                   tags: dict[str, str], artifacts: list[Path], state: str) -> str | None:
         if not self.enabled:
             return None
-        from mlflow.entities import Metric
-
         run = self.client.create_run(
             self.experiment_id, run_name=f"trial-{number}",
             tags={"mlflow.parentRunId": self.parent_run_id or "", "autotiny.trial": str(number),
                   "autotiny.state": state, **tags})
         rid = run.info.run_id
         self._log_params(rid, params)
-        import time
-
-        now = int(time.time() * 1000)
-        ms = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None]
-        if ms:
-            self.client.log_batch(rid, metrics=ms)
-        for path in artifacts:
-            if path.exists():
-                self.client.log_artifact(rid, str(path))
+        self._log_results(rid, metrics, artifacts)
         self.client.set_terminated(rid, status=RUN_STATUS.get(state, "FINISHED"))
         return rid
 
     def end_study(self, metrics: dict[str, float], artifacts: list[Path], interrupted: bool = False) -> None:
         if not self.enabled or not self.parent_run_id:
             return
+        self._log_results(self.parent_run_id, metrics, artifacts)
+        self.client.set_terminated(self.parent_run_id, status="KILLED" if interrupted else "FINISHED")
+
+    def _log_results(self, run_id: str, metrics: dict[str, float | None], artifacts: list[Path]) -> None:
         from mlflow.entities import Metric
-        import time
 
         now = int(time.time() * 1000)
         ms = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None]
         if ms:
-            self.client.log_batch(self.parent_run_id, metrics=ms)
+            self.client.log_batch(run_id, metrics=ms)
         for path in artifacts:
             if path.exists():
-                self.client.log_artifact(self.parent_run_id, str(path))
-        self.client.set_terminated(self.parent_run_id, status="KILLED" if interrupted else "FINISHED")
+                self.client.log_artifact(run_id, str(path))
 
     def _log_params(self, run_id: str, params: dict[str, Any]) -> None:
         from mlflow.entities import Param

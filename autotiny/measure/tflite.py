@@ -25,21 +25,24 @@ def _allocation_total(interp) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _runs_with(model: bytes, arena: int, n_inputs: int) -> bool:
+def _invoke(model: bytes, arena: int, n_inputs: int) -> tuple[object | None, str]:
+    """TFLM interpreter after one invoke on zero inputs, or None when `arena` is too small;
+    plus what TFLM printed (failed allocations go to fd 2)."""
     from tflite_micro import runtime
 
     from autotiny.compress import quiet_stderr
 
-    with quiet_stderr():  # failed allocations print to fd 2
+    interp = None
+    with quiet_stderr() as err:
         try:
             interp = runtime.Interpreter.from_bytes(model, arena_size=arena)
             for i in range(n_inputs):
                 d = interp.get_input_details(i)
                 interp.set_input(np.zeros(d["shape"], dtype=d["dtype"]), i)
             interp.invoke()
-            return True
         except RuntimeError:
-            return False
+            interp = None
+    return interp, err["text"]
 
 
 def tflm_arena_bytes(model: bytes, n_inputs: int = 1, resolution: int = 16) -> int:
@@ -48,30 +51,23 @@ def tflm_arena_bytes(model: bytes, n_inputs: int = 1, resolution: int = 16) -> i
     The allocation total TFLM reports omits alignment slack (hundreds of bytes on small
     models), so it only seeds a bisection over arena sizes that really work.
     """
-    from tflite_micro import runtime
-
-    from autotiny.compress import quiet_stderr
-
-    with quiet_stderr() as err:
-        try:
-            interp = runtime.Interpreter.from_bytes(model, arena_size=ARENA_PROBE_BYTES)
-        except RuntimeError:
-            interp = None
+    interp, text = _invoke(model, ARENA_PROBE_BYTES, n_inputs)
     if interp is None:
-        raise ModelError(f"TFLite Micro cannot load the model: {err['text'].strip().splitlines()[-1:] or '?'}")
-    for i in range(n_inputs):
-        d = interp.get_input_details(i)
-        interp.set_input(np.zeros(d["shape"], dtype=d["dtype"]), i)
-    interp.invoke()
+        last = text.strip().splitlines()[-1] if text.strip() else "no message"
+        raise ModelError(f"TFLite Micro cannot run the model: {last}")
+
+    def runs(arena: int) -> bool:
+        return _invoke(model, arena, n_inputs)[0] is not None
+
     seed = _allocation_total(interp) or ARENA_PROBE_BYTES // 2
     lo, hi = seed // 2, seed  # invariant: hi runs, lo does not
-    while not _runs_with(model, hi, n_inputs):
+    while not runs(hi):
         lo, hi = hi, min(hi * 2, ARENA_PROBE_BYTES)
-    while _runs_with(model, lo, n_inputs) and lo > resolution:
+    while runs(lo) and lo > resolution:
         lo //= 2
     while hi - lo > resolution:
         mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if _runs_with(model, mid, n_inputs) else (mid, hi)
+        lo, hi = (lo, mid) if runs(mid) else (mid, hi)
     return hi
 
 
