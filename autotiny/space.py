@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Protocol, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -45,9 +45,6 @@ class Range(_Strict):
     def is_int(self, raw: dict) -> bool:
         return isinstance(raw.get("low"), int) and isinstance(raw.get("high"), int) and not isinstance(
             raw.get("step", 1), float)
-
-
-Param = Union[Choice, Range, Value]
 
 
 class Section(_Strict):
@@ -180,7 +177,7 @@ def _check_space(space: SearchSpace, path: Path) -> None:
 
 # ---- sampling ------------------------------------------------------------------------------
 
-class Suggester:
+class Suggester(Protocol):
     """Anything with Optuna's suggest_* methods (a Trial, FixedTrial, or a test double)."""
 
     def suggest_categorical(self, name: str, choices: list) -> Any: ...  # pragma: no cover
