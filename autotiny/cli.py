@@ -57,10 +57,16 @@ def _measure(args: list[str]) -> int:
     from autotiny.measure.backend import check_budget, ensure_available, measure
 
     path = Path(models[0])
+    if path.is_dir():
+        raise ModelError(f"model={path}: is a folder; give the path of an int8 .tflite file")
     if not path.is_file():
         raise ModelError(f"model={path}: no such file")
     ensure_available(cfg)
-    m = measure(path.read_bytes(), cfg)
+    try:
+        m = measure(path.read_bytes(), cfg)
+    except ModelError as e:  # the parsers see bytes, not the path: every error names the file
+        msg = str(e).replace("<bytes>", str(path))
+        raise ModelError(msg if str(path) in msg else f"model={path}: {msg}") from None
     check = check_budget(m, cfg.budget, cfg.board)
     if cfg.emulator.name == "builtin":
         from autotiny.measure.emulator import format_measurement

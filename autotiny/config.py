@@ -21,6 +21,15 @@ class _Strict(BaseModel):
 
 
 class Board(_Strict):
+    """THE board record: composed once (conf/board/<name>.yaml + overrides) and passed down.
+
+    The firmware's linker script, its build cache key, the fits check, the RAM/flash
+    accounting, the emulator's memory map, latency (clock) and energy (power) all read
+    this object; nothing downstream re-reads the YAML.  Instruction-set facts (compiler
+    flags, Unicorn model, cycle tables) live in `autotiny.targets`, chosen by `core`.
+    A `*_source` that starts with "assumption" marks its figure as an assumption
+    (`assumption()`), and every figure computed from it says so."""
+
     name: str
     core: Core
     clock_hz: int = Field(gt=0)
@@ -29,6 +38,7 @@ class Board(_Strict):
     ram_kb: int = Field(gt=0)
     ram_base: int = Field(ge=0)
     firmware_kb: int = Field(default=256, gt=0)
+    stack_kb: int = Field(default=16, gt=0)  # stack region the firmware links (bottom of RAM; measurement headroom)
     n_irq: int = Field(gt=0, le=496)
     fpu: str | None = None
     active_power_mw: float = Field(gt=0)
@@ -41,18 +51,32 @@ class Board(_Strict):
         if self.firmware_kb >= self.flash_kb:
             raise ValueError(f"board.firmware_kb={self.firmware_kb} leaves no flash for the model blob "
                              f"(flash_kb={self.flash_kb})")
+        if self.stack_kb + 8 >= self.ram_kb:  # + 8 KB: mailbox/output buffer and static data (firmware.py)
+            raise ValueError(f"board.stack_kb={self.stack_kb} leaves no RAM for the arena (ram_kb={self.ram_kb})")
         return self
+
+    def assumption(self, figure: str) -> str | None:
+        """Why `figure` ('active_power' or 'cycles_per_mac') is an assumption, or None when
+        its source cites a measurement or a datasheet (the source does not start with 'assumption')."""
+        source: str = getattr(self, f"{figure}_source")
+        if not source.strip().lower().startswith("assumption"):
+            return None
+        value = getattr(self, figure if figure != "active_power" else "active_power_mw")
+        unit = " mW" if figure == "active_power" else ""
+        why = source.strip()[len("assumption"):].lstrip(" :-")
+        return f"{self.name} {figure.replace('_', ' ')} {value:g}{unit}: {why}"
 
 
 class Budget(_Strict):
     """Hard limits; None means the board's whole memory (ram/flash) or no limit."""
 
-    ram_kb: float | None = Field(default=None, gt=0)
-    flash_kb: float | None = Field(default=None, gt=0)
+    ram_kb: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    flash_kb: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     ram_fraction: float = Field(default=1.0, gt=0, le=1)
     flash_fraction: float = Field(default=1.0, gt=0, le=1)
-    latency_ms: float | None = Field(default=None, gt=0)
-    energy_uj: float | None = Field(default=None, gt=0)
+    # finite: inf would pass `gt=0` and then overflow the instruction cap; null already means no limit
+    latency_ms: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    energy_uj: float | None = Field(default=None, gt=0, allow_inf_nan=False)
 
     def ram_bytes(self, board: Board) -> int:
         kb = self.ram_kb if self.ram_kb is not None else board.ram_kb * self.ram_fraction
@@ -195,6 +219,8 @@ def _one_line(err: ValidationError) -> str:
     if not loc:  # model-level validator
         return e["msg"].removeprefix("Value error, ")
     msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "finite_number":
+        msg += " (use null for no limit)"
     return f"{loc}={e.get('input')!r}: {msg}"
 
 

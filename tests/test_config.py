@@ -49,6 +49,9 @@ def test_every_board_has_sourced_power():
     ("emulator.max_instructions=-3", "emulator.max_instructions=-3"),
     ("search.n_trials=0", "search.n_trials=0"),
     ("nonsense", "must look like key=value"),
+    ("budget.latency_ms=inf", "budget.latency_ms=inf: Input should be a finite number (use null for no limit)"),
+    ("budget.energy_uj=nan", "budget.energy_uj=nan: Input should be a finite number"),
+    ("budget.ram_kb=inf", "budget.ram_kb=inf: Input should be a finite number"),
 ])
 def test_bad_input_is_one_line(override, expected):
     with pytest.raises(ConfigError) as e:
