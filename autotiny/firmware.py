@@ -1,21 +1,29 @@
-"""Build the ARM firmware per board and account for its memory.
+"""Build the firmware for a board record and account for its memory.
 
-One firmware ELF per board, built with Debian's arm-none-eabi-gcc from
-firmware/main.c, firmware/boards/{startup.c,cortex_m.ld} (+ a memory.ld generated
-from conf/board/<board>.yaml: the chip's real flash and RAM) and firmware/runtime/*.c,
-cached under `$AUTOTINY_CACHE/build/fw-<board>-<hash>/` (keyed by a hash of all sources,
-the linker script, the memory map, the flags and the compiler version).  The model is not part of the build: it goes into the
-board's blob flash region.
+Everything here reads one `autotiny.config.Board` (composed once from conf/board/<name>.yaml
+plus overrides): the memory layout (`layout(board)`), the generated memory.ld, the build
+cache key, the fits check and the accounting.  It never reads board YAML itself.  What is
+specific to the instruction set (compiler, CPU/FPU flags, startup and linker files) comes
+from `autotiny.targets.target(board.core)`.
 
-Memory accounting, one definition used everywhere:
-    RAM   = firmware static RAM (.data + .bss + .mailbox/.outbuf; the arena
-            region is not counted) + arena (from the blob's plan) + peak stack
-    flash = firmware image (vectors + .text/.rodata + .data load image) + blob
+One ELF per distinct board record, built from firmware/main.c, the target's startup.c
+and linker script (+ memory.ld written from the board) and firmware/runtime/*.c, cached
+under `$AUTOTINY_CACHE/build/fw-<board>-<hash>/` (keyed by a hash of all sources, the
+linker script, memory.ld, the flags and the compiler version).  The model is not part of
+the build: it goes into the board's blob flash region.
+
+Memory accounting, one definition used everywhere (`account`):
+    RAM used     = firmware static RAM (.data + .bss + .mailbox/.outbuf; the arena region
+                   is not counted) + arena (from the blob's plan) + peak stack (measured)
+    RAM reserved = the same with the stack a device must reserve, `stack_reservation(peak)`
+                   (STACK_MARGIN: peak + 25 % + 256 B, rounded up to 8 B): the budget figure
+    flash        = firmware image (vectors + .text/.rodata + .data load image) + blob
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import shutil
@@ -25,21 +33,37 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autotiny.blob import ModelBlob
+from autotiny.config import Board, package_dir
 from autotiny.errors import AutotinyError, ModelError
-from autotiny.config import package_dir
 from autotiny.runtime import cache_dir
+from autotiny.targets import Target, target
 
 FIRMWARE = package_dir("firmware")
-LINKER_SCRIPT = FIRMWARE / "boards" / "cortex_m.ld"
-CC = "arm-none-eabi-gcc"
+KB = 1024
+IO_REGION = 4 * KB  # .mailbox (256 B) + .outbuf (firmware/main.c AT_OUTPUT_CAPACITY)
+STATIC_REGION = 4 * KB  # .data + .bss (the link fails if they outgrow it)
+OUTPUT_CAPACITY = 3840  # firmware/main.c AT_OUTPUT_CAPACITY
+
+# The stack a device must reserve for a model: its measured (painted) peak + 25 % + 256 B,
+# rounded up to 8 B (AAPCS stack alignment).  The 25 % covers what one emulated input does
+# not reach (other inputs take the same paths: the kernels have no data-dependent recursion);
+# the 256 B an interrupt's exception frame (8 words, 26 with the FPU) and a small handler.
+STACK_MARGIN = (0.25, 256, 8)  # (fraction of the peak, bytes, alignment)
+STACK_RULE = "peak + 25 % + 256 B, rounded up to 8 B"
+
+
+def stack_reservation(peak: int) -> int:
+    fraction, extra, align = STACK_MARGIN
+    need = peak + math.ceil(peak * fraction) + extra
+    return -(-need // align) * align
 
 
 @dataclass(frozen=True)
-class Board:
-    name: str
-    core: str
-    mhz: int
-    cpu_flags: tuple[str, ...]
+class Layout:
+    """Where everything sits on a board, derived from its record (see boards/cortex_m.ld):
+    RAM = stack (bottom, grows down: an overflow leaves RAM and faults) | IO | STATIC | arena;
+    flash = firmware | blob."""
+
     flash_origin: int
     flash_size: int  # whole chip
     ram_origin: int
@@ -47,62 +71,50 @@ class Board:
     firmware_region: int  # flash bytes reserved for the firmware image
     blob_origin: int
     blob_region: int
-    n_irq: int = 0
-    stack_region: int = 16 * 1024
-    io_region: int = 4 * 1024
-    static_region: int = 4 * 1024
-    output_capacity: int = 3840
+    stack_region: int
+    io_region: int = IO_REGION
+    static_region: int = STATIC_REGION
+    output_capacity: int = OUTPUT_CAPACITY
+
+    @property
+    def io_origin(self) -> int:
+        return self.ram_origin + self.stack_region
+
+    @property
+    def static_origin(self) -> int:
+        return self.io_origin + self.io_region
 
     @property
     def arena_origin(self) -> int:
-        return self.ram_origin + self.stack_region + self.io_region + self.static_region
+        return self.static_origin + self.static_region
 
     @property
     def arena_region(self) -> int:
         return self.ram_size - self.stack_region - self.io_region - self.static_region
 
 
-KB = 1024
-STACK_REGION, IO_REGION, STATIC_REGION = 16 * KB, 4 * KB, 4 * KB  # fixed RAM layout: boards/cortex_m.ld
+def layout(board: Board) -> Layout:
+    """The memory layout of a board record (its real flash and RAM, its stack region)."""
+    return Layout(flash_origin=board.flash_base, flash_size=board.flash_kb * KB, ram_origin=board.ram_base,
+                  ram_size=board.ram_kb * KB, firmware_region=board.firmware_kb * KB,
+                  blob_origin=board.flash_base + board.firmware_kb * KB,
+                  blob_region=(board.flash_kb - board.firmware_kb) * KB, stack_region=board.stack_kb * KB)
 
 
-def _cpu_flags(core: str, fpu: str | None) -> tuple[str, ...]:
-    float_abi = ("-mfpu=" + fpu, "-mfloat-abi=hard") if fpu else ("-mfloat-abi=soft",)
-    return (f"-mcpu={core}", *float_abi, "-mthumb")
-
-
-def _from_config(c) -> Board:
-    """Firmware view of a conf/board/<name>.yaml record: the one source of board facts."""
-    display = "Cortex-" + c.core.split("-", 1)[1].upper() + ("F" if c.fpu and c.core == "cortex-m4" else "")
-    return Board(name=c.name, core=display, mhz=c.clock_hz // 1_000_000, cpu_flags=_cpu_flags(c.core, c.fpu),
-                 flash_origin=c.flash_base, flash_size=c.flash_kb * KB, ram_origin=c.ram_base,
-                 ram_size=c.ram_kb * KB, firmware_region=c.firmware_kb * KB,
-                 blob_origin=c.flash_base + c.firmware_kb * KB, blob_region=(c.flash_kb - c.firmware_kb) * KB,
-                 n_irq=c.n_irq)
-
-
-def _load_boards() -> dict[str, Board]:
-    from autotiny.config import group_options, load_board
-
-    return {name: _from_config(load_board(name)) for name in group_options("board")}
-
-
-BOARDS: dict[str, Board] = _load_boards()
-
-
-def memory_ld(b: Board) -> str:
-    """The MEMORY part of the linker script, written from the board config at build time."""
-    r = b.ram_origin
-    return (f"/* {b.name} ({b.core}, {b.mhz} MHz), generated from conf/board/{b.name}.yaml */\n"
+def memory_ld(board: Board) -> str:
+    """The MEMORY part of the linker script, written from the board record at build time."""
+    lay, t = layout(board), target(board.core)
+    return (f"/* {board.name} ({t.display_name(board.fpu)}), generated by autotiny.firmware from the board record */\n"
             "MEMORY\n{\n"
-            f"  FLASH  (rx) : ORIGIN = 0x{b.flash_origin:08X}, LENGTH = {b.firmware_region}\n"
-            f"  BLOB   (r)  : ORIGIN = 0x{b.blob_origin:08X}, LENGTH = {b.blob_region}\n"
-            f"  STACK  (rw) : ORIGIN = 0x{r:08X}, LENGTH = {b.stack_region}\n"
-            f"  IO     (rw) : ORIGIN = 0x{r + b.stack_region:08X}, LENGTH = {b.io_region}\n"
-            f"  STATIC (rw) : ORIGIN = 0x{r + b.stack_region + b.io_region:08X}, LENGTH = {b.static_region}\n"
-            f"  ARENA  (rw) : ORIGIN = 0x{b.arena_origin:08X}, LENGTH = {b.arena_region}\n"
+            f"  FLASH  (rx) : ORIGIN = 0x{lay.flash_origin:08X}, LENGTH = {lay.firmware_region}\n"
+            f"  BLOB   (r)  : ORIGIN = 0x{lay.blob_origin:08X}, LENGTH = {lay.blob_region}\n"
+            f"  STACK  (rw) : ORIGIN = 0x{lay.ram_origin:08X}, LENGTH = {lay.stack_region}\n"
+            f"  IO     (rw) : ORIGIN = 0x{lay.io_origin:08X}, LENGTH = {lay.io_region}\n"
+            f"  STATIC (rw) : ORIGIN = 0x{lay.static_origin:08X}, LENGTH = {lay.static_region}\n"
+            f"  ARENA  (rw) : ORIGIN = 0x{lay.arena_origin:08X}, LENGTH = {lay.arena_region}\n"
             "}\n"
-            f"__ram_size = {b.ram_size};\n")
+            f"__ram_size = {lay.ram_size};\n"
+            f"__flash_size = {lay.flash_size};\n")
 
 
 CFLAGS = ("-std=c99", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections",
@@ -112,7 +124,9 @@ LDFLAGS = ("-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections")
 
 @dataclass(frozen=True)
 class FirmwareImage:
-    board: str
+    board: Board  # the record it was built for
+    layout: Layout
+    flags: tuple[str, ...]  # target CPU/FPU flags and defines it was compiled with
     elf: Path
     text: int  # vectors + code + read-only data (flash)
     data: int  # initialised RAM data (in flash and in RAM)
@@ -131,19 +145,40 @@ class FirmwareImage:
 
 @dataclass(frozen=True)
 class RamFlash:
+    """RAM and flash of one model on one board: what it uses and what a device must reserve."""
+
     board: str
-    static_ram: int
+    data_bss: int  # firmware .data + .bss
+    io: int  # mailbox + output buffer
     arena: int
-    peak_stack: int
+    peak_stack: int  # measured (painted) peak, or the -fstack-usage bound when not measured
     firmware_flash: int
     blob: int
     ram_capacity: int
     flash_capacity: int
     stack_measured: bool = False
+    stack_region: int = 0  # what the measurement firmware links (headroom for painting)
+
+    @property
+    def static_ram(self) -> int:
+        return self.data_bss + self.io
+
+    @property
+    def stack_reserved(self) -> int:
+        return stack_reservation(self.peak_stack)
+
+    @property
+    def ram_used(self) -> int:
+        return self.static_ram + self.arena + self.peak_stack
+
+    @property
+    def ram_reserved(self) -> int:
+        return self.static_ram + self.arena + self.stack_reserved
 
     @property
     def ram(self) -> int:
-        return self.static_ram + self.arena + self.peak_stack
+        """The RAM figure budgets are checked against: what a device must reserve."""
+        return self.ram_reserved
 
     @property
     def flash(self) -> int:
@@ -151,64 +186,75 @@ class RamFlash:
 
     @property
     def fits(self) -> bool:
-        return self.ram <= self.ram_capacity and self.flash <= self.flash_capacity
+        return self.ram_reserved <= self.ram_capacity and self.flash <= self.flash_capacity
+
+    def ram_split(self) -> dict[str, int]:
+        return {"static": self.data_bss, "io": self.io, "arena": self.arena, "stack_peak": self.peak_stack,
+                "stack_reserved": self.stack_reserved, "used": self.ram_used, "reserved": self.ram_reserved}
+
+    def describe_ram(self) -> str:
+        how = "painted" if self.stack_measured else "not measured: -fstack-usage static bound"
+        return (f"RAM reserved {self.ram_reserved:,} B = static {self.data_bss:,} + io {self.io:,} + arena "
+                f"{self.arena:,} + stack reserved {self.stack_reserved:,} ({STACK_RULE}); "
+                f"used {self.ram_used:,} B with the peak stack {self.peak_stack:,} B ({how})")
 
 
-def board(name: str) -> Board:
-    try:
-        return BOARDS[name]
-    except KeyError:
-        raise ModelError(f"unknown board '{name}'; known: {', '.join(BOARDS)}") from None
-
-
-def compiler() -> str:
-    path = shutil.which(CC)
+def compiler(t: Target | None = None) -> str:
+    cc = t.compiler if t is not None else "arm-none-eabi-gcc"
+    path = shutil.which(cc)
     if path is None:
-        raise AutotinyError(f"{CC} not found: install it with `apt-get install --no-install-recommends "
+        raise AutotinyError(f"{cc} not found: install it with `apt-get install --no-install-recommends "
                             "gcc-arm-none-eabi libnewlib-arm-none-eabi` (make setup does this)")
     return path
 
 
-def _sources() -> list[Path]:
+def _sources(t: Target) -> list[Path]:
     rt = sorted(p for p in (FIRMWARE / "runtime").glob("*.c") if p.name != "host_api.c")
-    return [FIRMWARE / "main.c", FIRMWARE / "boards" / "startup.c", *rt]
+    return [FIRMWARE / "main.c", t.startup, *rt]
 
 
-def _board_flags(b: Board) -> tuple[str, ...]:
-    core = ("-DAT_CORE_M7",) if b.core == "Cortex-M7" else ()
-    return (*b.cpu_flags, f"-DAT_N_IRQ={b.n_irq}", *core)
+def board_flags(board: Board) -> tuple[str, ...]:
+    """Compiler flags a board's firmware is built with: the target's CPU/FPU flags and defines."""
+    t = target(board.core)
+    return (*t.cpu_flags(board.fpu), *t.firmware_defines(board.n_irq))
 
 
-def _hash(b: Board) -> str:
+def _hash(board: Board) -> str:
+    t = target(board.core)
     h = hashlib.sha256()
-    files = _sources() + sorted((FIRMWARE / "runtime").glob("*.h")) + [LINKER_SCRIPT]
+    files = _sources(t) + sorted((FIRMWARE / "runtime").glob("*.h")) + [t.linker_script]
     for f in files:
         h.update(str(f.relative_to(FIRMWARE)).encode())
         h.update(f.read_bytes())
-    h.update(memory_ld(b).encode())
-    version = subprocess.run([compiler(), "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    h.update(" ".join((*_board_flags(b), *CFLAGS, *LDFLAGS, version)).encode())
+    h.update(memory_ld(board).encode())
+    version = subprocess.run([compiler(t), "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    h.update(" ".join((*board_flags(board), *CFLAGS, *LDFLAGS, version)).encode())
     return h.hexdigest()[:16]
 
 
-def build(board_name: str, force: bool = False) -> FirmwareImage:
-    """Build (or reuse) the firmware ELF for a board."""
-    b = board(board_name)
-    cc = compiler()
-    out = cache_dir() / "build" / f"fw-{b.name}-{_hash(b)}"
+def build(board: Board, force: bool = False) -> FirmwareImage:
+    """Build (or reuse) the firmware ELF for a board record."""
+    if not isinstance(board, Board):
+        raise TypeError(f"firmware.build takes the board record (autotiny.config.Board), not {type(board).__name__}")
+    t = target(board.core)
+    cc = compiler(t)
+    flags = board_flags(board)
+    out = cache_dir() / "build" / f"fw-{board.name}-{_hash(board)}"
     elf = out / "firmware.elf"
     if not elf.exists() or force:
         out.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f"fw-{b.name}-", dir=out.parent))
+        work = Path(tempfile.mkdtemp(prefix=f"fw-{board.name}-", dir=out.parent))
         try:
             objs = []
-            for src in _sources():
+            for src in _sources(t):
                 obj = work / (src.stem + ".o")
-                _run([cc, *_board_flags(b), *CFLAGS, "-I", str(FIRMWARE), "-c", str(src), "-o", str(obj)], work)
+                _run([cc, *flags, *CFLAGS, "-I", str(FIRMWARE), "-c", str(src), "-o", str(obj)], work)
                 objs.append(str(obj))
-            (work / "memory.ld").write_text(memory_ld(b))
-            _run([cc, *b.cpu_flags, *LDFLAGS, "-L", str(work), "-T", str(LINKER_SCRIPT),
+            (work / "memory.ld").write_text(memory_ld(board))
+            _run([cc, *t.cpu_flags(board.fpu), *LDFLAGS, "-L", str(work), "-T", str(t.linker_script),
                   f"-Wl,-Map={work / 'firmware.map'}", "-o", str(work / "firmware.elf"), *objs, "-lm"], work)
+            if force and out.exists():
+                shutil.rmtree(out, ignore_errors=True)
             try:
                 os.replace(work, out)  # atomic publish; a concurrent builder may have won
             except OSError:
@@ -216,7 +262,7 @@ def build(board_name: str, force: bool = False) -> FirmwareImage:
         finally:
             if work.exists():
                 shutil.rmtree(work, ignore_errors=True)
-    return inspect(elf, b.name)
+    return inspect(elf, board)
 
 
 def _run(cmd: list[str], cwd: Path) -> None:
@@ -225,7 +271,7 @@ def _run(cmd: list[str], cwd: Path) -> None:
         raise AutotinyError(f"firmware build failed:\n{' '.join(cmd)}\n{p.stderr}")
 
 
-def inspect(elf: Path, board_name: str) -> FirmwareImage:
+def inspect(elf: Path, board: Board) -> FirmwareImage:
     """Section sizes from the ELF (pyelftools) and a stack estimate from the .su files."""
     from elftools.elf.elffile import ELFFile
 
@@ -234,8 +280,9 @@ def inspect(elf: Path, board_name: str) -> FirmwareImage:
         for s in ELFFile(f).iter_sections():
             sizes[s.name] = s["sh_size"]
     text = sizes.get(".isr_vector", 0) + sizes.get(".text", 0) + sizes.get(".ARM.exidx", 0)
-    return FirmwareImage(board=board_name, elf=elf, text=text, data=sizes.get(".data", 0),
-                         bss=sizes.get(".bss", 0), io=sizes.get(".mailbox", 0) + sizes.get(".outbuf", 0),
+    return FirmwareImage(board=board, layout=layout(board), flags=board_flags(board), elf=elf, text=text,
+                         data=sizes.get(".data", 0), bss=sizes.get(".bss", 0),
+                         io=sizes.get(".mailbox", 0) + sizes.get(".outbuf", 0),
                          stack_estimate=_stack_estimate(elf.parent))
 
 
@@ -256,34 +303,36 @@ def _stack_estimate(build_dir: Path) -> int:
     return fixed + mid + hook + sum(rest[:2]) + 32  # + exception-free call overhead margin
 
 
-def account(blob: ModelBlob, board_name: str, image: FirmwareImage | None = None,
+def account(blob: ModelBlob, board: Board, image: FirmwareImage | None = None,
             peak_stack: int | None = None) -> RamFlash:
-    """RAM / flash of running `blob` on a board (peak_stack: measured value, if any)."""
-    b = board(board_name)
-    image = image or build(board_name)
-    return RamFlash(board=b.name, static_ram=image.static_ram, arena=blob.arena_size,
+    """RAM / flash of running `blob` on a board (peak_stack: measured value, if any;
+    without one the -fstack-usage bound stands in, and `stack_measured` is False)."""
+    image = image or build(board)
+    lay = layout(board)
+    return RamFlash(board=board.name, data_bss=image.data + image.bss, io=image.io, arena=blob.arena_size,
                     peak_stack=peak_stack if peak_stack is not None else image.stack_estimate,
-                    firmware_flash=image.flash_image, blob=blob.size, ram_capacity=b.ram_size,
-                    flash_capacity=b.flash_size, stack_measured=peak_stack is not None)
+                    firmware_flash=image.flash_image, blob=blob.size, ram_capacity=lay.ram_size,
+                    flash_capacity=lay.flash_size, stack_measured=peak_stack is not None,
+                    stack_region=lay.stack_region)
 
 
-def check_fits(blob: ModelBlob, board_name: str, image: FirmwareImage | None = None) -> None:
+def check_fits(blob: ModelBlob, board: Board, image: FirmwareImage | None = None) -> None:
     """Refuse, before anything runs, a model whose arena, output or blob does not fit the board."""
-    b = board(board_name)
+    lay = layout(board)
     problems = []
-    if blob.arena_size > b.arena_region:
-        problems.append(f"arena {blob.arena_size:,} B > {b.arena_region:,} B of RAM for the arena "
-                        f"({b.ram_size // KB} KB RAM - {b.stack_region // KB} KB stack - "
-                        f"{(b.io_region + b.static_region) // KB} KB firmware)")
-    if blob.size > b.blob_region:
-        problems.append(f"blob {blob.size:,} B > {b.blob_region:,} B blob flash region")
+    if blob.arena_size > lay.arena_region:
+        problems.append(f"arena {blob.arena_size:,} B > {lay.arena_region:,} B of RAM for the arena "
+                        f"({lay.ram_size // KB} KB RAM - {lay.stack_region // KB} KB stack - "
+                        f"{(lay.io_region + lay.static_region) // KB} KB firmware)")
+    if blob.size > lay.blob_region:
+        problems.append(f"blob {blob.size:,} B > {lay.blob_region:,} B blob flash region")
     out_bytes = blob.output_dtype.itemsize * int(_prod(blob.output_shape))
-    if out_bytes > b.output_capacity:
-        problems.append(f"output {out_bytes:,} B > {b.output_capacity:,} B output buffer")
-    if image is not None and image.flash_image > b.firmware_region:
-        problems.append(f"firmware {image.flash_image:,} B > {b.firmware_region:,} B firmware flash region")
+    if out_bytes > lay.output_capacity:
+        problems.append(f"output {out_bytes:,} B > {lay.output_capacity:,} B output buffer")
+    if image is not None and image.flash_image > lay.firmware_region:
+        problems.append(f"firmware {image.flash_image:,} B > {lay.firmware_region:,} B firmware flash region")
     if problems:
-        raise ModelError(f"model {blob.source} does not fit {b.name}: " + "; ".join(problems))
+        raise ModelError(f"model {blob.source} does not fit {board.name}: " + "; ".join(problems))
 
 
 def _prod(xs) -> int:

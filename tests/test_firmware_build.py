@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from autotiny import blob, firmware
+from autotiny.config import compose, group_options
 from autotiny.errors import ModelError
 from tests.tflite_builder import ModelBuilder, options
 
@@ -18,9 +19,9 @@ pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
                                 reason="arm-none-eabi-gcc not installed (make setup installs it)")
 
 
-@pytest.fixture(scope="module", params=sorted(firmware.BOARDS))
+@pytest.fixture(scope="module", params=group_options("board"))
 def image(request):
-    return firmware.build(request.param)
+    return firmware.build(compose([f"board={request.param}"]).board)
 
 
 def _symbols(elf):
@@ -36,12 +37,13 @@ def _symbols(elf):
 
 
 def test_firmware_layout(image):
-    b = firmware.BOARDS[image.board]
+    b = image.layout
+    assert b == firmware.layout(image.board)
     (sp, reset), syms, flags = _symbols(image.elf)
-    assert sp == b.ram_origin + b.stack_region  # stack at the bottom of RAM, growing down
+    assert sp == b.ram_origin + b.stack_region == 0x20004000  # stack at the bottom of RAM, growing down
     assert reset & 1 and b.flash_origin <= reset < b.flash_origin + b.firmware_region
     assert syms["at_mb"] == 0x20004000 and syms["__arena_start"] == b.arena_origin == 0x20006000
-    assert syms["__arena_end"] == b.ram_origin + b.ram_size
+    assert syms["__arena_end"] == b.ram_origin + b.ram_size == syms["__ram_size"] + b.ram_origin
     assert syms["__blob_start"] == b.blob_origin and syms["__blob_end"] == b.blob_origin + b.blob_region
     for name in ("autotiny_layer_boundary", "autotiny_done", "at_output", "main"):
         assert name in syms
@@ -53,6 +55,7 @@ def test_firmware_layout(image):
 
 def test_build_is_cached(image):
     again = firmware.build(image.board)
+    assert again.board == image.board and again.layout == image.layout
     assert again.elf == image.elf and again.text == image.text
 
 
@@ -74,17 +77,29 @@ def test_memory_accounting(image):
     mb_out = 8 * 8 * 8
     acct = firmware.account(mb, image.board, image)
     assert acct.arena == mb.arena_size == 2 * mb_out
-    assert acct.ram == image.data + image.bss + image.io + mb.arena_size + image.stack_estimate
+    assert acct.ram_used == image.data + image.bss + image.io + mb.arena_size + image.stack_estimate
+    assert acct.stack_reserved == firmware.stack_reservation(image.stack_estimate) > image.stack_estimate
+    assert acct.ram == acct.ram_reserved == acct.ram_used - acct.peak_stack + acct.stack_reserved
     assert acct.flash == image.text + image.data + mb.size
     assert acct.fits and not acct.stack_measured
+    assert acct.ram_capacity == image.board.ram_kb * 1024 and acct.flash_capacity == image.board.flash_kb * 1024
     firmware.check_fits(mb, image.board, image)
 
 
+def test_stack_reservation_rule():
+    """peak + 25 % + 256 B, rounded up to 8 B (firmware.STACK_MARGIN; README says the same)."""
+    assert firmware.stack_reservation(0) == 256
+    assert firmware.stack_reservation(240) == 560  # 240 + 60 + 256
+    assert firmware.stack_reservation(1001) == 1512  # 1001 + 251 + 256 = 1508 -> 1512
+    assert all(firmware.stack_reservation(p) % 8 == 0 and firmware.stack_reservation(p) >= p * 1.25 + 256
+               for p in range(0, 5000, 7))
+
+
 def test_oversized_model_refused_with_figures(image):
-    b = firmware.BOARDS[image.board]
+    b = image.layout
     big = blob.from_tflite(_model(200), source="big.tflite")  # 2 x 320 KB activations
     assert big.arena_size > b.arena_region
-    with pytest.raises(ModelError, match=rf"big\.tflite does not fit {b.name}: arena {big.arena_size:,} B > "):
+    with pytest.raises(ModelError, match=rf"big\.tflite does not fit {image.board.name}: arena {big.arena_size:,} B > "):
         firmware.check_fits(big, image.board, image)
     small = blob.from_tflite(_model(8))
     firmware.check_fits(small, image.board, image)
@@ -96,14 +111,14 @@ def test_oversized_model_refused_with_figures(image):
 # its flash region, finds the input at the arena start, marks every layer,
 # and that its outputs equal the host library's, float I/O included.
 
-def _run_in_unicorn(board_name: str, image, blob_bytes: bytes, x: np.ndarray):
+def _run_in_unicorn(image, blob_bytes: bytes, x: np.ndarray):
     unicorn = pytest.importorskip("unicorn")
     from elftools.elf.elffile import ELFFile
     from unicorn import arm_const
 
-    b = firmware.BOARDS[board_name]
+    b = image.layout
     uc = unicorn.Uc(unicorn.UC_ARCH_ARM, unicorn.UC_MODE_THUMB | unicorn.UC_MODE_MCLASS)
-    uc.ctl_set_cpu_model(unicorn.arm_const.UC_CPU_ARM_CORTEX_M7 if b.core == "Cortex-M7"
+    uc.ctl_set_cpu_model(unicorn.arm_const.UC_CPU_ARM_CORTEX_M7 if image.board.core == "cortex-m7"
                          else unicorn.arm_const.UC_CPU_ARM_CORTEX_M4)
     uc.mem_map(b.flash_origin, b.flash_size)
     uc.mem_map(b.ram_origin, b.ram_size)
@@ -205,7 +220,7 @@ def test_arm_build_matches_host_build(image):
              ).astype(np.float32)
         expected = host.run(x)
         assert expected.tobytes() == run_tflm(model, x).tobytes()
-        status, out, marks, box = _run_in_unicorn(image.board, image, mb.data, x)
+        status, out, marks, box = _run_in_unicorn(image, mb.data, x)
         assert status == 0, blob.STATUS_NAMES.get(status, status)
         assert out == expected.tobytes()
         assert marks == [(i, p) for i in range(len(mb.op_names)) for p in (0, 1)]
@@ -215,7 +230,7 @@ def test_arm_build_matches_host_build(image):
 def test_firmware_rejects_a_corrupted_blob(image):
     data = bytearray(blob.from_tflite(_every_op_model()).data)
     data[-6] ^= 0x40
-    status, _, marks, _ = _run_in_unicorn(image.board, image, bytes(data), np.zeros(72, np.float32))
+    status, _, marks, _ = _run_in_unicorn(image, bytes(data), np.zeros(72, np.float32))
     assert status == 4 and not marks  # CRC mismatch, nothing ran
-    status, _, _, _ = _run_in_unicorn(image.board, image, b"\xff" * 256, np.zeros(72, np.float32))
+    status, _, _, _ = _run_in_unicorn(image, b"\xff" * 256, np.zeros(72, np.float32))
     assert status == 1  # bad magic (empty flash region)

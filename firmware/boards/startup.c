@@ -1,4 +1,4 @@
-/* Every board: vector table (AT_N_IRQ external vectors, from conf/board/<board>.yaml), reset handler (FPU on through CPACR,
+/* Every Cortex-M board: vector table (AT_N_IRQ external vectors, from the board record's n_irq), reset handler (FPU on through CPACR,
  * .data copy, .bss zero), fault handlers.  Every unexpected exception ends in
  * autotiny_fault(), which writes AT_STATUS_FAULT to the mailbox. */
 #include <stdint.h>
