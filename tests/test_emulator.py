@@ -51,8 +51,11 @@ def test_small_model_measurement_all_boards():
         assert m.latency_ms.value == pytest.approx(m.cycles.value / bd.clock_hz * 1e3)
         assert m.energy_uj.value == pytest.approx(m.latency_ms.value * bd.active_power_mw)
         b = blob.from_tflite(model)
-        img = firmware.build(name)
-        assert m.ram_bytes.value == img.static_ram + b.arena_size + m.peak_stack_bytes.value
+        img = firmware.build(bd)
+        used = img.static_ram + b.arena_size + m.peak_stack_bytes.value
+        assert m.ram_used_bytes.value == used and m.ram_used_bytes.source == "emulated"
+        reserved = firmware.stack_reservation(int(m.peak_stack_bytes.value))
+        assert m.ram_bytes.value == img.static_ram + b.arena_size + reserved > used
         assert m.flash_bytes.value == img.flash_image + b.size
         assert 0 < m.peak_stack_bytes.value <= img.stack_estimate  # painted peak <= the static bound
         assert [(i, op) for i, op, _, _ in m.layers] == [(0, "PAD"), (1, "AVERAGE_POOL_2D")]
@@ -77,19 +80,24 @@ def test_m7_is_faster_per_cycle_than_m4():
 
 
 def test_oversized_model_faults_at_end_of_ram():
-    """A board whose real RAM is smaller than the firmware was linked for: the arena
-    runs past the end of RAM and the first write there faults, at exactly RAM's end."""
-    small = board("nrf52840", ram_kb=64)
+    """Firmware linked for more RAM than the emulated chip has (a deliberately mismatched
+    Machine: the pipeline never builds one, every stage reads the same board record): the
+    arena runs past the end of RAM and the first write there faults, at exactly RAM's end."""
+    real = board("nrf52840")
+    mem = emulator.MemoryMap(real.flash_base, real.flash_kb * 1024, real.ram_base, 64 * 1024)
+    small = emulator.Machine(real.core, mem, elf=firmware.build(real).elf)
     model = pad_pool_model(128)  # 64 KB padded tensor
-    r = emulator.emulate(blob.from_tflite(model).data, small)
-    end = small.ram_base + small.ram_kb * 1024
+    r = emulator.emulate(blob.from_tflite(model).data, real, on=small)
+    end = real.ram_base + 64 * 1024
     assert not r.ok and r.output is None
     assert r.fault_address == end, r.fault
     assert "unmapped" in r.fault and f"{end:#010x}" in r.fault
-    m = emulator.measure_emulated(model, small)
-    assert m.status == "infeasible" and m.latency_ms.value == float("inf") and "unmapped" in m.fault
+    # with the board record saying 64 KB, every stage agrees: the firmware is linked for 64 KB
+    # and the model is refused before it runs
+    m = emulator.measure_emulated(model, board("nrf52840", ram_kb=64))
+    assert m.status == "infeasible" and m.latency_ms.value == float("inf") and "arena" in m.fault
     # the same model on the real board runs
-    assert emulator.emulate(blob.from_tflite(model).data, board("nrf52840")).ok
+    assert emulator.emulate(blob.from_tflite(model).data, real).ok
 
 
 def test_firmware_rejects_arena_larger_than_ram():
@@ -108,7 +116,7 @@ def test_stack_overflow_is_reported():
     m = emulator.machine(bd)
     m.write(m.symbols["__blob_start"], blob.from_tflite(pad_pool_model(16)).data)
     info = m.run(10_000_000, sp=bd.ram_base + 48)
-    emulator._discard(m)
+    emulator.discard(m)
     assert info["fault"].startswith("stack overflow"), info["fault"]
     assert bd.ram_base - 64 <= info["fault_address"] < bd.ram_base
 
@@ -175,3 +183,55 @@ def test_instruction_cap_from_latency_budget_and_table():
     assert emulator.measure_emulated(model, bd, max_instructions=max(tight, 1)).status == "infeasible"
     text = emulator.format_measurement(m, bd, "pad.tflite")
     assert "latency_ms" in text and "AVERAGE_POOL_2D" in text and "peak_stack_bytes" in text
+
+
+def test_ram_used_and_reserved_reported_and_budgeted():
+    """Issue 8 defect 5: measurement.json and `autotiny measure` show RAM used and reserved
+    and the split; the budget check uses the reserved figure."""
+    import json
+
+    from autotiny.measure.backend import check_budget
+
+    cfg = compose(["board=stm32l4r5"])
+    m = emulator.measure_emulated(pad_pool_model(16), cfg.board)
+    d = json.loads(json.dumps(m.to_dict()))
+    split = d["ram"]
+    assert set(split) == {"static", "io", "arena", "stack_peak", "stack_reserved", "used", "reserved"}
+    assert split["stack_peak"] == m.peak_stack_bytes.value > 0
+    assert split["stack_reserved"] == firmware.stack_reservation(split["stack_peak"]) > split["stack_peak"]
+    assert split["used"] == d["ram_used_bytes"]["value"] == split["static"] + split["io"] + split["arena"] + \
+        split["stack_peak"]
+    assert split["reserved"] == d["ram_bytes"]["value"] == split["used"] - split["stack_peak"] + \
+        split["stack_reserved"]
+    text = emulator.format_measurement(m, cfg.board, "pad.tflite")
+    assert f"ram_used_bytes   {split['used']:,} B" in text and f"ram_bytes        {split['reserved']:,} B" in text
+    assert f"stack {split['stack_reserved']:,} (peak {split['stack_peak']:,}" in text
+    # a budget between used and reserved: infeasible (the device must reserve more than the run touched)
+    between = (split["used"] + split["reserved"]) / 2 / 1024
+    check = check_budget(m, cfg.budget.model_copy(update={"ram_kb": between}), cfg.board)
+    assert not check.feasible and "ram reserved" in check.reason and check.violations["ram_bytes"] > 0
+    enough = check_budget(m, cfg.budget.model_copy(update={"ram_kb": split["reserved"] / 1024}), cfg.board)
+    assert enough.feasible, enough.reason
+
+
+def test_unmeasured_stack_says_so():
+    """A model refused before running: RAM uses the -fstack-usage bound, and the notes say so."""
+    bd = board("nrf52840")
+    m = emulator.measure_emulated(pad_pool_model(256), bd)
+    img = firmware.build(bd)
+    assert m.status == "infeasible" and m.ram["stack_peak"] == img.stack_estimate
+    assert m.ram["stack_reserved"] == firmware.stack_reservation(img.stack_estimate)
+    assert any("not measured" in n for n in m.notes)
+
+
+def test_energy_marks_assumed_power():
+    """Issue 8 defect 7: stm32f746's active power is an assumption in its YAML; the energy
+    figure carries that (Figure.assumption, in str() and in measurement.json)."""
+    f7, l4 = board("stm32f746"), board("stm32l4r5")
+    assert f7.assumption("active_power") and l4.assumption("active_power") is None
+    m = emulator.measure_emulated(pad_pool_model(16), f7)
+    assert m.energy_uj.assumption == f7.assumption("active_power") and "330 mW" in m.energy_uj.assumption
+    assert "assumption" in str(m.energy_uj) and m.to_dict()["energy_uj"]["assumption"] == m.energy_uj.assumption
+    assert m.latency_ms.assumption is None
+    m4 = emulator.measure_emulated(pad_pool_model(16), l4)
+    assert m4.energy_uj.assumption is None and "assumption" not in str(m4.energy_uj)

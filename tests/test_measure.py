@@ -46,6 +46,21 @@ def test_measurement_figures_carry_their_source(small_model):
     assert m.energy_uj.value == pytest.approx(expected_ms * board.active_power_mw)
 
 
+def test_estimated_energy_marks_assumed_power(small_model):
+    """A board whose active power is marked an assumption (stm32f746) gives an energy figure
+    that says so, in its text and in measurement.json; a cited one (nrf52840) does not."""
+    _, tflite = small_model
+    f7 = compose(["board=stm32f746"]).board
+    m = measure(tflite, f7)
+    assert m.energy_uj.assumption == f7.assumption("active_power") and "330 mW" in m.energy_uj.assumption
+    assert "assumption" in str(m.energy_uj) and m.to_dict()["energy_uj"]["assumption"] == m.energy_uj.assumption
+    cited = measure(tflite, compose(["board=nrf52840"]).board)
+    assert cited.energy_uj.assumption is None and "assumption" not in str(cited.energy_uj)
+    # the mark follows the source text, so an override that cites a datasheet clears it
+    sourced = compose(["board=stm32f746", "board.active_power_source='DS10916 table 27: 100 mA x 3.3 V'"]).board
+    assert sourced.assumption("active_power") is None
+
+
 def test_arena_is_the_smallest_that_works(small_model):
     """The parsed arena figure agrees with a binary search for the smallest arena TFLM accepts."""
     from tflite_micro import runtime

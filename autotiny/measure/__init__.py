@@ -20,16 +20,21 @@ class Figure:
     value: float
     unit: str
     source: Source
+    # set when the figure rests on an assumed input rather than a cited one (e.g. energy from a
+    # board's active power marked "assumption" in conf/board): what is assumed and why
+    assumption: str | None = None
 
     def __str__(self) -> str:
         v = f"{self.value:,.0f}" if self.unit in ("B", "MAC", "cycles") else f"{self.value:,.3g}"
+        if self.assumption:
+            return f"{v} {self.unit} ({self.source}; assumption: {self.assumption})"
         return f"{v} {self.unit} ({self.source})"
 
 
 @dataclass(frozen=True)
 class Measurement:
     flash_bytes: Figure
-    ram_bytes: Figure
+    ram_bytes: Figure  # RAM a device must reserve (emulated: static + arena + stack reservation); budgets use it
     macs: Figure
     latency_ms: Figure
     energy_uj: Figure
@@ -39,6 +44,9 @@ class Measurement:
     cycles: Figure | None = None
     instructions: Figure | None = None
     peak_stack_bytes: Figure | None = None
+    ram_used_bytes: Figure | None = None  # static + arena + measured peak stack (what the run touched)
+    # RAM split in bytes: static (.data+.bss), io (mailbox+output), arena, stack_peak, stack_reserved, used, reserved
+    ram: dict[str, int] = field(default_factory=dict)
     layers: tuple[tuple[int, str, int, int], ...] = ()  # (op index, op name, cycles, instructions)
     status: str = "ok"  # "ok" or "infeasible" (fault, unmapped access, instruction cap, firmware error)
     status_code: int | None = None  # the firmware's status code (mailbox), when it ran

@@ -11,8 +11,13 @@ from autotiny.measure import BudgetCheck, Figure, Measurement
 
 def ensure_available(cfg: RunConfig) -> None:
     """Fail before the study starts, not in every trial, when the backend cannot run here."""
-    if cfg.emulator.name == "builtin" and shutil.which("arm-none-eabi-gcc") is None:
-        raise ConfigError("emulator=builtin needs arm-none-eabi-gcc to build the firmware (make setup installs it: "
+    if cfg.emulator.name != "builtin":
+        return
+    from autotiny.targets import target
+
+    cc = target(cfg.board.core).compiler
+    if shutil.which(cc) is None:
+        raise ConfigError(f"emulator=builtin needs {cc} to build the firmware (make setup installs it: "
                           "apt-get install --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi); "
                           "or choose emulator=estimate")
 
@@ -31,7 +36,9 @@ def measure(model: bytes, cfg: RunConfig, seed: int = 0) -> Measurement:
 
 
 def check_budget(m: Measurement, budget: Budget, board: Board) -> BudgetCheck:
-    """Constraint values are relative overshoots (> 0 violated), so figures of any unit weigh alike."""
+    """Constraint values are relative overshoots (> 0 violated), so figures of any unit weigh alike.
+    RAM is judged by `m.ram_bytes`: what a device must reserve (with the stack reservation), not
+    the bytes one run touched (`m.ram_used_bytes`)."""
     limits = {"ram_bytes": budget.ram_bytes(board), "flash_bytes": budget.flash_bytes(board),
               "latency_ms": budget.latency_ms, "energy_uj": budget.energy_uj}
     violations, reasons = {}, []
@@ -48,5 +55,6 @@ def check_budget(m: Measurement, budget: Budget, board: Board) -> BudgetCheck:
         over = fig.value - limit
         violations[key] = min(over / limit, 1e6)  # finite: an emulation that never finished is inf
         if over > 0 and m.status == "ok":
-            reasons.append(f"{key.rsplit('_', 1)[0]} {fig} > budget {limit:,.6g} {fig.unit}")
+            what = "ram reserved" if key == "ram_bytes" and m.ram else key.rsplit('_', 1)[0]
+            reasons.append(f"{what} {fig} > budget {limit:,.6g} {fig.unit}")
     return BudgetCheck(feasible=not reasons, violations=violations, reason="; ".join(reasons))

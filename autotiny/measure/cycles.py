@@ -26,9 +26,10 @@ from functools import lru_cache
 import yaml
 
 from autotiny.config import package_dir
+from autotiny.targets import TARGETS, target
 
 TABLES = package_dir("emulation") / "cycles"
-CORES = ("cortex-m4", "cortex-m7")
+CORES = tuple(TARGETS)  # every target's core has a table: autotiny.targets.<family>.cycle_table
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class BlockCost:
 def table(core: str) -> dict:
     if core not in CORES:
         raise ValueError(f"no cycle table for core '{core}' (have {', '.join(CORES)})")
-    return yaml.safe_load((TABLES / f"{core}.yaml").read_text())
+    return yaml.safe_load(target(core).cycle_table.read_text())
 
 
 @lru_cache(maxsize=None)

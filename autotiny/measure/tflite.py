@@ -81,7 +81,8 @@ def measure(model: bytes, board: Board) -> Measurement:
         ram_bytes=Figure(tflm_arena_bytes(model, len(parsed.inputs)), "B", "tflm"),
         macs=Figure(macs, "MAC", "file"),
         latency_ms=Figure(latency_ms, "ms", "estimated"),
-        energy_uj=Figure(latency_ms * board.active_power_mw, "uJ", "estimated"),  # ms × mW = µJ
+        energy_uj=Figure(latency_ms * board.active_power_mw, "uJ", "estimated",  # ms × mW = µJ
+                         assumption=board.assumption("active_power")),
         ops=parsed.op_counts(),
         notes=("flash = .tflite size only (no firmware); RAM = TFLM arena on a 64-bit host",
                f"latency = {macs:,} MACs x {board.cycles_per_mac} cycles/MAC / {board.clock_hz / 1e6:g} MHz "

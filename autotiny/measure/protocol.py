@@ -1,0 +1,233 @@
+"""The firmware protocol: load a model blob and an input into an emulated board, run the
+firmware from reset, read back the mailbox status, the output tensor, the painted stack's
+high-water mark and the per-layer cycle marks.
+
+    from autotiny.config import compose
+    from autotiny.measure.protocol import emulate
+    r = emulate(blob_bytes, compose(["board=stm32f746"]).board)   # EmulationResult
+
+Owns: the firmware's fixed addresses as its ELF names them (`__blob_start`,
+`__arena_start`, `at_mb`, `at_output`, `__stack_top`), stack painting, the mailbox
+layout, and one Machine per board record and process (keyed by the whole record, so an
+override such as board.ram_kb=128 gets its own firmware and memory map).  The machine
+itself is autotiny.measure.machine; figures and reports are autotiny.measure.emulator.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from autotiny.errors import ModelError
+from autotiny.measure.machine import Machine, memory_map
+
+STACK_PAINT = 0xC5C5C5C5
+DEFAULT_MAX_INSTRUCTIONS = 2_000_000_000  # ~5 s of emulation; the search passes its latency budget
+
+STATUS_RUNNING = 0x52554E00
+STATUS_FAULT = 0x46415400
+MAILBOX_WORDS = 64
+MAILBOX_MAGIC = 0x424D5441  # "ATMB"
+
+# ---------------------------------------------------------------------------
+# results
+
+
+@dataclass(frozen=True)
+class Layer:
+    index: int  # op index in the blob
+    op: str  # op name (CONV_2D, ...)
+    cycles: int
+    instructions: int
+
+
+@dataclass
+class EmulationResult:
+    status: int  # the firmware's status code (mailbox word 1); -1 when the run never set one
+    status_name: str
+    fault: str | None  # reason the run is infeasible (fault, unmapped access, cap hit), None when it ran
+    fault_address: int | None  # the offending data/fetch address, when there is one
+    fault_pc: int | None
+    cycles: int  # inference: from the first layer's start to the last layer's end
+    instructions: int  # same span
+    layers: list[Layer] = field(default_factory=list)
+    total_cycles: int = 0  # the whole run from reset: start-up, blob validation (CRC), inference, output copy
+    total_instructions: int = 0
+    peak_stack_bytes: int = 0
+    output: np.ndarray | None = None
+    wall_s: float = 0.0
+    board: str = ""
+    core: str = ""
+    clock_hz: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.fault is None and self.status == 0
+
+    @property
+    def latency_ms(self) -> float:
+        return self.cycles / self.clock_hz * 1e3 if self.clock_hz else 0.0
+
+
+def status_name(code: int) -> str:
+    from autotiny.blob import STATUS_NAMES
+
+    if code == STATUS_RUNNING:
+        return "still running"
+    if code == STATUS_FAULT:
+        return "fault handler entered"
+    if code == -1:
+        return "no status (firmware never started)"
+    return STATUS_NAMES.get(code, f"unknown status {code:#x}")
+
+
+# ---------------------------------------------------------------------------
+# one Machine per board record and process
+
+
+_machines: dict[tuple, Machine] = {}
+_machines_lock = threading.Lock()
+_images: dict[object, object] = {}
+
+
+def firmware_image(board):
+    """autotiny.firmware.build for a board record, memoized per process by the whole
+    record (the build hashes all sources on each call)."""
+    from autotiny import firmware
+
+    with _machines_lock:
+        img = _images.get(board)
+    if img is None:
+        img = firmware.build(board)
+        with _machines_lock:
+            _images[board] = img
+    return img
+
+
+def machine(board, cycle_model: bool = True) -> Machine:
+    """The per-process Machine for a board record (built on first use)."""
+    img = firmware_image(board)
+    key = (board, str(img.elf), cycle_model)
+    with _machines_lock:
+        m = _machines.get(key)
+        if m is None:
+            m = _machines[key] = Machine(board.core, memory_map(board), elf=img.elf, cycle_model=cycle_model)
+        return m
+
+
+def release() -> None:
+    """Drop every cached Machine (Unicorn instances, block tables) of this process."""
+    import gc
+
+    with _machines_lock:
+        _machines.clear()
+    gc.collect()
+
+
+def discard(m: Machine) -> None:
+    """Forget one Machine (after a fault: the next run sets up a clean one)."""
+    with _machines_lock:
+        for k, v in list(_machines.items()):
+            if v is m:
+                del _machines[k]
+
+
+# ---------------------------------------------------------------------------
+# public API
+
+
+def emulate(blob_bytes: bytes, board, input: np.ndarray | None = None,
+            max_instructions: int | None = None, cycle_model: bool = True,
+            on: Machine | None = None) -> EmulationResult:
+    """Run one inference of a model blob on the emulated board.
+
+    `board` is the board record (autotiny.config.Board); `input` an array of the
+    model's input shape/dtype (None: zeros); `on` a Machine to use instead of the
+    board's own (tests: firmware and memory map deliberately mismatched).  A fault,
+    an unmapped access or the instruction cap gives a result with `fault` set (and
+    `ok` False) instead of raising; ModelError only for a blob that cannot even be
+    loaded (too large for the blob region, bad header)."""
+    from autotiny.blob import load_blob
+
+    t0 = time.perf_counter()
+    blob = load_blob(bytes(blob_bytes))
+    m = on if on is not None else machine(board, cycle_model=cycle_model)
+    syms = m.symbols
+    blob_start, blob_end = syms["__blob_start"], syms["__blob_end"]
+    if blob.size > blob_end - blob_start:
+        raise ModelError(f"blob {blob.size:,} B does not fit the {board.name} blob region "
+                         f"({blob_end - blob_start:,} B at {blob_start:#010x})")
+    with m.lock:
+        return _emulate_locked(m, blob, board, input, max_instructions, t0)
+
+
+def _emulate_locked(m: Machine, blob, board, input, max_instructions, t0) -> EmulationResult:
+    from autotiny.blob import OPCODE_NAMES
+
+    syms = m.symbols
+    blob_start = syms["__blob_start"]
+    arena = syms["__arena_start"]
+    out_addr = syms["at_output"]
+    mb = syms["at_mb"]
+    # inputs
+    m.write(blob_start, blob.data)
+    if input is None:
+        x = np.zeros(blob.input_shape, dtype=blob.input_dtype)
+    else:
+        x = np.ascontiguousarray(input)
+        if x.dtype != blob.input_dtype or x.size != int(np.prod(blob.input_shape)):
+            raise ValueError(f"input {x.dtype}{list(x.shape)}; the model expects "
+                             f"{blob.input_dtype}{list(blob.input_shape)}")
+    arena_room = m.mem.ram_base + m.mem.ram_size - arena
+    if x.nbytes > arena_room:
+        raise ModelError(f"input of {x.nbytes:,} B does not fit {board.name}'s RAM above the arena start")
+    m.write(arena, x.tobytes())
+    m.write(mb, bytes(4 * MAILBOX_WORDS))
+    out_nbytes = int(np.prod(blob.output_shape)) * blob.output_dtype.itemsize
+    m.write(out_addr, bytes(out_nbytes))
+    lo, hi = m.stack_lo - m.mem.ram_base, m.stack_hi - m.mem.ram_base
+    m.ram[lo:hi].view(np.uint32)[:] = STACK_PAINT
+    # run
+    info = m.run(max_instructions or DEFAULT_MAX_INSTRUCTIONS)
+    # read back
+    words = np.frombuffer(m.read(mb, 4 * MAILBOX_WORDS), dtype=np.uint32)
+    status = int(words[1]) if words[0] == MAILBOX_MAGIC else -1
+    stack = m.ram[lo:hi].view(np.uint32)
+    used = np.flatnonzero(stack != STACK_PAINT)
+    peak = (hi - lo) - int(used[0]) * 4 if used.size else 0
+    output = None
+    if info["fault"] is None and status == 0:
+        output = np.frombuffer(m.read(out_addr, out_nbytes), dtype=blob.output_dtype).reshape(
+            blob.output_shape).copy()
+    events = m.events()
+    layers = _layers(events, blob.op_names, OPCODE_NAMES)
+    starts = [e for e in events if e[2] == 0]
+    ends = [e for e in events if e[2] == 1]
+    if starts and ends:
+        inf_cycles, inf_insns = ends[-1][3] - starts[0][3], ends[-1][4] - starts[0][4]
+    else:  # never reached the first layer (fault, firmware error)
+        inf_cycles, inf_insns = info["cycles"], info["insns"]
+    if info["fault"] is not None:
+        discard(m)  # the CPU may be in an odd state: start clean next time
+    return EmulationResult(status=status, status_name=status_name(status), fault=info["fault"],
+                           fault_address=info["fault_address"], fault_pc=info["fault_pc"],
+                           cycles=inf_cycles, instructions=inf_insns, layers=layers,
+                           total_cycles=info["cycles"], total_instructions=info["insns"],
+                           peak_stack_bytes=peak, output=output, wall_s=time.perf_counter() - t0,
+                           board=board.name, core=board.core, clock_hz=board.clock_hz)
+
+
+def _layers(events, op_names, opcode_names) -> list[Layer]:
+    out, start = [], {}
+    for op, opcode, phase, cyc, ins in events:
+        if phase == 0:
+            start[op] = (cyc, ins)
+        elif op in start:
+            c0, i0 = start.pop(op)
+            name = op_names[op] if op < len(op_names) else opcode_names.get(opcode, f"op{opcode}")
+            out.append(Layer(op, name, cyc - c0, ins - i0))
+    return out
+
