@@ -1,11 +1,15 @@
 """Read a .tflite flatbuffer into typed records: ops, tensors, MAC count.
 
 Uses the schema module shipped inside the tflite-micro wheel, so the reader
-matches the runtime we treat as the reference.
+matches the runtime we treat as the reference.  Knows no op by name: how many
+multiply-accumulates an op does is a row of the op table (autotiny.blob.ops, filled
+by autotiny/blob/lower/), which registers its rules in MAC_RULES below; this
+module imports nothing of the blob package, so the arrow points one way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +20,9 @@ from autotiny.errors import ModelError
 
 OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 TYPE_NAMES = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+
+# TFLite op name -> (model, op) -> multiply-accumulates; written by autotiny.blob.ops.lowers
+MAC_RULES: dict[str, Callable[[TfliteModel, Op], int]] = {}
 
 
 @dataclass(frozen=True)
@@ -66,17 +73,10 @@ class TfliteModel:
 
     def op_macs(self, op: Op) -> int:
         """Multiply-accumulates of one op; 0 for ops without a weight product."""
-        out = self.tensors[op.outputs[0]]
-        if op.name == "CONV_2D":
-            w = self.tensors[op.inputs[1]]  # [out_c, kh, kw, in_c]
-            return out.size * w.shape[1] * w.shape[2] * w.shape[3]
-        if op.name == "DEPTHWISE_CONV_2D":
-            w = self.tensors[op.inputs[1]]  # [1, kh, kw, out_c]
-            return out.size * w.shape[1] * w.shape[2]
-        if op.name == "FULLY_CONNECTED":
-            w = self.tensors[op.inputs[1]]  # [out, in]
-            return out.size * w.shape[1]
-        return 0
+        if not MAC_RULES:
+            raise RuntimeError("no MAC rules registered: import autotiny.blob (its op table registers them)")
+        rule = MAC_RULES.get(op.name)
+        return int(rule(self, op)) if rule is not None else 0
 
     def macs(self) -> int:
         return sum(self.op_macs(op) for op in self.ops)
