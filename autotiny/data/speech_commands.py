@@ -259,6 +259,10 @@ class SpeechCommands:
             return [c for s in SPLITS for c in self._clips[s]]
         return list(self._clips[split])
 
+    def files(self) -> list[Path]:
+        """Every file this dataset reads (clips of all splits and background noise), once each, sorted."""
+        return sorted({c.path for s in SPLITS for c in self._clips[s]} | set(self._noise_files()))
+
     def load(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """(waveforms float32 [N, 16000], labels int64 [N]) in `clips(split)` order."""
         clips = self.clips(split)
