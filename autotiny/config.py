@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from autotiny.errors import ConfigError
 
@@ -45,6 +45,18 @@ class Board(_Strict):
     active_power_source: str
     cycles_per_mac: float = Field(gt=0)
     cycles_per_mac_source: str
+
+    @field_validator("flash_base", "ram_base", mode="before")
+    @classmethod
+    def _address(cls, v):
+        """Addresses may be written in hex on the command line too (board.ram_base=0x20010000:
+        Hydra passes it as a string; YAML already reads 0x... as an integer)."""
+        if isinstance(v, str):
+            try:
+                return int(v.replace("_", ""), 0)
+            except ValueError:
+                pass
+        return v
 
     @model_validator(mode="after")
     def _firmware_leaves_room(self) -> Board:
