@@ -47,16 +47,18 @@ def main() -> None:
     if not root.is_dir():
         sys.exit(f"{root} not found: set AUTOTINY_DATA")
     print(f"{'model':<5} {'board':<10} {'MACs':>10} {'instr':>12} {'cycles':>12} {'cyc/MAC':>8} {'ms':>9} "
-          f"{'uJ':>9} {'RAM B':>9} {'stack B':>8} {'flash B':>9} {'wall s':>7}  published (engine) -> ours/published")
+          f"{'uJ':>9} {'RAM res B':>9} {'RAM use B':>9} {'stack B':>8} {'flash B':>9} {'wall s':>7}  "
+          "published (engine) -> ours/published")
     layer_tables = []
+    boards = [compose([f"board={name}"]).board for name in BOARDS]
     for task, stem in MODELS.items():
         path = root / f"{stem}.tflite"
         if not path.exists():
             print(f"{task:<5} (model {path.name} not in {root}: skipped)")
             continue
         model = path.read_bytes()
-        for name in BOARDS:
-            board = compose([f"board={name}"]).board
+        for board in boards:
+            name = board.name
             t0 = time.perf_counter()
             m = emulator.measure_emulated(model, board)
             wall = time.perf_counter() - t0
@@ -67,10 +69,15 @@ def main() -> None:
             pub = "; ".join(f"{ms:g} ms ({eng}) -> {m.latency_ms.value / ms:.2f}x" for ms, eng in pubs) or "-"
             print(f"{task:<5} {name:<10} {m.macs.value:>10,.0f} {m.instructions.value:>12,.0f} "
                   f"{m.cycles.value:>12,.0f} {m.cycles.value / max(m.macs.value, 1):>8.2f} "
-                  f"{m.latency_ms.value:>9.2f} {m.energy_uj.value:>9.0f} {m.ram_bytes.value:>9,.0f} "
+                  f"{m.latency_ms.value:>9.2f} {m.energy_uj.value:>9.0f}{'*' if m.energy_uj.assumption else ' '}"
+                  f"{m.ram_bytes.value:>9,.0f} {m.ram_used_bytes.value:>9,.0f} "
                   f"{m.peak_stack_bytes.value:>8,.0f} {m.flash_bytes.value:>9,.0f} {wall:>7.2f}  {pub}")
             if args.layers:
                 layer_tables.append((task, name, board.clock_hz, m.layers))
+    print("RAM res = what a device must reserve (static + arena + measured peak stack + margin); RAM use = with "
+          "the peak stack alone.  uJ* = the board's active power is an assumption (conf/board: "
+          + "; ".join(f"{b.name}: {b.assumption('active_power')}" for b in boards if b.assumption("active_power"))
+          + ")")
     for task, name, clock, layers in layer_tables:
         print(f"\n{task} on {name}:")
         print(emulator.format_layers(layers, clock))

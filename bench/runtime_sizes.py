@@ -17,7 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from autotiny import blob, firmware, runtime  # noqa: E402
+from autotiny import blob, firmware  # noqa: E402
+from autotiny.config import group_options, load_board  # noqa: E402
+from autotiny.measure.tflite import tflm_arena_bytes  # noqa: E402
 
 MODELS = ["kws_ref_model_int8", "ad01_int8", "pretrainedResnet_quant"]
 
@@ -54,23 +56,26 @@ def main() -> int:
             continue
         data = path.read_bytes()
         b = blob.from_tflite(path)
-        print(f"{name:24} {len(data):9,} {b.size:9,} {b.arena_size:10,} {runtime.tflm_arena_size(data):10,} "
+        print(f"{name:24} {len(data):9,} {b.size:9,} {b.arena_size:10,} {tflm_arena_bytes(data):10,} "
               f"{tflm_head(data):9,}")
-    if shutil.which(firmware.CC):
+    if shutil.which("arm-none-eabi-gcc"):
+        boards = [load_board(name) for name in group_options("board")]
         print(f"\n{'board':10} {'.text':>7} {'.data':>6} {'.bss':>5} {'io':>5} {'stack est':>9} "
               f"{'arena max':>9} {'blob max':>9}")
-        for name in sorted(firmware.BOARDS):
-            img = firmware.build(name)
-            bd = firmware.BOARDS[name]
-            print(f"{name:10} {img.text:7,} {img.data:6,} {img.bss:5,} {img.io:5,} {img.stack_estimate:9,} "
-                  f"{bd.arena_region:9,} {bd.blob_region:9,}")
+        for bd in boards:
+            img = firmware.build(bd)
+            lay = img.layout
+            print(f"{bd.name:10} {img.text:7,} {img.data:6,} {img.bss:5,} {img.io:5,} {img.stack_estimate:9,} "
+                  f"{lay.arena_region:9,} {lay.blob_region:9,}")
         kws = root / "kws_ref_model_int8.tflite"
         if kws.exists():
             b = blob.from_tflite(kws)
-            print("\nKWS DS-CNN on each board (RAM = static + arena + stack estimate; flash = firmware + blob):")
-            for name in sorted(firmware.BOARDS):
-                a = firmware.account(b, name)
-                print(f"  {name:10} RAM {a.ram:7,} B of {a.ram_capacity:,}   flash {a.flash:7,} B of {a.flash_capacity:,}")
+            print("\nKWS DS-CNN on each board (RAM reserved = static + arena + stack reservation of the "
+                  f"-fstack-usage bound, {firmware.STACK_RULE}; flash = firmware + blob):")
+            for bd in boards:
+                a = firmware.account(b, bd)
+                print(f"  {bd.name:10} RAM {a.ram:7,} B of {a.ram_capacity:,}   flash {a.flash:7,} B of "
+                      f"{a.flash_capacity:,}")
     else:
         print("\narm-none-eabi-gcc not installed: no firmware figures")
     return 0
