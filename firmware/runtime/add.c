@@ -1,6 +1,7 @@
 /* ADD, int8 with fused activation and broadcasting up to 6 dims
  * (TFLM reference_integer_ops::Add / BroadcastAdd6DSlow arithmetic). */
 #include "fixedpoint.h"
+#include "kernel_util.h"
 #include "kernels.h"
 
 int at_add_check(const at_model *m, const at_add_params *p) {

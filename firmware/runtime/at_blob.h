@@ -1,5 +1,5 @@
 /* autotiny model blob: on-flash format shared by the host generator
- * (autotiny/blob.py) and the runtime.  All fields little-endian, all records
+ * (autotiny/blob/format.py) and the runtime.  All fields little-endian, all records
  * word-aligned so a Cortex-M can read them in place.  See firmware/README.md. */
 #ifndef AT_BLOB_H
 #define AT_BLOB_H
@@ -17,24 +17,8 @@ enum { AT_INT8 = 1, AT_INT32 = 2, AT_FLOAT32 = 3 };
 /* tensor storage */
 enum { AT_STORE_ARENA = 0, AT_STORE_BLOB = 1 };
 
-/* op codes (stable numbering: part of the blob format) */
-enum {
-  AT_OP_CONV_2D = 1,
-  AT_OP_DEPTHWISE_CONV_2D = 2,
-  AT_OP_FULLY_CONNECTED = 3,
-  AT_OP_AVERAGE_POOL_2D = 4,
-  AT_OP_MAX_POOL_2D = 5,
-  AT_OP_ADD = 6,
-  AT_OP_MEAN = 7,
-  AT_OP_PAD = 8,
-  AT_OP_RESHAPE = 9,
-  AT_OP_SOFTMAX = 10,
-  AT_OP_QUANTIZE = 11,   /* float32 -> int8 */
-  AT_OP_DEQUANTIZE = 12, /* int8 -> float32 */
-  AT_OP_REQUANTIZE = 13, /* int8 -> int8 (QUANTIZE with int8 input) */
-  AT_OP_CONCATENATION = 14,
-  AT_OP_COUNT_ = 15
-};
+/* Op codes are numbered by the op table (op_table.c, mirrored by the Python
+ * lowering modules in autotiny/blob/lower/): stable, part of the format. */
 
 typedef struct {
   uint16_t tensor;

@@ -53,5 +53,7 @@ int at_model_invoke(at_model *m, uint8_t *arena, uint32_t arena_len, at_layer_ho
 
 void *at_tensor_ptr(const at_model *m, uint32_t tensor_index);
 const char *at_status_name(int status);
+/* The op table's name for an op code ("CONV_2D" ...), 0 for an unknown code. */
+const char *at_op_name(uint32_t opcode);
 
 #endif

@@ -1,22 +1,7 @@
 /* CONV_2D, int8 per-channel (TFLM reference_integer_ops::ConvPerChannel). */
 #include "fixedpoint.h"
+#include "kernel_util.h"
 #include "kernels.h"
-
-/* per-output-channel requantization vectors: int32 tensors of length n */
-int at_check_requant_vectors(const at_model *m, int32_t mult, int32_t shift, int32_t n) {
-  const at_tensor *tm = at_tensor_checked(m, mult, AT_INT32, 1, 1);
-  const at_tensor *ts = at_tensor_checked(m, shift, AT_INT32, 1, 1);
-  if (!tm || !ts || tm->dims[0] != n || ts->dims[0] != n) return AT_ERR_BAD_PARAMS;
-  return AT_OK;
-}
-
-int at_check_bias(const at_model *m, int32_t bias, int32_t n) {
-  const at_tensor *tb;
-  if (bias < 0) return AT_OK;
-  tb = at_tensor_checked(m, bias, AT_INT32, 1, AT_MAX_DIMS);
-  if (!tb || at_elem_count(tb) != n) return AT_ERR_BAD_PARAMS;
-  return AT_OK;
-}
 
 int at_conv_check(const at_model *m, const at_conv_params *p) {
   const at_tensor *in = at_tensor_checked(m, p->input, AT_INT8, 4, 4);

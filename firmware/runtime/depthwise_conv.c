@@ -1,6 +1,7 @@
 /* DEPTHWISE_CONV_2D, int8 per-channel, any depth multiplier
  * (TFLM reference_integer_ops::DepthwiseConvPerChannel). */
 #include "fixedpoint.h"
+#include "kernel_util.h"
 #include "kernels.h"
 
 int at_dwconv_check(const at_model *m, const at_dwconv_params *p) {

@@ -1,6 +1,7 @@
 /* FULLY_CONNECTED, int8, per-tensor or per-channel weights
  * (TFLM reference_integer_ops::FullyConnected / FullyConnectedPerChannel). */
 #include "fixedpoint.h"
+#include "kernel_util.h"
 #include "kernels.h"
 
 int at_fc_check(const at_model *m, const at_fc_params *p) {

@@ -1,8 +1,10 @@
 /* Op parameter records (the int32 words that follow each op header in the
- * blob) and the reference kernels.  Every field is an int32 so a record is
- * read in place from flash.  Tensor fields are indices into the tensor table,
- * -1 for an absent optional tensor.  Each op family lives in its own .c file;
- * optimized variants can sit beside the reference ones later. */
+ * blob) and the reference kernels' entry points.  Every field is an int32 so a
+ * record is read in place from flash.  Tensor fields are indices into the
+ * tensor table, -1 for an absent optional tensor.  Each op family lives in its
+ * own .c file; op_table.c maps op codes to these functions (the one place the
+ * op set is spelled on the C side); shared helpers are in kernel_util.h.
+ * Optimized variants can sit beside the reference ones later. */
 #ifndef AT_KERNELS_H
 #define AT_KERNELS_H
 
@@ -71,10 +73,6 @@ typedef struct {
   int32_t inputs[][2]; /* [n_inputs]: C99 flexible array member */
 } at_concat_params;
 
-/* Shape right-aligned to 6 dims, missing leading dims = 1. */
-void at_dims6(const at_tensor *t, int32_t out[6]);
-int32_t at_elem_count(const at_tensor *t);
-
 /* check: validate params against the tensor table (at load time) */
 int at_conv_check(const at_model *m, const at_conv_params *p);
 void at_conv_eval(const at_model *m, const at_conv_params *p);
@@ -103,16 +101,5 @@ int at_concat_check(const at_model *m, const at_concat_params *p, uint32_t n_wor
 void at_concat_eval(const at_model *m, const at_concat_params *p);
 int at_requantize_check(const at_model *m, const at_requantize_params *p);
 void at_requantize_eval(const at_model *m, const at_requantize_params *p);
-
-/* helpers for the checks */
-const at_tensor *at_tensor_checked(const at_model *m, int32_t index, int dtype, int min_ndim,
-                                   int max_ndim);
-
-int at_check_requant_vectors(const at_model *m, int32_t mult, int32_t shift, int32_t n);
-int at_check_bias(const at_model *m, int32_t bias, int32_t n);
-
-static inline int32_t at_clamp(int32_t v, int32_t lo, int32_t hi) {
-  return v < lo ? lo : (v > hi ? hi : v);
-}
 
 #endif

@@ -2,6 +2,7 @@
  * sum raw values, subtract zero_point * count, requantize with a multiplier
  * that the host already divided by the element count. */
 #include "fixedpoint.h"
+#include "kernel_util.h"
 #include "kernels.h"
 
 int at_mean_check(const at_model *m, const at_mean_params *p) {

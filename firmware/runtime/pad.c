@@ -1,5 +1,6 @@
 /* PAD / PADV2, int8, up to 6 dims; the pad value is the output zero point
  * (PAD) or the constant (PADV2), resolved on the host. */
+#include "kernel_util.h"
 #include "kernels.h"
 
 int at_pad_check(const at_model *m, const at_pad_params *p) {

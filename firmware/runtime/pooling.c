@@ -1,5 +1,6 @@
 /* AVERAGE_POOL_2D and MAX_POOL_2D, int8 (TFLM reference_integer_ops pooling):
  * the average rounds half away from zero over the in-image part of the window. */
+#include "kernel_util.h"
 #include "kernels.h"
 
 int at_pool_check(const at_model *m, const at_pool_params *p) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fixedpoint.h"
+#include "kernel_util.h"
 #include "kernels.h"
 
 static float at_bits_to_float(int32_t bits) {

@@ -2,6 +2,7 @@
  * the last dim, with TFLM's fixed-point path: Q5.26 scaled differences,
  * exp_on_negative_values, Q12.19 sum, Newton-Raphson reciprocal. */
 #include "fixedpoint.h"
+#include "kernel_util.h"
 #include "kernels.h"
 
 /* exp(x) for x in [-1/4, 0), Q0.31 in and out */

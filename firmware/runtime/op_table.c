@@ -1,0 +1,56 @@
+/* The op table: the one place the C runtime spells its op set.
+ *
+ * One row per blob op code: code, name, parameter record (kernels.h), load-time
+ * check, kernel.  The codes are part of the blob format and are assigned on the
+ * Python side by the lowering modules (autotiny/blob/lower/); tests/test_op_table.py
+ * checks that this table and the Python one agree, code for code and name for name.
+ * Adding an op: a kernel file, its record and entry points in kernels.h, one row here. */
+#include "kernels.h"
+#include "op_table.h"
+
+#define AT_OPS(FIXED, VARIABLE)                                                          \
+  FIXED(1, CONV_2D, at_conv_params, at_conv_check, at_conv_eval)                         \
+  FIXED(2, DEPTHWISE_CONV_2D, at_dwconv_params, at_dwconv_check, at_dwconv_eval)         \
+  FIXED(3, FULLY_CONNECTED, at_fc_params, at_fc_check, at_fc_eval)                       \
+  FIXED(4, AVERAGE_POOL_2D, at_pool_params, at_pool_check, at_avgpool_eval)              \
+  FIXED(5, MAX_POOL_2D, at_pool_params, at_pool_check, at_maxpool_eval)                  \
+  FIXED(6, ADD, at_add_params, at_add_check, at_add_eval)                                \
+  FIXED(7, MEAN, at_mean_params, at_mean_check, at_mean_eval)                            \
+  FIXED(8, PAD, at_pad_params, at_pad_check, at_pad_eval)                                \
+  FIXED(9, RESHAPE, at_reshape_params, at_reshape_check, at_reshape_eval)                \
+  FIXED(10, SOFTMAX, at_softmax_params, at_softmax_check, at_softmax_eval)               \
+  FIXED(11, QUANTIZE, at_quantize_params, at_quantize_check, at_quantize_eval)           \
+  FIXED(12, DEQUANTIZE, at_quantize_params, at_dequantize_check, at_dequantize_eval)     \
+  FIXED(13, REQUANTIZE, at_requantize_params, at_requantize_check, at_requantize_eval)   \
+  VARIABLE(14, CONCATENATION, at_concat_params, at_concat_check, at_concat_eval)
+
+#define AT_N_WORDS(T) ((uint32_t)(sizeof(T) / sizeof(int32_t)))
+
+/* Adapters from the table's untyped entries to the typed kernels.  A fixed-size
+ * record must have exactly its struct's word count; a variable one checks itself. */
+#define AT_ADAPT_FIXED(CODE, NAME, T, CHECK, EVAL)                                      \
+  static int at_check_##NAME(const at_model *m, const void *w, uint32_t n_words) {      \
+    return n_words == AT_N_WORDS(T) ? CHECK(m, (const T *)w) : AT_ERR_BAD_TABLE;        \
+  }                                                                                     \
+  static void at_eval_##NAME(const at_model *m, const void *w) { EVAL(m, (const T *)w); }
+#define AT_ADAPT_VARIABLE(CODE, NAME, T, CHECK, EVAL)                                   \
+  static int at_check_##NAME(const at_model *m, const void *w, uint32_t n_words) {      \
+    return CHECK(m, (const T *)w, n_words);                                             \
+  }                                                                                     \
+  static void at_eval_##NAME(const at_model *m, const void *w) { EVAL(m, (const T *)w); }
+
+AT_OPS(AT_ADAPT_FIXED, AT_ADAPT_VARIABLE)
+
+/* indexed by op code; a code used twice fails the build (-Woverride-init) */
+#define AT_ROW(CODE, NAME, T, CHECK, EVAL) [CODE] = {#NAME, at_check_##NAME, at_eval_##NAME},
+static const at_op at_ops[] = {AT_OPS(AT_ROW, AT_ROW)};
+
+const at_op *at_op_find(uint32_t opcode) {
+  if (opcode >= sizeof(at_ops) / sizeof(at_ops[0]) || at_ops[opcode].name == 0) return 0;
+  return &at_ops[opcode];
+}
+
+const char *at_op_name(uint32_t opcode) {
+  const at_op *op = at_op_find(opcode);
+  return op ? op->name : 0;
+}
