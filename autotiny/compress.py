@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
-from contextlib import contextmanager
 
 import numpy as np
 
 from autotiny.errors import ModelError
+from autotiny.tf_env import quiet_stderr, tf
 
-
-@contextmanager
-def quiet_stderr():
-    """The converter prints from C++ straight to fd 2; keep trial output readable, keep the text."""
-    captured = {"text": ""}
-    with tempfile.TemporaryFile() as f:
-        saved = os.dup(2)
-        os.dup2(f.fileno(), 2)
-        try:
-            yield captured
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            f.seek(0)
-            captured["text"] = f.read().decode(errors="replace")
+__all__ = ["quiet_stderr", "size_probe_tflite", "to_int8_tflite"]  # quiet_stderr: tf_env's, for older callers
 
 
 def to_int8_tflite(model, representative: np.ndarray, max_samples: int = 200) -> bytes:
     """Post-training quantization calibrated on `representative` float features."""
-    from autotiny.tf_env import tf
-
     tflite = tf().lite
     samples = representative[:max_samples].astype(np.float32)
     if samples.ndim == len(model.input_shape) - 1:
