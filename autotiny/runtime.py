@@ -95,8 +95,19 @@ def library() -> ctypes.CDLL:
                                         ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32,
                                         ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int]
             lib.at_host_run.restype = ctypes.c_int
+            lib.at_op_name.argtypes = [ctypes.c_uint32]
+            lib.at_op_name.restype = ctypes.c_char_p
+            lib.at_status_name.argtypes = [ctypes.c_int]
+            lib.at_status_name.restype = ctypes.c_char_p
             _lib = lib
         return _lib
+
+
+def op_table() -> dict[int, str]:
+    """The C runtime's op table (firmware/runtime/op_table.c) as {op code: name}."""
+    lib = library()
+    names = {code: lib.at_op_name(code) for code in range(1 << 16)}
+    return {code: name.decode() for code, name in names.items() if name is not None}
 
 
 def status_text(code: int) -> str:
@@ -157,31 +168,3 @@ def validate(blob: bytes) -> int:
 def run(blob: ModelBlob | bytes, x: np.ndarray) -> np.ndarray:
     """Run one input through the model; returns the output array."""
     return HostModel(blob).run(x)
-
-
-def tflm_arena_size(model: bytes, arena_size: int = 4 << 20) -> int:
-    """TFLM's arena for a .tflite, in bytes (64-bit host sizes: pointers and TFLM's
-    tensor structs are 8-byte aligned here, so a Cortex-M build needs less).
-
-    Runs one inference with tflite_micro, then parses "Arena allocation total N
-    bytes" from print_allocations() (which writes to fd 2)."""
-    import re
-
-    from tflite_micro.python.tflite_micro import runtime as tflm
-
-    interp = tflm.Interpreter.from_bytes(bytes(model), arena_size=arena_size)
-    interp.invoke()
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        saved = os.dup(2)
-        try:
-            os.dup2(tmp.fileno(), 2)
-            interp.print_allocations()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        tmp.seek(0)
-        text = tmp.read().decode(errors="replace")
-    m = re.search(r"Arena allocation total (\d+) bytes", text)
-    if not m:
-        raise AutotinyError(f"could not read TFLM's arena size from print_allocations():\n{text[:500]}")
-    return int(m.group(1))

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from autotiny import blob, runtime
+from autotiny.measure.tflite import tflm_arena_bytes
 
 MODELS = ["kws_ref_model_int8", "ad01_int8", "pretrainedResnet_quant"]
 N_INPUTS = 50
@@ -44,5 +45,5 @@ def test_bit_exact_with_tflm(data_root, name):
         n += 1
     assert n >= 50
     # memory: our arena holds only activations; TFLM's adds its runtime structures
-    assert b.arena_size <= runtime.tflm_arena_size(model)
+    assert b.arena_size <= tflm_arena_bytes(model)
     assert b.size < b.tflite_size
