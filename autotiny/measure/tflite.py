@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 
+from autotiny.blob import from_tflite
 from autotiny.config import Board
 from autotiny.errors import ModelError
 from autotiny.measure import Figure, Measurement
@@ -73,6 +74,7 @@ def tflm_arena_bytes(model: bytes, n_inputs: int = 1, resolution: int = 16) -> i
 
 def measure(model: bytes, board: Board) -> Measurement:
     parsed = read_tflite(model)
+    from_tflite(parsed)  # as the built-in backend does first: both refuse the same models, same ModelError
     macs = parsed.macs()
     cycles = macs * board.cycles_per_mac
     latency_ms = cycles / board.clock_hz * 1e3
