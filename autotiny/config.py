@@ -129,6 +129,8 @@ class SearchSettings(_Strict):
     output_dir: str
     space: str | None = None
     objectives: list[Literal["accuracy", "flash", "ram", "latency", "energy"]] = Field(min_length=1)
+    max_retries: int = Field(default=1, ge=0)  # a failed trial is retried on later runs, this many times
+    runner: Literal["process", "inline"] = "process"  # process: trials in a worker the search can always stop
 
     def storage_url(self) -> str:
         if self.storage:

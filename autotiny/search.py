@@ -1,50 +1,33 @@
-"""The study: Optuna asks for candidates, the pipeline answers, MLflow remembers.
+"""The study loop: Optuna asks for candidates, a runner does the work, results records it.
 
 Infeasible candidates are COMPLETE trials whose constraints are violated (not pruned):
 NSGA-II and constrained TPE learn only from complete trials, and this is how they learn
 where the budget boundary lies.
+
+What counts toward `search.n_trials` (the study's cap, across processes): complete trials
+(feasible or not) and failed trials that used up `search.max_retries`. A trial that was
+interrupted, or whose process died (kill -9, a lost node), does not count: the next run
+re-runs the same candidate. So does a failed trial with retries left.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from autotiny import results
 from autotiny.config import RunConfig
 from autotiny.errors import ConfigError
-from autotiny.pipeline import Timings, TaskData, precheck, train_and_measure, write_c_header
-from autotiny.space import CandidateSpec, SearchSpace, load_space, suggest
+from autotiny.pipeline import TaskData
+from autotiny.results import OBJECTIVES
+from autotiny.runner import StopSignals, TrialFailed, make_runner
+from autotiny.space import SearchSpace, load_space, suggest
 from autotiny.tracking import Tracker
-
-# objective name → (direction, user attribute holding its value)
-OBJECTIVES = {
-    "accuracy": ("maximize", "val_accuracy"),
-    "flash": ("minimize", "flash_bytes"),
-    "ram": ("minimize", "ram_bytes"),
-    "latency": ("minimize", "latency_ms"),
-    "energy": ("minimize", "energy_uj"),
-}
-FIGURES = ("flash_bytes", "ram_bytes", "macs", "latency_ms", "energy_uj")
-COUNTERS = ("cycles", "instructions", "peak_stack_bytes")  # emulated runs only
-
-
-@dataclass
-class ParetoRow:
-    trial: int
-    val_accuracy: float
-    test_accuracy: float
-    flash_bytes: int
-    ram_bytes: int
-    latency_ms: float
-    energy_uj: float
-    run_id: str
-    sources: dict[str, str] = field(default_factory=dict)
-    tflite_path: str = ""
+from autotiny.trial import TrialRecord
 
 
 @dataclass
@@ -55,10 +38,12 @@ class SearchOutcome:
     n_complete: int
     n_infeasible: int
     n_failed: int
-    pareto: list[ParetoRow]
-    best: ParetoRow | None
+    pareto: list[TrialRecord]
+    best: TrialRecord | None
     output_dir: Path
     interrupted: bool = False
+    exit_code: int = 0  # 130 Ctrl-C, 143 SIGTERM, 1 when every trial of this run failed
+    run_states: list[str] = field(default_factory=list)  # states of the trials this run ran
 
 
 def _sampler(cfg: RunConfig, n_existing: int):
@@ -80,7 +65,7 @@ def _storage(cfg: RunConfig):
     url = cfg.search.storage_url()
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    # Heartbeats fail a trial whose worker died (SIGKILL, lost node) so a resume retries it.
+    # Heartbeats fail a trial whose worker died on another machine; same-host deaths are found at once.
     return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
 
 
@@ -89,25 +74,23 @@ def _study_identity(cfg: RunConfig, space: SearchSpace) -> dict:
             "budget": cfg.budget.model_dump(), "space": space.source, "emulator": cfg.emulator.name}
 
 
-def _describe(spec: CandidateSpec) -> str:
-    m, f, t = spec.model_params, spec.frontend_params, spec.training
-    arch = (f"{spec.family} b{m.n_blocks} c{m.channels} k{'x'.join(map(str, m.first_kernel))} "
-            f"s{'x'.join(map(str, m.first_stride))}") if spec.family == "ds_cnn" else spec.family
-    fe = f"{spec.frontend} w{f.window_ms} m{f.n_mels} c{f.n_mfcc}" if spec.frontend == "mfcc" else spec.frontend
-    return f"{arch} | {fe} | ep{t.epochs} lr{t.learning_rate:.2g} bs{t.batch_size}"
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of a process: with the pid, it names one process (pids are reused)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
 
-def _write_layers(m, clock_hz: int, path: Path) -> None:
-    """Per-layer cycles of the emulated run: where a candidate's latency goes."""
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["op_index", "op", "cycles", "instructions", "ms"])
-        for idx, op, cycles, instructions in m.layers:
-            w.writerow([idx, op, cycles, instructions, f"{cycles / clock_hz * 1e3:.4f}"])
+def _owner() -> dict:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "start": _process_start(os.getpid())}
 
 
-def _kb(n: float) -> str:
-    return f"{n / 1024:.1f} KB"
+def _owner_dead(owner: dict | None) -> bool:
+    """Only a process on this host can be seen to be gone; other hosts' trials wait for the heartbeat."""
+    if not owner or owner.get("host") != socket.gethostname():
+        return False
+    return _process_start(int(owner["pid"])) != owner.get("start")
 
 
 class Search:
@@ -117,110 +100,106 @@ class Search:
         self.space = load_space(cfg.search.space or cfg.task.space)
         self.output_dir = Path(cfg.search.output_dir)
         self.tracker = Tracker(cfg.tracking)
+        self.signals = StopSignals()
         self.data: TaskData | None = None
-        self._latency_source = "emulated" if cfg.emulator.name == "builtin" else "estimated"
+        self.runner = None
+        self.run_states: list[str] = []
 
-    # ---- one trial --------------------------------------------------------------------------
-    def objective(self, trial) -> tuple[float, ...]:
-        cfg, timings, t0 = self.cfg, Timings(), time.perf_counter()
-        trial_dir = self.output_dir / "trials" / f"{trial.number:04d}"
-        state, reason, metrics, artifacts, spec = "failed", "", {}, [], None
-        header = f"[trial {trial.number} ({self._done() + 1}/{cfg.search.n_trials})]"
-        try:
-            spec = suggest(self.space, trial)
-            self.log(f"{header} {_describe(spec)}")
-            pre = precheck(spec, cfg, timings, seed=cfg.search.seed + trial.number)
-            m, check = pre.measurement, pre.check
-            trained = check.feasible  # budget first: only a candidate that fits is trained
-            trial.set_user_attr("precheck_s", round(timings.seconds.get("precheck", 0), 2))
-            if trained:
-                result = train_and_measure(pre, spec, cfg, self.data, timings)
-                m, check = result.measurement, result.check
-                trial_dir.mkdir(parents=True, exist_ok=True)
-                (trial_dir / "model.tflite").write_bytes(result.tflite)
-                from autotiny.evaluate import confusion_png
-
-                confusion_png(result.test, cfg.task.classes, trial_dir / "confusion_matrix.png",
-                              f"trial {trial.number}: int8 test accuracy {result.test.accuracy:.3f} "
-                              f"(n={result.test.n})")
-                artifacts += [trial_dir / "model.tflite", trial_dir / "confusion_matrix.png"]
-                trial.set_user_attr("val_accuracy", result.val.accuracy)
-                trial.set_user_attr("test_accuracy", result.test.accuracy)
-                trial.set_user_attr("tflite_path", str((trial_dir / "model.tflite").resolve()))
-                trial.set_user_attr("epochs_run", result.epochs_run)
-                metrics.update(val_accuracy=result.val.accuracy, test_accuracy=result.test.accuracy,
-                               final_loss=result.final_loss)
-            else:
-                trial.set_user_attr("val_accuracy", 0.0)  # never trained: nothing learnt
-            trial.set_user_attr("trained", trained)
-            for name in FIGURES + COUNTERS:
-                fig = getattr(m, name)
-                if fig is None:
-                    continue
-                trial.set_user_attr(name, fig.value)
-                trial.set_user_attr(f"{name}_source", fig.source)
-                metrics[name] = fig.value
-            trial_dir.mkdir(parents=True, exist_ok=True)
-            if m.layers:
-                _write_layers(m, cfg.board.clock_hz, trial_dir / "layers.csv")
-                artifacts.append(trial_dir / "layers.csv")
-            for key, over in check.violations.items():
-                trial.set_constraint(key, over)
-            trial.set_user_attr("feasible", check.feasible)
-            state, reason = ("complete", "") if check.feasible else ("infeasible", check.reason)
-            if reason:
-                trial.set_user_attr("reason", reason)
-            (trial_dir / "measurement.json").write_text(json.dumps(m.to_dict(), indent=2))
-            artifacts.append(trial_dir / "measurement.json")
-            return tuple(float(trial.user_attrs[OBJECTIVES[o][1]]) for o in cfg.search.objectives)
-        except KeyboardInterrupt:
-            state, reason = "interrupted", "interrupted by the user"
-            trial.set_user_attr("interrupted", True)
-            raise
-        except Exception as e:
-            reason = f"{type(e).__name__}: {e}".splitlines()[0][:500]
-            trial.set_user_attr("error", reason)
-            raise
-        finally:
-            elapsed = time.perf_counter() - t0
-            metrics["feasible"] = 1.0 if state == "complete" else 0.0
-            metrics["trial_seconds"] = elapsed
-            for stage, secs in timings.seconds.items():
-                metrics[f"time_{stage}_s"] = secs
-            trial.set_user_attr("state", state)
-            trial.set_user_attr("timings", {k: round(v, 3) for k, v in timings.seconds.items()})
-            params = spec.flat() if spec else dict(trial.params)
-            sources = {f"source.{k}": str(trial.user_attrs.get(f"{k}_source", "")) for k in FIGURES
-                       if f"{k}_source" in trial.user_attrs}
-            tags = {**sources, **({"autotiny.reason": reason} if reason else {})}
-            try:
-                run_id = self.tracker.log_trial(trial.number, params, metrics, tags, artifacts, state)
-                if run_id:
-                    trial.set_user_attr("mlflow_run_id", run_id)
-            except Exception as e:  # tracking trouble must not lose the trial itself
-                self.log(f"{header} warning: MLflow logging failed: {e}")
-            self._report(header, state, reason, metrics, elapsed)
-            if "tf_keras" in sys.modules:  # not mid-import after a Ctrl-C: that would re-import TF here
-                sys.modules["tf_keras"].backend.clear_session()  # memory stays flat over many trials
-
-    def _report(self, header: str, state: str, reason: str, metrics: dict, elapsed: float) -> None:
-        if state == "complete":
-            self.log(f"{header} ok  val {metrics['val_accuracy']:.3f} test {metrics['test_accuracy']:.3f} | "
-                     f"flash {_kb(metrics['flash_bytes'])} RAM {_kb(metrics['ram_bytes'])} "
-                     f"{metrics['latency_ms']:.1f} ms ({self._latency_source}) | {elapsed:.0f} s")
-        elif state == "infeasible":
-            self.log(f"{header} over budget, not trained: {reason} | {elapsed:.0f} s")
-        else:
-            self.log(f"{header} {state}: {reason} | {elapsed:.0f} s")
-
-    # ---- the study --------------------------------------------------------------------------
-    def _done(self) -> int:
+    # ---- counting -------------------------------------------------------------------------------
+    def _states(self, trials) -> list[str]:
+        """Per trial: complete | infeasible | failed (retries left) | exhausted | retried (superseded by its
+        retry) | interrupted | lost (its process died) | running | queued | surplus"""
         from optuna.trial import TrialState
 
-        return sum(1 for t in self.study.get_trials(deepcopy=False)
-                   if t.state == TrialState.COMPLETE
-                   or (t.state == TrialState.FAIL and not t.user_attrs.get("interrupted")))
+        retried = {t.user_attrs.get("retry_of") for t in trials} - {None}
+        out = []
+        for t in trials:
+            if t.state == TrialState.COMPLETE:
+                out.append("complete" if t.user_attrs.get("feasible") else "infeasible")
+            elif t.state == TrialState.RUNNING:
+                out.append("running")
+            elif t.state == TrialState.WAITING:
+                out.append("queued")
+            elif t.state == TrialState.PRUNED:
+                out.append("surplus")
+            elif t.number in retried:
+                out.append("retried")
+            else:
+                state = t.user_attrs.get("state") or "lost"  # no state: its process died before it could say
+                if state == "failed" and t.user_attrs.get("attempt", 1) > self.cfg.search.max_retries:
+                    state = "exhausted"
+                out.append(state)
+        return out
 
+    def _done(self, trials=None) -> int:
+        trials = self.study.get_trials(deepcopy=False) if trials is None else trials
+        return sum(1 for s in self._states(trials) if s in ("complete", "infeasible", "exhausted"))
+
+    def _cap_reached(self, number: int) -> bool:
+        """n_trials is the study's cap: count what is done and what other processes started before us."""
+        trials = self.study.get_trials(deepcopy=False)
+        running = sum(1 for t, s in zip(trials, self._states(trials)) if s == "running" and t.number < number)
+        return self._done(trials) + running >= self.cfg.search.n_trials
+
+    # ---- one trial --------------------------------------------------------------------------------
+    def objective(self, trial) -> tuple[float, ...]:
+        import optuna
+
+        cfg, t0 = self.cfg, time.perf_counter()
+        if self._cap_reached(trial.number):
+            trial.set_user_attr("surplus", True)
+            self.study.stop()
+            raise optuna.TrialPruned("the study reached search.n_trials (trials of other processes)")
+        trial_dir = self.output_dir / "trials" / f"{trial.number:04d}"
+        trial.set_user_attr("owner", _owner())
+        retry_of = trial.user_attrs.get("retry_of")
+        rec = TrialRecord(number=trial.number, attempt=trial.user_attrs.get("attempt", 1), retry_of=retry_of)
+        try:
+            rec.mlflow_run_id = self.tracker.start_trial(trial.number, cfg.search.study_name) or ""
+        except Exception as e:  # tracking trouble must not lose the trial itself
+            self.log(f"[trial {trial.number}] warning: MLflow: {e}")
+        if rec.mlflow_run_id:
+            trial.set_user_attr("mlflow_run_id", rec.mlflow_run_id)
+        header = f"[trial {trial.number} ({self._done() + 1}/{cfg.search.n_trials})]"
+        outcome: BaseException | None = None
+        try:
+            if self.signals.requested:
+                raise KeyboardInterrupt
+            spec = suggest(self.space, trial)
+            rec.candidate, rec.description = spec.to_dict(), spec.describe()
+            again = f" (retry of trial {retry_of}, attempt {rec.attempt})" if retry_of is not None else ""
+            self.log(f"{header} {rec.description}{again}")
+            done = self.runner.run(spec, trial.number, trial_dir, seed=cfg.search.seed + trial.number)
+            done.mlflow_run_id, done.attempt, done.retry_of = rec.mlflow_run_id, rec.attempt, rec.retry_of
+            rec = done
+        except TrialFailed as e:
+            rec.state, rec.reason, rec.stage, rec.timings = "failed", e.reason, e.stage, e.timings
+            outcome = e
+        except KeyboardInterrupt as e:
+            rec.state, rec.stage = "interrupted", getattr(self.runner, "stage", "")
+            rec.reason = f"interrupted by {self.signals.name}"
+            outcome = e
+        except Exception as e:  # suggest() or the runner's plumbing
+            rec.state, rec.reason = "failed", f"{type(e).__name__}: {e}".splitlines()[0][:500]
+            outcome = e
+        rec.study = {"name": cfg.search.study_name, "task": cfg.task.name, "board": cfg.board.name,
+                     "emulator": cfg.emulator.name, "storage": cfg.search.storage_url()}
+        results.to_optuna(trial, rec)
+        try:
+            results.to_mlflow(self.tracker, rec, trial_dir)
+        except Exception as e:
+            self.log(f"{header} warning: MLflow logging failed: {e}")
+        self.run_states.append(rec.state)
+        self.log(results.console_line(rec, header, time.perf_counter() - t0))
+        if outcome is not None:
+            raise outcome
+        return results.objective_values(rec, list(cfg.search.objectives))
+
+    def _after_trial(self, study, frozen) -> None:
+        if self.signals.requested or self._done() >= self.cfg.search.n_trials:
+            study.stop()
+
+    # ---- the study --------------------------------------------------------------------------------
     def _open_study(self):
         import optuna
 
@@ -246,10 +225,61 @@ class Search:
                                     directions=directions, sampler=_sampler(cfg, n), load_if_exists=True)
         if existing is None:
             study.set_user_attr("identity", identity)
-        optuna.storages.fail_stale_trials(study)
         return study
 
+    def _reap_lost(self) -> list[int]:
+        """Trials left RUNNING by a process of this host that died: fail them now (a resume must not
+        wait for the heartbeat's grace period); other hosts' dead trials are failed by the heartbeat."""
+        import optuna
+        from optuna.trial import TrialState
+
+        storage = self.study._storage
+        lost = []
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if _owner_dead(t.user_attrs.get("owner")):
+                storage.set_trial_user_attr(t._trial_id, "state", "lost")
+                storage.set_trial_user_attr(t._trial_id, "reason", "its search process died mid-trial")
+                storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+                lost.append(t.number)
+        optuna.storages.fail_stale_trials(self.study)
+        return lost
+
+    def _close_lost_runs(self) -> None:
+        """Every MLflow run of a trial that died ends KILLED, never stays RUNNING."""
+        trials = self.study.get_trials(deepcopy=False)
+        for t, state in zip(trials, self._states(trials)):
+            if state == "lost" and t.user_attrs.get("mlflow_run_id") and self.tracker.client:
+                try:
+                    if self.tracker.client.get_run(t.user_attrs["mlflow_run_id"]).info.status == "RUNNING":
+                        self.tracker.end_lost_trial(t.user_attrs["mlflow_run_id"], "its search process died")
+                except Exception:
+                    pass
+
+    def _enqueue_retries(self, remaining: int) -> int:
+        """Re-run, with the same parameters, trials that were interrupted or lost, and failed ones with
+        retries left; once each (a retry that fails again is retried through its own record)."""
+        trials = self.study.get_trials(deepcopy=False)
+        n = 0
+        for t, state in zip(trials, self._states(trials)):
+            if n >= remaining:
+                break
+            if state in ("failed", "interrupted", "lost") and t.params:
+                attempt = t.user_attrs.get("attempt", 1) + (1 if state == "failed" else 0)
+                self.study.enqueue_trial(t.params, user_attrs={"retry_of": t.number, "attempt": attempt},
+                                         skip_if_exists=False)
+                n += 1
+        return n
+
     def run(self) -> SearchOutcome:
+        self.signals.install()
+        try:
+            return self._run()
+        finally:
+            if self.runner is not None:
+                self.runner.close()
+            self.signals.restore()
+
+    def _run(self) -> SearchOutcome:
         import warnings
 
         import optuna
@@ -259,11 +289,17 @@ class Search:
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         cfg = self.cfg
         from autotiny.measure.backend import ensure_available
+        from autotiny.preflight import check_run
 
-        ensure_available(cfg)
-        self.data = TaskData(cfg)  # a missing dataset fails here, before any study exists
+        with self.signals.interruptible():
+            # stores, folders, every data file and the toolchain: before TensorFlow and the first trial
+            dataset = check_run(cfg)
+            ensure_available(cfg)
+            self.data = TaskData(cfg, dataset=dataset)
         self.study = self._open_study()
+        lost = self._reap_lost()
         self.tracker.setup()
+        self._close_lost_runs()
         parent = self.tracker.start_study(cfg.search.study_name, self.study.user_attrs.get("mlflow_parent_run_id"),
                                           {"task": cfg.task.name, "board": cfg.board.name,
                                            "sampler": cfg.search.sampler, "n_trials": cfg.search.n_trials,
@@ -274,102 +310,55 @@ class Search:
         if parent:
             self.study.set_user_attr("mlflow_parent_run_id", parent)
         done = self._done()
-        remaining = cfg.search.n_trials - done
-        self.log(f"study {cfg.search.study_name}: {done}/{cfg.search.n_trials} trials done, running {max(remaining, 0)}"
-                 f" | board {cfg.board.name}: budget RAM {_kb(cfg.budget.ram_bytes(cfg.board))}, "
-                 f"flash {_kb(cfg.budget.flash_bytes(cfg.board))}"
+        remaining = max(cfg.search.n_trials - done, 0)
+        retries = self._enqueue_retries(remaining)
+        ram, flash = cfg.budget.ram_bytes(cfg.board), cfg.budget.flash_bytes(cfg.board)
+        self.log(f"study {cfg.search.study_name}: {done}/{cfg.search.n_trials} trials done, running {remaining}"
+                 + (f" ({retries} of them re-run interrupted, lost or failed trials)" if retries else "")
+                 + f" | board {cfg.board.name}: budget RAM {ram / 1024:.1f} KB, flash {flash / 1024:.1f} KB"
                  + (f", latency {cfg.budget.latency_ms:g} ms" if cfg.budget.latency_ms else "")
                  + (f", energy {cfg.budget.energy_uj:g} uJ" if cfg.budget.energy_uj else ""))
+        if lost:
+            self.log(f"trials {', '.join(map(str, lost))} were left running by a search that died: marked lost")
         self.log(f"data: {self.data.dataset}")
         self.log(f"storage: {cfg.search.storage_url()}")
-        interrupted = False
-        if remaining > 0:
+        interrupted = self.signals.requested
+        if remaining > 0 and not interrupted:
+            self.runner = make_runner(cfg, self.signals, self.data, self.log)
             try:
+                self.runner.start()
                 self.study.optimize(self.objective, n_trials=remaining, timeout=cfg.search.timeout_s,
-                                    catch=(Exception,), gc_after_trial=True)
+                                    catch=(Exception,), callbacks=[self._after_trial], gc_after_trial=True)
             except KeyboardInterrupt:
                 interrupted = True
+            except TrialFailed as e:  # the worker could not start (TensorFlow import, firmware build)
+                raise ConfigError(f"the trial worker could not start: {e.reason}") from None
+        interrupted = interrupted or self.signals.requested
         outcome = self._outcome(interrupted)
-        self._write_outputs(outcome)
+        results.write_outputs(self.output_dir, outcome.pareto, outcome.best)
         self.tracker.end_study(
             {"n_complete": outcome.n_complete, "n_infeasible": outcome.n_infeasible, "n_failed": outcome.n_failed,
-             "best_val_accuracy": outcome.best.val_accuracy if outcome.best else None,
-             "best_test_accuracy": outcome.best.test_accuracy if outcome.best else None},
+             "best_val_accuracy": outcome.best.metrics.get("val_accuracy") if outcome.best else None,
+             "best_test_accuracy": outcome.best.metrics.get("test_accuracy") if outcome.best else None},
             [self.output_dir / "pareto.csv"], interrupted)
         return outcome
 
     def _outcome(self, interrupted: bool) -> SearchOutcome:
-        from optuna.trial import TrialState
-
         trials = self.study.get_trials(deepcopy=False)
-        feasible = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get("feasible")]
-        rows = [ParetoRow(
-            trial=t.number, val_accuracy=t.user_attrs["val_accuracy"], test_accuracy=t.user_attrs["test_accuracy"],
-            flash_bytes=int(t.user_attrs["flash_bytes"]), ram_bytes=int(t.user_attrs["ram_bytes"]),
-            latency_ms=t.user_attrs["latency_ms"], energy_uj=t.user_attrs["energy_uj"],
-            run_id=t.user_attrs.get("mlflow_run_id", "-"),
-            sources={k: t.user_attrs.get(f"{k}_source", "") for k in FIGURES},
-            tflite_path=t.user_attrs.get("tflite_path", "")) for t in feasible]
-        pareto = pareto_front(rows, list(self.cfg.search.objectives))
-        best = max(pareto, key=lambda r: (r.val_accuracy, -r.flash_bytes, -r.ram_bytes), default=None)
+        states = self._states(trials)
+        feasible = [r for t, s in zip(trials, states) if s == "complete" and (r := results.record_of(t))]
+        pareto = results.pareto_front(feasible, list(self.cfg.search.objectives))
+        ran = self.run_states
+        if interrupted:
+            code = self.signals.exit_code
+        elif ran and all(s == "failed" for s in ran):
+            code = 1
+        else:
+            code = 0
         return SearchOutcome(
             study_name=self.cfg.search.study_name, storage=self.cfg.search.storage_url(),
             tracking_uri=self.tracker.uri if self.tracker.enabled else None,
-            n_complete=len(feasible),
-            n_infeasible=sum(1 for t in trials if t.state == TrialState.COMPLETE and not t.user_attrs.get("feasible")),
-            n_failed=sum(1 for t in trials if t.state == TrialState.FAIL and not t.user_attrs.get("interrupted")),
-            pareto=sorted(pareto, key=lambda r: -r.val_accuracy), best=best,
-            output_dir=self.output_dir, interrupted=interrupted)
-
-    def _write_outputs(self, outcome: SearchOutcome) -> None:
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.output_dir / "pareto.csv", "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["trial", "val_accuracy", "test_accuracy", "flash_bytes", "ram_bytes", "latency_ms",
-                        "energy_uj", "mlflow_run_id", "sources"])
-            for r in outcome.pareto:
-                w.writerow([r.trial, f"{r.val_accuracy:.4f}", f"{r.test_accuracy:.4f}", r.flash_bytes,
-                            r.ram_bytes, f"{r.latency_ms:.3f}", f"{r.energy_uj:.1f}", r.run_id,
-                            json.dumps(r.sources)])
-        best = outcome.best
-        if best and best.tflite_path and Path(best.tflite_path).exists():
-            d = self.output_dir / "best"
-            d.mkdir(exist_ok=True)
-            model = Path(best.tflite_path).read_bytes()
-            (d / "model.tflite").write_bytes(model)
-            write_c_header(model, d / "model.h")
-            (d / "trial.json").write_text(json.dumps(best.__dict__, indent=2, default=str))
-
-
-def dominates(a: ParetoRow, b: ParetoRow, objectives: list[str]) -> bool:
-    better_or_equal, strictly = True, False
-    for o in objectives:
-        direction, attr = OBJECTIVES[o]
-        va, vb = getattr(a, attr), getattr(b, attr)
-        if direction == "maximize":
-            va, vb = -va, -vb
-        if va > vb:
-            better_or_equal = False
-        elif va < vb:
-            strictly = True
-    return better_or_equal and strictly
-
-
-def pareto_front(rows: list[ParetoRow], objectives: list[str]) -> list[ParetoRow]:
-    return [r for r in rows if not any(dominates(o, r, objectives) for o in rows if o is not r)]
-
-
-def format_table(outcome: SearchOutcome) -> str:
-    head = ["trial", "val acc", "test acc", "flash", "RAM", "latency*", "energy*", "MLflow run"]
-    body = [[str(r.trial), f"{r.val_accuracy:.3f}", f"{r.test_accuracy:.3f}", _kb(r.flash_bytes),
-             _kb(r.ram_bytes), f"{r.latency_ms:.1f} ms", f"{r.energy_uj:.0f} uJ", r.run_id]
-            for r in outcome.pareto]
-    widths = [max(len(x) for x in col) for col in zip(head, *body)]
-    line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths))  # noqa: E731
-    src = outcome.pareto[0].sources if outcome.pareto else {}
-    ram = {"tflm": "tflm (TFLM arena, 64-bit host)",
-           "emulated": "emulated (static + arena + painted peak stack)"}.get(src.get("ram_bytes"), "?")
-    flash = {"file": "file (.tflite size)", "emulated": "emulated (firmware + model blob)"}.get(
-        src.get("flash_bytes"), "?")
-    notes = f"flash: {flash}, RAM: {ram}, *latency/energy: {src.get('latency_ms', '?')}"
-    return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, body), f"sources: {notes}"])
+            n_complete=len(feasible), n_infeasible=states.count("infeasible"),
+            n_failed=states.count("failed") + states.count("exhausted"),
+            pareto=pareto, best=results.best_of(pareto), output_dir=self.output_dir,
+            interrupted=interrupted, exit_code=code, run_states=list(ran))

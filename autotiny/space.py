@@ -103,6 +103,47 @@ class CandidateSpec:
                 out[f"{prefix}.{k}"] = v
         return out
 
+    def describe(self) -> str:
+        """One short line for the console: architecture | front-end | training."""
+        m, f, t = self.model_params, self.frontend_params, self.training
+        arch = (f"{self.family} b{m.n_blocks} c{m.channels} k{'x'.join(map(str, m.first_kernel))} "
+                f"s{'x'.join(map(str, m.first_stride))}") if self.family == "ds_cnn" else self.family
+        fe = (f"{self.frontend} w{f.window_ms} m{f.n_mels} c{f.n_mfcc}" if self.frontend == "mfcc"
+              else self.frontend)
+        return f"{arch} | {fe} | ep{t.epochs} lr{t.learning_rate:.2g} bs{t.batch_size}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested and JSON-able: what a trial record stores so the model can be rebuilt."""
+        return {"frontend": {"type": self.frontend, "params": dataclasses.asdict(self.frontend_params)},
+                "model": {"family": self.family, "params": dataclasses.asdict(self.model_params)},
+                "training": dataclasses.asdict(self.training),
+                "compression": {"quantization": self.quantization}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CandidateSpec:
+        """The inverse of `to_dict` (lists back to tuples); ConfigError names what is missing."""
+        from autotiny.frontends import get_frontend
+        from autotiny.models import FAMILIES
+
+        try:
+            fe, model, training = d["frontend"], d["model"], d["training"]
+            family = FAMILIES.get(model["family"])
+            if family is None:
+                raise ConfigError(f"candidate: unknown model family {model['family']!r}; "
+                                  f"available: {', '.join(sorted(FAMILIES))}")
+            return cls(frontend=fe["type"],
+                       frontend_params=_build_params(get_frontend(fe["type"]).params_type, fe["params"],
+                                                     "candidate.frontend.params"),
+                       family=model["family"],
+                       model_params=_build_params(
+                           family.params_type,
+                           {k: tuple(v) if isinstance(v, list) else v for k, v in model["params"].items()},
+                           "candidate.model.params"),
+                       training=_build_params(TrainingSpec, training, "candidate.training"),
+                       quantization=d["compression"]["quantization"])
+        except (KeyError, TypeError) as e:
+            raise ConfigError(f"candidate: missing or malformed entry {e}") from None
+
 
 # ---- loading -------------------------------------------------------------------------------
 

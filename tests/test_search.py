@@ -5,7 +5,7 @@ import json
 import optuna
 import pytest
 
-from autotiny import search as search_mod
+from autotiny import trial as trial_mod
 from autotiny.cli import main
 from autotiny.config import compose
 from autotiny.search import Search
@@ -28,6 +28,11 @@ def test_cli_search_end_to_end_then_resume(tmp_path, run_overrides, capsys):
     assert tflite[4:8] == b"TFL3" and f"_len = {len(tflite)}u" in (best / "model.h").read_text()
     rows = (tmp_path / "out" / "pareto.csv").read_text().splitlines()
     assert rows[0].startswith("trial,val_accuracy") and len(rows) >= 2
+    assert "model.channels" in rows[0] and "frontend.n_mfcc" in rows[0] and "training.epochs" in rows[0]
+    record = json.loads((best / "trial.json").read_text())
+    assert record["candidate"]["model"]["family"] == "ds_cnn" and record["state"] == "complete"
+    assert record["candidate"]["frontend"]["params"]["n_mfcc"] == 10 and record["study"]["board"] == "stm32f746"
+    assert record["figures"]["ram_bytes"]["source"] == "emulated"
 
     client, runs = _mlflow_runs(tmp_path)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
@@ -40,7 +45,7 @@ def test_cli_search_end_to_end_then_resume(tmp_path, run_overrides, capsys):
         assert c.data.tags["source.ram_bytes"] == "emulated" and c.data.tags["source.latency_ms"] == "emulated"
         assert "cycles" in c.data.metrics and "peak_stack_bytes" in c.data.metrics
         names = {a.path for a in client.list_artifacts(c.info.run_id)}
-        assert {"model.tflite", "confusion_matrix.png", "measurement.json", "layers.csv"} <= names
+        assert {"model.tflite", "confusion_matrix.png", "measurement.json", "layers.csv", "trial.json"} <= names
     table_run_ids = {line.split()[-1] for line in out.splitlines() if line.strip()[:1].isdigit()}
     assert table_run_ids <= {c.info.run_id for c in children}
 
@@ -56,9 +61,9 @@ def test_cli_search_end_to_end_then_resume(tmp_path, run_overrides, capsys):
 
 def test_over_budget_candidates_are_never_trained(tmp_path, run_overrides, monkeypatch):
     trained = []
-    real = search_mod.train_and_measure
-    monkeypatch.setattr(search_mod, "train_and_measure", lambda *a, **k: trained.append(1) or real(*a, **k))
-    cfg = compose([*run_overrides, "search.n_trials=2", "budget.ram_kb=1"])
+    real = trial_mod.train_and_measure
+    monkeypatch.setattr(trial_mod, "train_and_measure", lambda *a, **k: trained.append(1) or real(*a, **k))
+    cfg = compose([*run_overrides, "search.n_trials=2", "budget.ram_kb=1", "search.runner=inline"])
     outcome = Search(cfg, log=lambda s: None).run()
     assert trained == [] and outcome.n_infeasible == 2 and outcome.pareto == []
     study = optuna.load_study(study_name="t", storage=cfg.search.storage_url())
@@ -72,7 +77,7 @@ def test_over_budget_candidates_are_never_trained(tmp_path, run_overrides, monke
 
 def test_a_crashing_trial_is_recorded_and_the_study_goes_on(tmp_path, run_overrides, monkeypatch):
     calls = []
-    real = search_mod.train_and_measure
+    real = trial_mod.train_and_measure
 
     def flaky(*a, **k):
         calls.append(1)
@@ -80,30 +85,56 @@ def test_a_crashing_trial_is_recorded_and_the_study_goes_on(tmp_path, run_overri
             raise RuntimeError("simulated out of memory")
         return real(*a, **k)
 
-    monkeypatch.setattr(search_mod, "train_and_measure", flaky)
-    cfg = compose([*run_overrides, "search.n_trials=2"])
+    monkeypatch.setattr(trial_mod, "train_and_measure", flaky)
+    cfg = compose([*run_overrides, "search.n_trials=2", "search.runner=inline"])
     outcome = Search(cfg, log=lambda s: None).run()
-    assert outcome.n_failed == 1 and outcome.n_complete == 1
+    assert outcome.n_failed == 1 and outcome.n_complete == 1 and outcome.exit_code == 0
     study = optuna.load_study(study_name="t", storage=cfg.search.storage_url())
     failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
     assert failed[0].user_attrs["error"] == "RuntimeError: simulated out of memory"
+    # the last stage it entered (the patched training never enters "data")
+    assert failed[0].user_attrs["record"]["stage"] == "emulate"
     _, runs = _mlflow_runs(tmp_path)
     assert sorted(r.info.status for r in runs if r.data.tags.get("mlflow.parentRunId")) == ["FAILED", "FINISHED"]
+
+    # The next run retries the failed candidate (same parameters) instead of counting it as done.
+    outcome = Search(cfg, log=lambda s: None).run()
+    study = optuna.load_study(study_name="t", storage=cfg.search.storage_url())
+    retry = study.trials[-1]
+    assert retry.user_attrs["retry_of"] == failed[0].number and retry.params == failed[0].params
+    assert retry.state == optuna.trial.TrialState.COMPLETE and outcome.n_complete == 2
+
+
+def test_a_run_in_which_every_trial_fails_exits_1_and_retries_stop_at_the_limit(tmp_path, run_overrides,
+                                                                                 monkeypatch, capsys):
+    def broken(*a, **k):
+        raise RuntimeError("always broken")
+
+    monkeypatch.setattr(trial_mod, "train_and_measure", broken)
+    args = ["search", *run_overrides, "search.n_trials=1", "search.runner=inline", "search.max_retries=1"]
+    assert main(args) == 1
+    assert "all 1 trials of this run failed" in capsys.readouterr().err
+    assert main(args) == 1  # attempt 2: the retry of trial 0
+    assert main(args) == 0  # retries used up: the study is done, nothing runs
+    assert "1/1 trials done, running 0" in capsys.readouterr().out
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 'studies' / 't.db'}")
+    assert [t.user_attrs.get("attempt") for t in study.trials] == [1, 2]
 
 
 def test_interrupt_stops_cleanly_and_resume_reruns_the_lost_trial(tmp_path, run_overrides, monkeypatch):
     def interrupt(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(search_mod, "train_and_measure", interrupt)
-    cfg = compose([*run_overrides, "search.n_trials=1"])
+    monkeypatch.setattr(trial_mod, "train_and_measure", interrupt)
+    cfg = compose([*run_overrides, "search.n_trials=1", "search.runner=inline"])
     outcome = Search(cfg, log=lambda s: None).run()
-    assert outcome.interrupted
+    assert outcome.interrupted and outcome.exit_code == 130
     monkeypatch.undo()
     outcome = Search(cfg, log=lambda s: None).run()
     assert not outcome.interrupted and outcome.n_complete == 1  # the interrupted trial is not counted as done
     study = optuna.load_study(study_name="t", storage=cfg.search.storage_url())
     assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
+    assert study.trials[1].params == study.trials[0].params and study.trials[1].user_attrs["retry_of"] == 0
 
 
 def test_changed_budget_cannot_silently_reuse_a_study(tmp_path, run_overrides):
@@ -121,7 +152,7 @@ def test_real_speech_slice_end_to_end(data_root, tmp_path, run_overrides, capsys
     out = capsys.readouterr().out
     assert "layout=twelve" in out and "Pareto front" in out
     best = json.loads((tmp_path / "out" / "best" / "trial.json").read_text())
-    assert 0.0 <= best["test_accuracy"] <= 1.0 and best["ram_bytes"] > 0
+    assert 0.0 <= best["metrics"]["test_accuracy"] <= 1.0 and best["figures"]["ram_bytes"]["value"] > 0
 
 
 def test_measure_command(data_root, capsys):
@@ -138,33 +169,10 @@ def test_measure_command_bad_input(tmp_path, capsys):
     assert "not a TFLite flatbuffer" in capsys.readouterr().err
 
 
-def test_ctrl_c_exits_130_and_the_same_command_resumes(tmp_path, run_overrides):
-    """A real SIGINT to the CLI process, mid-trial."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    cmd = [sys.executable, "-m", "autotiny.cli", "search", *run_overrides, "search.n_trials=1"]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    out = []
-    for line in p.stdout:
-        out.append(line)
-        if line.startswith("[trial 0") and "ds_cnn" in line:
-            p.send_signal(signal.SIGINT)
-    assert p.wait(timeout=120) == 130, "".join(out)
-    text = "".join(out)
-    assert "interrupted" in text and "Traceback" not in text
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    assert p.returncode == 0, p.stdout + p.stderr
-    assert "0/1 trials done, running 1" in p.stdout and "1 feasible" in p.stdout
-
-
 def test_latency_budget_rejects_before_training_with_emulated_cycles(tmp_path, run_overrides, monkeypatch):
     trained = []
-    monkeypatch.setattr(search_mod, "train_and_measure", lambda *a, **k: trained.append(1))
-    cfg = compose([*run_overrides, "search.n_trials=1", "budget.latency_ms=0.05"])
+    monkeypatch.setattr(trial_mod, "train_and_measure", lambda *a, **k: trained.append(1))
+    cfg = compose([*run_overrides, "search.n_trials=1", "budget.latency_ms=0.05", "search.runner=inline"])
     outcome = Search(cfg, log=lambda s: None).run()
     assert trained == [] and outcome.n_infeasible == 1
     t = optuna.load_study(study_name="t", storage=cfg.search.storage_url()).trials[0]
@@ -177,4 +185,5 @@ def test_estimate_backend_labels_its_figures(tmp_path, run_overrides):
     cfg = compose([*run_overrides, "search.n_trials=1", "emulator=estimate"])
     outcome = Search(cfg, log=lambda s: None).run()
     assert outcome.n_complete == 1
-    assert outcome.best.sources["ram_bytes"] == "tflm" and outcome.best.sources["latency_ms"] == "estimated"
+    figs = outcome.best.figures
+    assert figs["ram_bytes"].source == "tflm" and figs["latency_ms"].source == "estimated"

@@ -1,0 +1,122 @@
+"""One trial: what it produced (`TrialRecord`) and the work that produces it (`run_candidate`).
+
+The record is built once, here, and every output is a view of it (autotiny.results writes it
+to Optuna, MLflow, trial.json, pareto.csv and the console). `run_candidate` runs in the trial
+worker process (autotiny.runner): it knows nothing of Optuna or MLflow.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autotiny.config import RunConfig
+from autotiny.measure import Figure, Measurement
+from autotiny.pipeline import Timings, TaskData, precheck, train_and_measure
+from autotiny.space import CandidateSpec
+
+# state → is it a finished answer about the candidate (counts toward search.n_trials)?
+STATES = ("complete", "infeasible", "failed", "interrupted", "lost")
+
+
+@dataclass
+class TrialRecord:
+    number: int
+    state: str = "failed"  # complete | infeasible | failed | interrupted | lost (its process died)
+    reason: str = ""
+    candidate: dict[str, Any] = field(default_factory=dict)  # CandidateSpec.to_dict(): rebuildable
+    description: str = ""
+    seed: int = 0
+    trained: bool = False
+    feasible: bool = False
+    figures: dict[str, Figure] = field(default_factory=dict)  # flash, RAM, latency, ... each with its source
+    metrics: dict[str, float] = field(default_factory=dict)  # val_accuracy, test_accuracy, final_loss
+    violations: dict[str, float] = field(default_factory=dict)  # budget overshoot per figure (> 0 violated)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    artifacts: dict[str, str] = field(default_factory=dict)  # name → absolute path
+    stage: str = ""  # the stage it was in when it stopped (failed/interrupted/lost)
+    attempt: int = 1
+    retry_of: int | None = None
+    mlflow_run_id: str = ""
+    study: dict[str, Any] = field(default_factory=dict)  # study name, task, board, emulator: where it belongs
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Dotted scalar parameters (MLflow params, pareto.csv columns)."""
+        return CandidateSpec.from_dict(self.candidate).flat() if self.candidate else {}
+
+    def value(self, name: str) -> float | None:
+        """A figure's value or a metric by name (val_accuracy, flash_bytes, ...)."""
+        if name in self.metrics:
+            return self.metrics[name]
+        fig = self.figures.get(name)
+        return None if fig is None else fig.value
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["figures"] = {k: dataclasses.asdict(f) for k, f in self.figures.items()}
+        d["params"] = self.params
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrialRecord:
+        names = {f.name for f in dataclasses.fields(cls)}
+        rec = cls(**{k: v for k, v in d.items() if k in names})
+        rec.figures = {k: Figure(**f) for k, f in (d.get("figures") or {}).items()}
+        return rec
+
+
+def figures_of(m: Measurement) -> dict[str, Figure]:
+    """Every Figure a measurement holds (the backends decide which: flash, RAM, cycles, ...)."""
+    return {f.name: getattr(m, f.name) for f in dataclasses.fields(m) if isinstance(getattr(m, f.name), Figure)}
+
+
+def _write_layers(m: Measurement, clock_hz: int, path: Path) -> None:
+    """Per-layer cycles of the emulated run: where a candidate's latency goes."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["op_index", "op", "cycles", "instructions", "ms"])
+        for idx, op, cycles, instructions in m.layers:
+            w.writerow([idx, op, cycles, instructions, f"{cycles / clock_hz * 1e3:.4f}"])
+
+
+def run_candidate(spec: CandidateSpec, cfg: RunConfig, data: TaskData | None, number: int, trial_dir: Path,
+                  seed: int, timings: Timings | None = None) -> TrialRecord:
+    """Budget pre-check, then (only if it fits) train, int8, measure, score; artifacts into trial_dir.
+
+    Raises on failure (the runner records the trial as failed with the error)."""
+    timings = timings or Timings()
+    rec = TrialRecord(number=number, candidate=spec.to_dict(), description=spec.describe(), seed=seed)
+    pre = precheck(spec, cfg, timings, seed=seed)
+    m, check = pre.measurement, pre.check
+    rec.trained = check.feasible  # budget first: only a candidate that fits is trained
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    if rec.trained:
+        if data is None:
+            raise RuntimeError("no task data to train on")
+        result = train_and_measure(pre, spec, cfg, data, timings)
+        m, check = result.measurement, result.check
+        (trial_dir / "model.tflite").write_bytes(result.tflite)
+        from autotiny.evaluate import confusion_png
+
+        confusion_png(result.test, cfg.task.classes, trial_dir / "confusion_matrix.png",
+                      f"trial {number}: int8 test accuracy {result.test.accuracy:.3f} (n={result.test.n})")
+        rec.artifacts["model.tflite"] = str((trial_dir / "model.tflite").resolve())
+        rec.artifacts["confusion_matrix.png"] = str((trial_dir / "confusion_matrix.png").resolve())
+        rec.metrics.update(val_accuracy=result.val.accuracy, test_accuracy=result.test.accuracy,
+                           final_loss=result.final_loss, epochs_run=float(result.epochs_run))
+    rec.figures = figures_of(m)
+    if m.layers:
+        _write_layers(m, cfg.board.clock_hz, trial_dir / "layers.csv")
+        rec.artifacts["layers.csv"] = str((trial_dir / "layers.csv").resolve())
+    (trial_dir / "measurement.json").write_text(json.dumps(m.to_dict(), indent=2, default=str))
+    rec.artifacts["measurement.json"] = str((trial_dir / "measurement.json").resolve())
+    rec.violations = dict(check.violations)
+    rec.feasible = check.feasible
+    rec.state, rec.reason = ("complete", "") if check.feasible else ("infeasible", check.reason)
+    rec.timings = {k: round(v, 3) for k, v in timings.seconds.items()}
+    return rec
