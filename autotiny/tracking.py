@@ -16,6 +16,44 @@ from autotiny.config import TrackingSettings
 RUN_STATUS = {"complete": "FINISHED", "infeasible": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 
 
+# How the MLflow UI shows an experiment (see README, "MLflow"):
+# - `mlflow.experimentKind` marks a classical training experiment ("Machine learning" rather than GenAI).
+#   MLflow 3.17's UI reads its GenAI / Model training switch instead (`?workflowType=machine_learning`,
+#   which `autotiny ui` puts in the link); earlier 3.x UIs pick the landing tab from this tag.
+# - `mlflow.sharedViewState.<id>` is a saved view of the runs table (the "Views" menu, or
+#   `?viewStateShareKey=<id>`): sorted by validation accuracy, which also lists the trials flat instead of
+#   folded under their study's run, with the key figures as columns.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+TRIALS_VIEW = "autotiny-trials"
+TRIALS_VIEW_TAG = "mlflow.sharedViewState." + TRIALS_VIEW
+KEY_FIGURES = ("val_accuracy", "test_accuracy", "flash_bytes", "ram_bytes", "latency_ms", "energy_uj", "feasible")
+
+
+def trials_view() -> str:
+    """The saved view's tag value: MLflow's envelope {name, createdAt, updatedAt, state: JSON text}."""
+    import json
+
+    columns = [f"metrics.`{m}`" for m in KEY_FIGURES] + ["tags.`autotiny.state`", "tags.`autotiny.study`"]
+    state = {"searchFilter": "", "orderByKey": "metrics.`val_accuracy`", "orderByAsc": False, "startTime": "ALL",
+             "lifecycleFilter": "Active", "modelVersionFilter": "All Runs", "datasetsFilter": [],
+             "selectedColumns": columns, "columnOrder": columns}
+    now = int(time.time() * 1000)
+    return json.dumps({"name": "autotiny trials", "createdAt": now, "updatedAt": now, "state": json.dumps(state)})
+
+
+def experiment_tags() -> dict[str, str]:
+    return {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, TRIALS_VIEW_TAG: trials_view()}
+
+
+def mark_experiment(client: Any, experiment: Any) -> None:
+    """Add the kind and the trials view where missing; a user's own choice (another kind, an edited
+    view) stays."""
+    for key, value in experiment_tags().items():
+        if key not in (experiment.tags or {}):
+            client.set_experiment_tag(experiment.experiment_id, key, value)
+
+
 def _absolute_uri(uri: str) -> str:
     """sqlite:///relative.db → absolute path, so the URI printed for `mlflow ui` works anywhere."""
     prefix = "sqlite:///"
@@ -53,11 +91,14 @@ class Tracker:
             artifacts.mkdir(parents=True, exist_ok=True)
             try:
                 self.experiment_id = self.client.create_experiment(
-                    self.settings.experiment, artifact_location=artifacts.as_uri())
+                    self.settings.experiment, artifact_location=artifacts.as_uri(), tags=experiment_tags())
             except Exception:  # another worker created it first
-                self.experiment_id = self.client.get_experiment_by_name(self.settings.experiment).experiment_id
+                exp = self.client.get_experiment_by_name(self.settings.experiment)
+                self.experiment_id = exp.experiment_id
         else:
             self.experiment_id = exp.experiment_id
+        if exp is not None:  # made by an older autotiny or by hand: give it what the UI needs
+            mark_experiment(self.client, exp)
 
     def start_study(self, study_name: str, existing_run_id: str | None, params: dict[str, Any]) -> str | None:
         """Reopen the study's parent run when resuming, else create it."""
