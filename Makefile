@@ -14,8 +14,8 @@ endif
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: setup toolchain run test bench clean
-setup: $(VENV)/.stamp toolchain
+.PHONY: setup toolchain browser run ui test bench clean
+setup: $(VENV)/.stamp toolchain browser
 
 $(VENV)/.stamp: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +31,20 @@ toolchain:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	    gcc-arm-none-eabi libnewlib-arm-none-eabi; }
 
+# Headless Chromium, for the test that renders the MLflow UI's runs page (tests/test_ui.py).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	    chromium fonts-dejavu-core; }
+
 # The default search: task=kws board=stm32f746; pass more overrides with ARGS="budget.ram_kb=64 ..."
 run: setup
 	$(VENV)/bin/autotiny search $(ARGS)
+
+# The MLflow UI on 127.0.0.1, opened on the trials; pass overrides with ARGS="port=5001 tracking.uri=..."
+ui: $(VENV)/.stamp
+	$(VENV)/bin/autotiny ui $(ARGS)
 
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)

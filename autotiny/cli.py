@@ -9,6 +9,7 @@ USAGE = """usage: autotiny <command> [key=value ...]
 commands:
   search   run (or resume) a search study      autotiny search task=kws board=stm32f746 search.n_trials=40
   measure  measure one int8 .tflite on a board autotiny measure model=path/to/model.tflite board=nrf52840
+  ui       MLflow UI on the logged trials      autotiny ui [port=5000] [tracking.uri=sqlite:///mlruns/mlflow.db]
 
 Config groups (conf/): task, board, budget, search, tracking; any key can be overridden,
 e.g. budget.ram_kb=64 budget.flash_kb=128 search.seed=3 data.max_per_class=50."""
@@ -83,7 +84,7 @@ def _measure(args: list[str]) -> int:
     return 0 if check.feasible else 1
 
 
-COMMANDS = {"search": _search, "measure": _measure}
+COMMANDS = {"search": _search, "measure": _measure, "ui": lambda args: __import__("autotiny.ui").ui.main(args)}
 
 
 def main(argv: list[str] | None = None) -> int:
