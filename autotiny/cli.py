@@ -9,6 +9,7 @@ USAGE = """usage: autotiny <command> [key=value ...]
 commands:
   search   run (or resume) a search study      autotiny search task=kws board=stm32f746 search.n_trials=40
   measure  measure one int8 .tflite on a board autotiny measure model=path/to/model.tflite board=nrf52840
+  rebuild  build + train a trial's candidate again  autotiny rebuild record=outputs/kws-stm32f746/best/trial.json [out=DIR]
   ui       MLflow UI on the logged trials      autotiny ui [port=5000] [tracking.uri=sqlite:///mlruns/mlflow.db]
 
 Config groups (conf/): task, board, budget, search, tracking; any key can be overridden,
@@ -19,29 +20,32 @@ def _search(overrides: list[str]) -> int:
     from autotiny.config import compose
 
     cfg = compose(overrides)  # validated before TensorFlow is imported
-    from autotiny.search import Search, format_table
+    from autotiny.results import format_table
+    from autotiny.search import Search
 
     search = Search(cfg)
     if cfg.tracking.enabled:
-        print(f"MLflow: mlflow ui --backend-store-uri {search.tracker.uri}", flush=True)
+        print(f"MLflow: {search.tracker.uri} (browse it: autotiny ui)", flush=True)
     outcome = search.run()
     print()
     print(f"study {outcome.study_name}: {outcome.n_complete} feasible, {outcome.n_infeasible} over budget, "
           f"{outcome.n_failed} failed")
     if outcome.pareto:
         print("Pareto front (feasible candidates; accuracy = int8 model):")
-        print(format_table(outcome))
+        print(format_table(outcome.pareto))
     else:
         print("no feasible candidate yet: loosen the budget or run more trials")
     if outcome.best:
-        print(f"best: trial {outcome.best.trial} → {outcome.output_dir / 'best' / 'model.tflite'} "
-              f"and model.h")
+        print(f"best: trial {outcome.best.number} → {outcome.output_dir / 'best' / 'model.tflite'}, "
+              f"model.h and trial.json (rebuild it: autotiny rebuild record={outcome.output_dir / 'best' / 'trial.json'})")
     if outcome.tracking_uri:
-        print(f"MLflow UI: mlflow ui --backend-store-uri {outcome.tracking_uri}")
+        print(f"MLflow UI: autotiny ui tracking.uri={outcome.tracking_uri}")
     if outcome.interrupted:
         print("interrupted: run the same command again to resume the study", file=sys.stderr)
-        return 130
-    return 0
+    elif outcome.exit_code == 1:
+        print(f"autotiny: error: all {len(outcome.run_states)} trials of this run failed; their reasons are above "
+              f"and in the study's trial attributes", file=sys.stderr)
+    return outcome.exit_code
 
 
 def _measure(args: list[str]) -> int:
@@ -84,7 +88,14 @@ def _measure(args: list[str]) -> int:
     return 0 if check.feasible else 1
 
 
-COMMANDS = {"search": _search, "measure": _measure, "ui": lambda args: __import__("autotiny.ui").ui.main(args)}
+def _rebuild(args: list[str]) -> int:
+    from autotiny.rebuild import main as rebuild
+
+    return rebuild(args)
+
+
+COMMANDS = {"search": _search, "measure": _measure, "rebuild": _rebuild,
+            "ui": lambda args: __import__("autotiny.ui").ui.main(args)}
 
 
 def main(argv: list[str] | None = None) -> int:

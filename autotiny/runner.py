@@ -171,8 +171,18 @@ class ProcessRunner:
                     if not self.proc.is_alive():
                         return ("error", self._death(), self.stage, {})
             except KeyboardInterrupt:
+                self._drain_stages()  # the worker reports a stage before any signal it sends: note it
                 self.kill()
                 raise
+
+    def _drain_stages(self) -> None:
+        try:
+            while self.conn.poll(0):
+                msg = self.conn.recv()
+                if msg[0] == "stage":
+                    self.stage = msg[1]
+        except (EOFError, OSError):
+            pass
 
     def _death(self) -> str:
         self.proc.join(5)

@@ -13,7 +13,8 @@ from typing import Any
 
 from autotiny.config import TrackingSettings
 
-RUN_STATUS = {"complete": "FINISHED", "infeasible": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
+RUN_STATUS = {"complete": "FINISHED", "infeasible": "FINISHED", "failed": "FAILED", "interrupted": "KILLED",
+              "lost": "KILLED"}
 
 
 # How the MLflow UI shows an experiment (see README, "MLflow"):
@@ -119,19 +120,36 @@ class Tracker:
         self._log_params(self.parent_run_id, params)
         return self.parent_run_id
 
-    def log_trial(self, number: int, params: dict[str, Any], metrics: dict[str, float],
-                  tags: dict[str, str], artifacts: list[Path], state: str) -> str | None:
+    def start_trial(self, number: int, study_name: str) -> str | None:
+        """A trial's run exists from its start (RUNNING), so a trial whose process dies still has one."""
         if not self.enabled:
             return None
         run = self.client.create_run(
             self.experiment_id, run_name=f"trial-{number}",
             tags={"mlflow.parentRunId": self.parent_run_id or "", "autotiny.trial": str(number),
-                  "autotiny.state": state, **tags})
-        rid = run.info.run_id
-        self._log_params(rid, params)
-        self._log_results(rid, metrics, artifacts)
-        self.client.set_terminated(rid, status=RUN_STATUS.get(state, "FINISHED"))
-        return rid
+                  "autotiny.study": study_name, "autotiny.state": "running"})
+        return run.info.run_id
+
+    def finish_trial(self, run_id: str, params: dict[str, Any], metrics: dict[str, float],
+                     tags: dict[str, str], artifacts: list[Path], state: str) -> None:
+        if not self.enabled or not run_id:
+            return
+        for k, v in {"autotiny.state": state, **tags}.items():
+            self.client.set_tag(run_id, k, str(v)[:5000])
+        self._log_params(run_id, params)
+        self._log_results(run_id, metrics, artifacts)
+        self.client.set_terminated(run_id, status=RUN_STATUS.get(state, "FINISHED"))
+
+    def end_lost_trial(self, run_id: str, reason: str) -> None:
+        """Close the run of a trial whose process died (found on resume): KILLED, never RUNNING."""
+        if not self.enabled or not run_id:
+            return
+        try:
+            self.client.set_tag(run_id, "autotiny.state", "lost")
+            self.client.set_tag(run_id, "autotiny.reason", reason)
+            self.client.set_terminated(run_id, status="KILLED")
+        except Exception:  # the run is gone (deleted, another store): nothing to close
+            pass
 
     def end_study(self, metrics: dict[str, float], artifacts: list[Path], interrupted: bool = False) -> None:
         if not self.enabled or not self.parent_run_id:
