@@ -100,8 +100,12 @@ class Budget(_Strict):
 
 
 class Task(_Strict):
+    """The `task:` group. `kind` picks the implementation (autotiny.tasks.TASKS; defaults to `name`),
+    so two task configs can share one; that implementation checks `dataset` and reads the data."""
+
     name: str
-    dataset: Literal["speech_commands"]
+    kind: str | None = None
+    dataset: str = Field(min_length=1)
     space: str
     classes: list[str] = Field(min_length=2)
 

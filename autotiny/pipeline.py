@@ -1,6 +1,8 @@
 """One candidate's journey: build → budget pre-check → train → int8 → measure → score.
 
-Knows nothing about Optuna or MLflow: the search drives it, the tracker records it.
+Knows nothing about Optuna or MLflow: the search drives it, the tracker records it. Knows no
+task either: the dataset, feature shapes and features, the number of outputs, the loss and the
+score come from the task the config names (`autotiny.tasks.get_task(cfg.task)`).
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ import numpy as np
 from autotiny import stages
 from autotiny.config import RunConfig
 from autotiny.errors import AutotinyError
-from autotiny.evaluate import Scores, score
-from autotiny.frontends import get_frontend
+from autotiny.evaluate import Scores
 from autotiny.measure import BudgetCheck, Measurement
 from autotiny.space import CandidateSpec
+from autotiny.tasks import Task, get_task
 
 
 class TrainingError(AutotinyError):
@@ -61,28 +63,16 @@ class Trained:
 
 
 class TaskData:
-    """Features per split for a front-end setting, through the on-disk cache."""
+    """The task's dataset (built from cfg.data unless given) and its features per split."""
 
     def __init__(self, cfg: RunConfig, dataset=None):
-        from autotiny.data.speech_commands import SpeechCommands, resolve_root
-
-        d = cfg.data
-        if dataset is None:
-            root = resolve_root(d.root, d.url, d.sha256, d.download_dir)
-            dataset = SpeechCommands(root, val_pct=d.val_pct, test_pct=d.test_pct, seed=d.seed,
-                                     max_per_class=d.max_per_class)
-        self.dataset = dataset
-        self.cache_dir = d.cache_dir
-        self.classes = list(cfg.task.classes)
+        self.task: Task = get_task(cfg.task)
+        self.dataset = self.task.dataset(cfg) if dataset is None else dataset
+        self.cache_dir = cfg.data.cache_dir
+        self.classes = list(self.task.classes)
 
     def features(self, spec: CandidateSpec, split: str) -> tuple[np.ndarray, np.ndarray]:
-        from autotiny.data.cache import cached_features
-
-        return cached_features(self.dataset, split, spec.frontend, spec.frontend_params, self.cache_dir)
-
-
-def input_shape(spec: CandidateSpec) -> tuple[int, ...]:
-    return tuple(get_frontend(spec.frontend).output_shape(spec.frontend_params))
+        return self.task.features(self.dataset, spec, split, self.cache_dir)
 
 
 def precheck(spec: CandidateSpec, cfg: RunConfig, timings: Timings, seed: int = 0) -> PreCheck:
@@ -91,10 +81,11 @@ def precheck(spec: CandidateSpec, cfg: RunConfig, timings: Timings, seed: int = 
     from autotiny.measure.backend import check_budget, measure
     from autotiny.models import FAMILIES
 
-    shape = input_shape(spec)
+    task = get_task(cfg.task)
+    shape = tuple(task.input_shape(spec))
     stages.enter("build")
     with timings.stage("build"):
-        model = FAMILIES[spec.family].build(shape, len(cfg.task.classes), spec.model_params, seed=seed)
+        model = FAMILIES[spec.family].build(shape, task.n_outputs, spec.model_params, seed=seed)
     stages.enter("precheck")
     with timings.stage("precheck"):
         rng = np.random.default_rng(seed)
@@ -137,6 +128,7 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
     from autotiny.tf_env import tf_keras
 
     keras = tf_keras()
+    task = get_task(cfg.task)
     stages.enter("data")
     with timings.stage("data"):
         x_train, y_train = data.features(spec, "train")
@@ -153,7 +145,7 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
         steps = spec.training.epochs * -(-len(x_train) // spec.training.batch_size)
         lr = keras.optimizers.schedules.CosineDecay(spec.training.learning_rate, steps, alpha=0.05)
         model.compile(optimizer=keras.optimizers.Adam(lr),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                      loss=task.loss, metrics=[task.metric])
         hist = model.fit(x_train[..., None], y_train, batch_size=spec.training.batch_size,
                          epochs=spec.training.epochs, shuffle=True, verbose=verbose,
                          callbacks=[guard.callback()])
@@ -169,9 +161,8 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
         m = measure(tflite, cfg)
     stages.enter("evaluate")
     with timings.stage("evaluate"):
-        n = len(cfg.task.classes)
-        val = score(tflite, x_val, y_val, n)
-        test = score(tflite, x_test, y_test, n) if len(x_test) else val
+        val = task.score(tflite, x_val, y_val)
+        test = task.score(tflite, x_test, y_test) if len(x_test) else val
     return Trained(tflite, m, check_budget(m, cfg.budget, cfg.board), val, test,
                    epochs_run=len(losses), final_loss=float(losses[-1]))
 

@@ -5,6 +5,9 @@ store, a folder that cannot be written, a corrupt .wav) must stop the run at onc
 naming the config key, the path or URL and what to do — not burn the whole trial budget, and not
 surface as a raw SQLAlchemy traceback after TensorFlow has loaded.
 
+The data check asks the task (autotiny.tasks) for its dataset and the files it reads, and checks
+each file by its suffix (FILE_CHECKERS: .wav gets a header check); it knows no task itself.
+
 Nothing here imports TensorFlow or Optuna, and nothing is overwritten: existing databases are
 opened read-only; the only writes are `mkdir -p` of the configured folders and a probe file that
 is deleted again.
@@ -18,14 +21,11 @@ import sqlite3
 import tempfile
 import wave
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit
 
 from autotiny.config import RunConfig, TrackingSettings
 from autotiny.errors import ConfigError, DataError
-
-if TYPE_CHECKING:
-    from autotiny.data.speech_commands import SpeechCommands
+from autotiny.tasks import Dataset, Task, get_task
 
 UNCHANGED = "nothing was changed"
 SHOWN_BAD_FILES = 5  # listed in the message; the full list goes to a file
@@ -40,9 +40,9 @@ DRIVER_PACKAGES = {"psycopg2": "psycopg2-binary", "psycopg": "psycopg[binary]", 
 SERVER_DATABASES = ("postgresql", "mysql", "mariadb", "mssql", "oracle")
 
 
-def check_run(cfg: RunConfig, dataset: SpeechCommands | None = None) -> SpeechCommands:
+def check_run(cfg: RunConfig, dataset: Dataset | None = None) -> Dataset:
     """Stores, folders, then every data file; raises ConfigError/DataError (one line) at the first
-    problem. Returns the dataset (built from cfg.data when not given) so the caller can reuse it."""
+    problem. Returns the task's dataset (built from cfg.data when not given) so the caller can reuse it."""
     s = cfg.search
     if s.storage:
         fix = "move it away or choose another search.storage"
@@ -53,9 +53,10 @@ def check_run(cfg: RunConfig, dataset: SpeechCommands | None = None) -> SpeechCo
     check_tracking(cfg.tracking)
     output = check_writable(s.output_dir, "search.output_dir")
     check_writable(cfg.data.cache_dir, "data.cache_dir")
+    task = get_task(cfg.task)
     if dataset is None:
-        dataset = _build_dataset(cfg, report_dir=output)
-    check_dataset(dataset, report_dir=output)
+        dataset = _build_dataset(cfg, report_dir=output, task=task)
+    check_dataset(dataset, report_dir=output, task=task)
     return dataset
 
 
@@ -263,16 +264,33 @@ def wav_problem(path: Path) -> str | None:
     return None
 
 
-def check_dataset(dataset: SpeechCommands, report_dir: str | Path | None = None) -> int:
-    """Every clip and noise file the dataset will read; all bad ones in one DataError.
-    Returns how many files were checked."""
-    files = dataset.files()
+def readable_problem(path: Path) -> str | None:
+    """Why `path` cannot be opened for reading, else None: the check for files of no known format."""
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as e:
+        return e.strerror or str(e)
+    return None
+
+
+FILE_CHECKERS = {".wav": wav_problem}  # suffix → why such a file is unusable (None: fine)
+
+
+def file_problem(path: Path) -> str | None:
+    return FILE_CHECKERS.get(Path(path).suffix, readable_problem)(path)
+
+
+def check_dataset(dataset: Dataset, report_dir: str | Path | None = None, task: Task | None = None) -> int:
+    """Every file the dataset will read (as its task lists them; else its own `files()`), each
+    checked by its suffix; all bad ones in one DataError. Returns how many files were checked."""
+    files = task.data_files(dataset) if task is not None else dataset.files()
     _raise_bad(_scan(files), dataset.root, report_dir)
     return len(files)
 
 
 def _scan(files) -> list[tuple[Path, str]]:
-    return [(f, why) for f in files if (why := wav_problem(f))]
+    return [(f, why) for f in files if (why := file_problem(f))]
 
 
 def _raise_bad(bad: list[tuple[Path, str]], root: Path, report_dir: str | Path | None) -> None:
@@ -286,7 +304,9 @@ def _raise_bad(bad: list[tuple[Path, str]], root: Path, report_dir: str | Path |
         if report:
             more += f" (all listed in {report})"
     noun = "file" if len(bad) == 1 else "files"
-    raise DataError(_line(f"data: {len(bad)} unreadable wav {noun}: {shown}{more}; replace or delete "
+    kinds = {Path(p).suffix.lstrip(".") for p, _ in bad}
+    kind = f"{kinds.pop()} " if len(kinds) == 1 and "" not in kinds else ""  # "wav files"
+    raise DataError(_line(f"data: {len(bad)} unreadable {kind}{noun}: {shown}{more}; replace or delete "
                           f"{'it' if len(bad) == 1 else 'them'} under {root}, or set data.root=PATH"))
 
 
@@ -302,18 +322,17 @@ def _write_report(bad: list[tuple[Path, str]], report_dir: str | Path | None) ->
         return None
 
 
-def _build_dataset(cfg: RunConfig, report_dir: Path) -> SpeechCommands:
-    """The dataset as autotiny.pipeline.TaskData builds it. Building reads the noise files'
-    headers; if one is bad, every bad wav under the root is listed instead of only that one."""
-    from autotiny.data.speech_commands import SpeechCommands, resolve_root
-
-    d = cfg.data
-    root = resolve_root(d.root, d.url, d.sha256, d.download_dir)
+def _build_dataset(cfg: RunConfig, report_dir: Path, task: Task | None = None) -> Dataset:
+    """The task's dataset, as autotiny.pipeline.TaskData builds it. Building may read some files
+    (Speech Commands reads the noise files' headers); if that fails, every bad file of a known
+    format under the data root is listed instead of only the one that stopped the build."""
+    task = task or get_task(cfg.task)
+    root = task.data_root(cfg)
     try:
-        return SpeechCommands(root, val_pct=d.val_pct, test_pct=d.test_pct, seed=d.seed,
-                              max_per_class=d.max_per_class)
+        return task.dataset(cfg, root)
     except DataError:
-        _raise_bad(_scan(sorted(Path(root).rglob("*.wav"))), Path(root).resolve(), report_dir)
+        known = sorted(p for p in Path(root).rglob("*") if p.suffix in FILE_CHECKERS)
+        _raise_bad(_scan(known), Path(root).resolve(), report_dir)
         raise
 
 

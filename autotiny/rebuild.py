@@ -52,13 +52,15 @@ def rebuild(record_path: str | Path, out_dir: str | Path | None = None, override
     from autotiny.pipeline import TaskData
     from autotiny.preflight import check_dataset, check_writable
     from autotiny.results import write_trial_json
+    from autotiny.tasks import get_task
     from autotiny.trial import run_candidate
 
     check_writable(out, "out")
     ensure_available(cfg)
     data = TaskData(cfg)
-    check_dataset(data.dataset)
-    log(f"rebuilding trial {old.number} of study {study.get('name')}: {spec.describe()} (seed {old.seed})")
+    check_dataset(data.dataset, task=data.task)
+    log(f"rebuilding trial {old.number} of study {study.get('name')}: "
+        f"{get_task(cfg.task).describe(spec)} (seed {old.seed})")
     rec = run_candidate(spec, cfg, data, old.number, out, seed=old.seed)
     rec.study = dict(study, rebuilt_from=str(Path(record_path).resolve()))
     write_trial_json(rec, out)

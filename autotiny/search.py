@@ -26,6 +26,7 @@ from autotiny.pipeline import TaskData
 from autotiny.results import OBJECTIVES
 from autotiny.runner import StopSignals, TrialFailed, make_runner
 from autotiny.space import SearchSpace, load_space, suggest
+from autotiny.tasks import get_task
 from autotiny.tracking import Tracker
 from autotiny.trial import TrialRecord
 
@@ -166,7 +167,7 @@ class Search:
             if self.signals.requested:
                 raise KeyboardInterrupt
             spec = suggest(self.space, trial)
-            rec.candidate, rec.description = spec.to_dict(), spec.describe()
+            rec.candidate, rec.description = spec.to_dict(), get_task(cfg.task).describe(spec)
             again = f" (retry of trial {retry_of}, attempt {rec.attempt})" if retry_of is not None else ""
             self.log(f"{header} {rec.description}{again}")
             done = self.runner.run(spec, trial.number, trial_dir, seed=cfg.search.seed + trial.number)

@@ -103,15 +103,6 @@ class CandidateSpec:
                 out[f"{prefix}.{k}"] = v
         return out
 
-    def describe(self) -> str:
-        """One short line for the console: architecture | front-end | training."""
-        m, f, t = self.model_params, self.frontend_params, self.training
-        arch = (f"{self.family} b{m.n_blocks} c{m.channels} k{'x'.join(map(str, m.first_kernel))} "
-                f"s{'x'.join(map(str, m.first_stride))}") if self.family == "ds_cnn" else self.family
-        fe = (f"{self.frontend} w{f.window_ms} m{f.n_mels} c{f.n_mfcc}" if self.frontend == "mfcc"
-              else self.frontend)
-        return f"{arch} | {fe} | ep{t.epochs} lr{t.learning_rate:.2g} bs{t.batch_size}"
-
     def to_dict(self) -> dict[str, Any]:
         """Nested and JSON-able: what a trial record stores so the model can be rebuilt."""
         return {"frontend": {"type": self.frontend, "params": dataclasses.asdict(self.frontend_params)},

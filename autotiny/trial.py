@@ -18,6 +18,7 @@ from autotiny.config import RunConfig
 from autotiny.measure import Figure, Measurement
 from autotiny.pipeline import Timings, TaskData, precheck, train_and_measure
 from autotiny.space import CandidateSpec
+from autotiny.tasks import get_task
 
 # state → is it a finished answer about the candidate (counts toward search.n_trials)?
 STATES = ("complete", "infeasible", "failed", "interrupted", "lost")
@@ -90,7 +91,8 @@ def run_candidate(spec: CandidateSpec, cfg: RunConfig, data: TaskData | None, nu
 
     Raises on failure (the runner records the trial as failed with the error)."""
     timings = timings or Timings()
-    rec = TrialRecord(number=number, candidate=spec.to_dict(), description=spec.describe(), seed=seed)
+    rec = TrialRecord(number=number, candidate=spec.to_dict(), description=get_task(cfg.task).describe(spec),
+                      seed=seed)
     pre = precheck(spec, cfg, timings, seed=seed)
     m, check = pre.measurement, pre.check
     rec.trained = check.feasible  # budget first: only a candidate that fits is trained

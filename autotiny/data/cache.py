@@ -1,4 +1,7 @@
-"""On-disk feature cache: computing MFCCs once per (front-end, params, split)."""
+"""On-disk feature cache: computing front-end features (MFCCs) once per (dataset, front-end, params, split).
+
+Works for any dataset with `load(split)` (waveforms, labels) and `fingerprint(split)`; the
+keyword-spotting task (autotiny.tasks.kws) is its user."""
 
 from __future__ import annotations
 
@@ -9,12 +12,14 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from autotiny.data.speech_commands import SpeechCommands
 from autotiny.frontends import get_frontend
+
+if TYPE_CHECKING:
+    from autotiny.data.speech_commands import SpeechCommands
 
 CACHE_VERSION = 1  # bump when the stored arrays' meaning changes
 

@@ -1,0 +1,85 @@
+"""Keyword spotting on Google Speech Commands v0.02: the one task autotiny had before the task seam.
+
+Owns what is specific to it: the dataset (`autotiny.data.speech_commands`, built from cfg.data),
+features from an audio front-end through the on-disk cache (`autotiny.data.cache`), the feature
+shape that front-end gives, a softmax classifier trained with sparse categorical cross-entropy
+and scored by int8 accuracy (`autotiny.evaluate.score`), and the console line for a DS-CNN on
+MFCC candidate. The class list comes from the config (task.classes).
+
+Must not know the board, the budget, measurement or how trials are run. Imports nothing heavy
+at module level (the registry imports this module from the config-checking path).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from autotiny.errors import ConfigError
+from autotiny.tasks.base import Task
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from autotiny.config import RunConfig
+    from autotiny.config import Task as TaskSettings
+    from autotiny.data.speech_commands import SpeechCommands
+    from autotiny.evaluate import Scores
+    from autotiny.space import CandidateSpec
+
+
+class KeywordSpotting(Task):
+    kind = "kws"
+    loss = "sparse_categorical_crossentropy"
+    metric = "accuracy"
+    datasets = ("speech_commands",)  # what task.dataset may name
+
+    def __init__(self, settings: TaskSettings):
+        if settings.dataset not in self.datasets:
+            raise ConfigError(f"task.dataset={settings.dataset}: the {self.kind} task reads "
+                              f"{', '.join(self.datasets)}")
+        super().__init__(settings)
+
+    # ---- data ----------------------------------------------------------------------------------
+    def data_root(self, cfg: RunConfig) -> Path:
+        from autotiny.data.speech_commands import resolve_root
+
+        d = cfg.data
+        return resolve_root(d.root, d.url, d.sha256, d.download_dir)
+
+    def dataset(self, cfg: RunConfig, root: Path | None = None) -> SpeechCommands:
+        from autotiny.data.speech_commands import SpeechCommands
+
+        d = cfg.data
+        return SpeechCommands(self.data_root(cfg) if root is None else root, val_pct=d.val_pct,
+                              test_pct=d.test_pct, seed=d.seed, max_per_class=d.max_per_class)
+
+    # ---- features and model shape --------------------------------------------------------------
+    def input_shape(self, spec: CandidateSpec) -> tuple[int, ...]:
+        from autotiny.frontends import get_frontend
+
+        return tuple(get_frontend(spec.frontend).output_shape(spec.frontend_params))
+
+    def features(self, dataset: SpeechCommands, spec: CandidateSpec, split: str,
+                 cache_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+        from autotiny.data.cache import cached_features
+
+        return cached_features(dataset, split, spec.frontend, spec.frontend_params, cache_dir)
+
+    # ---- scoring ------------------------------------------------------------------------------
+    def score(self, model: bytes, features: np.ndarray, labels: np.ndarray) -> Scores:
+        from autotiny.evaluate import score
+
+        return score(model, features, labels, self.n_outputs)
+
+    # ---- console ----------------------------------------------------------------------------
+    def describe_model(self, spec: CandidateSpec) -> str:
+        m = spec.model_params
+        if spec.family != "ds_cnn":
+            return spec.family
+        return (f"{spec.family} b{m.n_blocks} c{m.channels} k{'x'.join(map(str, m.first_kernel))} "
+                f"s{'x'.join(map(str, m.first_stride))}")
+
+    def describe_frontend(self, spec: CandidateSpec) -> str:
+        f = spec.frontend_params
+        return f"{spec.frontend} w{f.window_ms} m{f.n_mels} c{f.n_mfcc}" if spec.frontend == "mfcc" else spec.frontend
