@@ -1,6 +1,6 @@
 """MLPerf Tiny reference models on the emulated boards, next to published real-board results.
 
-    AUTOTINY_DATA=/work/shared/data .venv/bin/python bench/mlperf_tiny.py [--layers]
+    AUTOTINY_DATA=/work/shared/data .venv/bin/python bench/mlperf_tiny.py [--layers] [--profile]
 
 For stm32f746 (Cortex-M7 216 MHz) and stm32l4r5 (Cortex-M4F 120 MHz): our
 firmware (portable C reference kernels, GCC -O2) emulated with the cycle model,
@@ -9,6 +9,11 @@ figures come from other inference engines (TFLM reference kernels, CMSIS-NN,
 X-CUBE-AI, Plumerai...), so the ratio mixes engine and cycle-model differences:
 the closest like-for-like is L4R5 / TFLM reference kernels.  Energy is
 latency x the board's active power (conf/board), not a measurement.
+
+--profile adds, per model and board, the counts behind the expected-error table in
+emulation/README.md (whole run from reset, zero input): distinct basic blocks, the mean
+executed block length, the share of cycles that are branch penalties, loads as a share of
+instructions, divides executed, and the functions with the most cycles.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from autotiny.config import compose  # noqa: E402
-from autotiny.measure import emulator  # noqa: E402
+from autotiny.measure import cycles, emulator  # noqa: E402
 
 MODELS = {"KWS": "kws_ref_model_int8", "AD": "ad01_int8", "IC": "pretrainedResnet_quant", "VWW": "vww_96_int8"}
 BOARDS = ("stm32f746", "stm32l4r5")
@@ -42,6 +47,8 @@ PUBLISHED = {
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--layers", action="store_true", help="also print the per-layer tables")
+    ap.add_argument("--profile", action="store_true",
+                    help="also print block/branch/load/divide counts and the top functions per model and board")
     args = ap.parse_args()
     root = Path(os.environ.get("AUTOTINY_DATA", "/work/shared/data")) / "mlperf_tiny"
     if not root.is_dir():
@@ -49,7 +56,7 @@ def main() -> None:
     print(f"{'model':<5} {'board':<10} {'MACs':>10} {'instr':>12} {'cycles':>12} {'cyc/MAC':>8} {'ms':>9} "
           f"{'uJ':>9} {'RAM res B':>9} {'RAM use B':>9} {'stack B':>8} {'flash B':>9} {'wall s':>7}  "
           "published (engine) -> ours/published")
-    layer_tables = []
+    layer_tables, profiles = [], []
     boards = [compose([f"board={name}"]).board for name in BOARDS]
     for task, stem in MODELS.items():
         path = root / f"{stem}.tflite"
@@ -74,6 +81,8 @@ def main() -> None:
                   f"{m.peak_stack_bytes.value:>8,.0f} {m.flash_bytes.value:>9,.0f} {wall:>7.2f}  {pub}")
             if args.layers:
                 layer_tables.append((task, name, board.clock_hz, m.layers))
+            if args.profile:
+                profiles.append((task, name, profile(model, board)))
     print("RAM res = what a device must reserve (static + arena + measured peak stack + margin); RAM use = with "
           "the peak stack alone.  uJ* = the board's active power is an assumption (conf/board: "
           + "; ".join(f"{b.name}: {b.assumption('active_power')}" for b in boards if b.assumption("active_power"))
@@ -81,6 +90,47 @@ def main() -> None:
     for task, name, clock, layers in layer_tables:
         print(f"\n{task} on {name}:")
         print(emulator.format_layers(layers, clock))
+    if profiles:
+        print(f"\n{'model':<5} {'board':<10} {'blocks':>6} {'instr/block':>11} {'branch pen.':>11} "
+              f"{'loads':>6} {'divides':>8} {'not inference':>13} {'gap/layer':>9}  "
+              "top functions (share of static block cycles)")
+        for task, name, p in profiles:
+            top = ", ".join(f"{fn} {c / p['static_cycles']:.0%}" for fn, c, _ in p["functions"][:3])
+            print(f"{task:<5} {name:<10} {p['blocks']:>6} {p['insns'] / p['executions']:>11.2f} "
+                  f"{p['penalty_cycles'] / p['cycles']:>11.1%} {p['loads'] / p['insns']:>6.1%} "
+                  f"{p['divides']:>8,} {p['boot_cycles']:>13,} {p['gap_per_layer']:>9.1f}  {top}")
+        print("(whole run from reset; branch pen. = cycles beyond the blocks' static costs / all cycles; "
+              "loads = ldr*/ldrd/vldr instructions / all instructions; not inference = cycles from reset "
+              "outside the inference span (start-up, blob CRC-32 check, output copy); gap/layer = inference "
+              "cycles in no layer (the layer-boundary calls) per layer boundary)")
+
+
+def profile(model: bytes, board) -> dict:
+    """Counts over one emulated run from reset (zero input) on the board's Machine."""
+    from autotiny import blob
+    from autotiny.measure import protocol
+
+    b = blob.from_tflite(model)
+    mach = protocol.machine(board)
+    mach.clear_profile()
+    r = emulator.emulate(b.data, board, None, on=mach)
+    assert r.ok, r.fault or r.status_name
+    loads = divides = static = execs = 0
+    seen = 0
+    for addr, blk in mach.blocks().items():
+        n = blk["count"]
+        if not n:
+            continue
+        seen += 1
+        execs += n
+        static += n * blk["cycles"]
+        for ins in cycles.decode(mach.read(addr, blk["size"]), addr):
+            loads += n * (ins.cls in ("load", "load_double", "fp_load"))
+            divides += n * (ins.cls == "div")
+    return {"blocks": seen, "executions": execs, "insns": r.total_instructions, "cycles": r.total_cycles,
+            "static_cycles": static, "penalty_cycles": r.total_cycles - static, "loads": loads,
+            "divides": divides, "functions": mach.profile(), "boot_cycles": r.total_cycles - r.cycles,
+            "gap_per_layer": (r.cycles - sum(ly.cycles for ly in r.layers)) / max(len(r.layers) - 1, 1)}
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ for its own structures, the activation plan ("head") is the same)."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -46,6 +47,7 @@ def tflm_head(model: bytes) -> int:
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # no options; --help
     root = Path(os.environ.get("AUTOTINY_DATA", "/work/shared/data")) / "mlperf_tiny"
     print(f"{'model':24} {'tflite B':>9} {'blob B':>9} {'ours arena':>10} {'TFLM arena':>10} "
           f"{'TFLM head':>9}   (TFLM: x86-64 host sizes)")

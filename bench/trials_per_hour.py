@@ -52,10 +52,10 @@ def main() -> int:
     for s in stages:
         xs = [d[s] for d in per_trial if s in d]
         print(f"{s:10s} {statistics.mean(xs):8.2f} {max(xs):8.2f}")
-    if outcome.best:
+    if outcome.best:  # a TrialRecord (autotiny/trial.py): metrics and figures by name
         b = outcome.best
-        print(f"best: trial {b.trial} val {b.val_accuracy:.3f} test {b.test_accuracy:.3f} "
-              f"flash {b.flash_bytes} B RAM {b.ram_bytes} B")
+        print(f"best: trial {b.number} val {b.value('val_accuracy'):.3f} test {b.value('test_accuracy'):.3f} "
+              f"flash {b.value('flash_bytes'):.0f} B RAM {b.value('ram_bytes'):.0f} B")
     return 0
 
 
