@@ -90,6 +90,8 @@ def to_mlflow(tracker, rec: TrialRecord, trial_dir: Path) -> None:
         tags["autotiny.stage"] = rec.stage
     if rec.retry_of is not None:
         tags["autotiny.retry_of"] = str(rec.retry_of)
+    if rec.reused_from is not None:
+        tags["autotiny.reused_from"] = str(rec.reused_from)
     trial_json = write_trial_json(rec, trial_dir)
     artifacts = [Path(p) for p in rec.artifacts.values()] + [trial_json]
     tracker.finish_trial(rec.mlflow_run_id, rec.params, metrics, tags, artifacts, rec.state)
@@ -159,6 +161,9 @@ def console_line(rec: TrialRecord, header: str, elapsed: float) -> str:
         return (f"{header} ok  val {rec.metrics['val_accuracy']:.3f} test {rec.metrics['test_accuracy']:.3f} | "
                 f"flash {_kb(rec.value('flash_bytes'))} RAM {_kb(rec.value('ram_bytes'))} "
                 f"{lat.value:.1f} ms ({lat.source}) | {elapsed:.0f} s")
+    if rec.reused_from is not None:
+        return (f"{header} same candidate as trial {rec.reused_from}: its result is reused, not trained again "
+                f"(search.repeat_candidates=true to repeat) | {elapsed:.0f} s")
     if rec.state == "infeasible":
         return f"{header} over budget, not trained: {rec.reason} | {elapsed:.0f} s"
     where = f" (stage {rec.stage})" if rec.stage else ""

@@ -12,6 +12,7 @@ re-runs the same candidate. So does a failed trial with retries left.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import time
@@ -170,7 +171,12 @@ class Search:
             rec.candidate, rec.description = spec.to_dict(), get_task(cfg.task).describe(spec)
             again = f" (retry of trial {retry_of}, attempt {rec.attempt})" if retry_of is not None else ""
             self.log(f"{header} {rec.description}{again}")
-            done = self.runner.run(spec, trial.number, trial_dir, seed=cfg.search.seed + trial.number)
+            earlier = self._earlier_answer(trial)
+            if earlier is not None:  # TPE in a small space proposes a candidate twice: do not train it again
+                done = dataclasses.replace(earlier, number=trial.number, reused_from=earlier.number, timings={},
+                                           stage="")
+            else:
+                done = self.runner.run(spec, trial.number, trial_dir, seed=cfg.search.seed + trial.number)
             done.mlflow_run_id, done.attempt, done.retry_of = rec.mlflow_run_id, rec.attempt, rec.retry_of
             rec = done
         except TrialFailed as e:
@@ -195,6 +201,19 @@ class Search:
         if outcome is not None:
             raise outcome
         return results.objective_values(rec, list(cfg.search.objectives))
+
+    def _earlier_answer(self, trial) -> TrialRecord | None:
+        """The record of a finished trial with exactly these parameters, unless repeats are asked for."""
+        from optuna.trial import TrialState
+
+        if self.cfg.search.repeat_candidates or trial.user_attrs.get("retry_of") is not None:
+            return None
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if t.number != trial.number and t.params == trial.params:
+                rec = results.record_of(t)
+                if rec is not None and rec.reused_from is None:
+                    return rec
+        return None
 
     def _after_trial(self, study, frozen) -> None:
         if self.signals.requested or self._done() >= self.cfg.search.n_trials:
@@ -347,7 +366,8 @@ class Search:
     def _outcome(self, interrupted: bool) -> SearchOutcome:
         trials = self.study.get_trials(deepcopy=False)
         states = self._states(trials)
-        feasible = [r for t, s in zip(trials, states) if s == "complete" and (r := results.record_of(t))]
+        feasible = [r for t, s in zip(trials, states)
+                    if s == "complete" and (r := results.record_of(t)) and r.reused_from is None]
         pareto = results.pareto_front(feasible, list(self.cfg.search.objectives))
         ran = self.run_states
         if interrupted:

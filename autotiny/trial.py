@@ -42,6 +42,7 @@ class TrialRecord:
     stage: str = ""  # the stage it was in when it stopped (failed/interrupted/lost)
     attempt: int = 1
     retry_of: int | None = None
+    reused_from: int | None = None  # the same candidate was answered by that trial: its result, not retrained
     mlflow_run_id: str = ""
     study: dict[str, Any] = field(default_factory=dict)  # study name, task, board, emulator: where it belongs
 
