@@ -31,7 +31,7 @@ toolchain:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	    gcc-arm-none-eabi libnewlib-arm-none-eabi; }
 
-# Headless Chromium, for the test that renders the MLflow UI's runs page (tests/test_ui.py).
+# Headless Chromium, for the test that renders the MLflow UI's runs page (tests/e2e/test_ui.py).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  $(SUDO) apt-get update -q && \

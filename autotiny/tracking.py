@@ -134,10 +134,20 @@ class Tracker:
                      tags: dict[str, str], artifacts: list[Path], state: str) -> None:
         if not self.enabled or not run_id:
             return
-        for k, v in {"autotiny.state": state, **tags}.items():
-            self.client.set_tag(run_id, k, str(v)[:5000])
-        self._log_params(run_id, params)
-        self._log_results(run_id, metrics, artifacts)
+        from mlflow.entities import Metric, Param, RunTag
+
+        # one batch, not a write per tag: this runs while a Ctrl-C waits for the search to stop
+        now = int(time.time() * 1000)
+        ts = [RunTag(k, str(v)[:5000]) for k, v in {"autotiny.state": state, **tags}.items()]
+        ps = [Param(k, str(v)[:500]) for k, v in params.items()]
+        ms = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None]
+        if len(ps) <= 100 and len(ts) <= 100:
+            self.client.log_batch(run_id, metrics=ms, params=ps, tags=ts)
+        else:
+            self.client.log_batch(run_id, tags=ts[:100])
+            self._log_params(run_id, params)
+            self.client.log_batch(run_id, metrics=ms)
+        self._log_results(run_id, {}, artifacts)
         self.client.set_terminated(run_id, status=RUN_STATUS.get(state, "FINISHED"))
 
     def end_lost_trial(self, run_id: str, reason: str) -> None:

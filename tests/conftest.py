@@ -1,11 +1,50 @@
-"""Shared fixtures. Real-data tests take their folder from AUTOTINY_DATA."""
+"""Shared fixtures and the markers that skip what this machine cannot run, declared once.
+
+Tests live by kind: tests/unit (one module, fast), tests/contract (bit-exact against TFLite
+Micro, ARM build == host build, every board field at every consumer, cycle model against its
+sources), tests/e2e (the CLI as a user runs it: search, stop/resume, rebuild, the MLflow UI).
+Markers: needs_arm_gcc (the cross compiler), needs_data (../shared/data through AUTOTINY_DATA;
+the `data_root` fixture implies it), needs_chromium (Debian's chromium for the UI test).
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
+
+NEEDS = {
+    "needs_arm_gcc": (lambda: shutil.which("arm-none-eabi-gcc") is not None,
+                      "arm-none-eabi-gcc not installed (make setup installs it: apt-get install "
+                      "--no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi)"),
+    "needs_data": (lambda: bool(os.environ.get("AUTOTINY_DATA")) and Path(os.environ["AUTOTINY_DATA"]).is_dir(),
+                   "real data not available: set AUTOTINY_DATA=DIR (make does, from ../shared/data)"),
+    "needs_chromium": (lambda: shutil.which("chromium") is not None,
+                       "Debian's chromium is not installed (make setup installs it where apt works: "
+                       "apt-get install --no-install-recommends chromium)"),
+}
+
+
+def pytest_configure(config):
+    for name, (_, reason) in NEEDS.items():
+        config.addinivalue_line("markers", f"{name}: skipped when absent — {reason}")
+    for kind in ("unit", "contract", "e2e"):
+        config.addinivalue_line("markers", f"{kind}: tests/{kind}/ (set from the folder)")
+
+
+def pytest_collection_modifyitems(config, items):
+    available = {name: check() for name, (check, _) in NEEDS.items()}
+    for item in items:
+        kind = Path(str(item.fspath)).parent.name
+        if kind in ("unit", "contract", "e2e"):
+            item.add_marker(getattr(pytest.mark, kind))
+        if "data_root" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.needs_data)
+        for name, ok in available.items():
+            if item.get_closest_marker(name) and not ok:
+                item.add_marker(pytest.mark.skip(reason=NEEDS[name][1]))
 
 
 @pytest.fixture(scope="session")

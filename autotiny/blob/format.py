@@ -39,7 +39,7 @@ NP_DTYPES = {1: np.int8, 2: np.int32, 3: np.float32}
 ELEM_SIZE = {1: 1, 2: 4, 3: 4}
 STORE_ARENA, STORE_BLOB = 0, 1
 
-# the runtime's status codes (at_runtime.h; tests/test_op_table.py checks the C names agree)
+# the runtime's status codes (at_runtime.h; tests/unit/test_op_table.py checks the C names agree)
 STATUS_NAMES = {
     0: "ok", 1: "bad magic", 2: "unsupported format version", 3: "truncated blob or bad total size",
     4: "CRC-32 mismatch", 5: "tensor or op table out of bounds", 6: "unsupported op code",

@@ -13,7 +13,7 @@ Everything else that needs the op set reads it here: the converter's support che
 its error message, the blob loader's op names, the estimate backend (it converts, so it
 refuses what the built-in backend refuses), MAC counting (autotiny.tflite_model), the op
 list in firmware/README.md (generated: `python -m autotiny.blob`), and
-tests/test_op_table.py, which checks the C table (firmware/runtime/op_table.c) agrees.
+tests/unit/test_op_table.py, which checks the C table (firmware/runtime/op_table.c) agrees.
 
 Knows no blob layout and no TFLM arithmetic; the lowering functions do.
 """

@@ -2,7 +2,7 @@
  *
  * One row per blob op code: code, name, parameter record (kernels.h), load-time
  * check, kernel.  The codes are part of the blob format and are assigned on the
- * Python side by the lowering modules (autotiny/blob/lower/); tests/test_op_table.py
+ * Python side by the lowering modules (autotiny/blob/lower/); tests/unit/test_op_table.py
  * checks that this table and the Python one agree, code for code and name for name.
  * Adding an op: a kernel file, its record and entry points in kernels.h, one row here. */
 #include "kernels.h"

@@ -19,7 +19,7 @@ from autotiny.preflight import (check_dataset, check_run, check_storage, check_t
                                 wav_problem)
 from tests.fakes import make_fake_speech_commands
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _digest(path: Path) -> str:

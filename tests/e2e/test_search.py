@@ -10,6 +10,8 @@ from autotiny.cli import main
 from autotiny.config import compose
 from autotiny.search import Search
 
+pytestmark = pytest.mark.needs_arm_gcc  # the default emulator=builtin builds the firmware
+
 
 def _mlflow_runs(tmp_path):
     from mlflow.tracking import MlflowClient

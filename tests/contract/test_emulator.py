@@ -3,7 +3,6 @@ fault, instruction cap, firmware errors), peak stack, per-layer cycles, speed.""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 
@@ -15,8 +14,7 @@ from autotiny.config import compose
 from autotiny.measure import emulator
 from tests.tflite_builder import ModelBuilder, options
 
-pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
-                                reason="arm-none-eabi-gcc not installed (make setup installs it)")
+pytestmark = pytest.mark.needs_arm_gcc
 
 
 def board(name: str, **update):

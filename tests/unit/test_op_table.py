@@ -17,7 +17,7 @@ from autotiny import blob, runtime
 from autotiny.errors import ModelError
 from tests.tflite_builder import ModelBuilder
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_c_and_python_op_tables_agree():
@@ -47,7 +47,7 @@ def test_op_set_is_spelled_nowhere_else_in_the_c_runtime():
 
 
 def test_every_blob_op_has_a_bit_exactness_property_test():
-    from tests import test_runtime_ops
+    from tests.contract import test_runtime_ops
 
     tested = {name[len("test_"):].upper() for name in dir(test_runtime_ops) if name.startswith("test_")}
     assert set(blob.OPCODES) <= tested, set(blob.OPCODES) - tested

@@ -8,7 +8,7 @@ import zipfile
 def test_wheel_ships_config_and_search_spaces(tmp_path):
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(tmp_path), str(root)], check=True, timeout=300, capture_output=True)
     wheel = next(tmp_path.glob("autotiny-*.whl"))

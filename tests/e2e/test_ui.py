@@ -20,7 +20,7 @@ import pytest
 from autotiny.config import TrackingSettings, cache_root
 from autotiny.tracking import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, KEY_FIGURES, TRIALS_VIEW_TAG, Tracker
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIGURES = [
     {"val_accuracy": 0.8125, "test_accuracy": 0.79, "flash_bytes": 51234, "ram_bytes": 20480, "latency_ms": 12.5,
      "energy_uj": 300.25, "feasible": 1.0},
@@ -146,8 +146,7 @@ def _chromium(url: str, profile: Path, *extra: str, budget_ms: int) -> subproces
         capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make setup installs it where "
-                                             "apt works: apt-get install --no-install-recommends chromium)")
+@pytest.mark.needs_chromium
 def test_runs_page_shows_trials_and_figures_in_chromium(store: Tracker, tmp_path: Path):
     port = _free_port()
     ui = _cli(["ui", f"port={port}", f"tracking.uri={store.uri}"], tmp_path, background=True)

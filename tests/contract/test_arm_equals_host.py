@@ -5,7 +5,6 @@ all three boards."""
 
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pytest
@@ -15,8 +14,7 @@ from autotiny.config import compose
 from autotiny.measure import emulator
 from tests.tflite_builder import ModelBuilder, options
 
-pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
-                                reason="arm-none-eabi-gcc not installed (make setup installs it)")
+pytestmark = pytest.mark.needs_arm_gcc
 
 BOARDS = ("stm32f746", "nrf52840", "stm32l4r5")
 REFERENCE = ("kws_ref_model_int8", "ad01_int8", "pretrainedResnet_quant")

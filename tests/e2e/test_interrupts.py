@@ -11,8 +11,11 @@ import subprocess
 import sys
 
 import optuna
+import pytest
 
 from autotiny.stages import STAGES
+
+pytestmark = pytest.mark.needs_arm_gcc  # the default emulator=builtin builds the firmware
 
 
 def _cli(run_overrides, n_trials, env_extra=None, timeout=600):

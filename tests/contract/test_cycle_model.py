@@ -9,7 +9,6 @@ autotiny.measure.cycles)."""
 
 from __future__ import annotations
 
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -19,10 +18,9 @@ import yaml
 
 from autotiny.measure import cycles, emulator
 
-pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
-                                reason="arm-none-eabi-gcc not installed (make setup installs it)")
+pytestmark = pytest.mark.needs_arm_gcc
 
-TABLES = Path(__file__).resolve().parents[1] / "emulation" / "cycles"
+TABLES = Path(__file__).resolve().parents[2] / "emulation" / "cycles"
 M4 = yaml.safe_load((TABLES / "cortex-m4.yaml").read_text())
 M7 = yaml.safe_load((TABLES / "cortex-m7.yaml").read_text())
 FLASH, RAM = 0x08000000, 0x20000000

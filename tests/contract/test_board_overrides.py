@@ -9,7 +9,6 @@ the second builds and runs the firmware."""
 from __future__ import annotations
 
 import re
-import shutil
 import struct
 from types import SimpleNamespace
 
@@ -25,8 +24,7 @@ from tests.tflite_builder import ModelBuilder, options
 KB = 1024
 BASE = "stm32f746"  # 320 KB RAM, 1 MB flash, Cortex-M7 with FPU
 
-needs_arm_gcc = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
-                                   reason="arm-none-eabi-gcc not installed (make setup installs it)")
+needs_arm_gcc = pytest.mark.needs_arm_gcc
 
 
 def board(*overrides: str):

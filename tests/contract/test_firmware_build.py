@@ -4,7 +4,6 @@ fit check that refuses oversized models before anything runs."""
 
 from __future__ import annotations
 
-import shutil
 import struct
 
 import numpy as np
@@ -15,8 +14,7 @@ from autotiny.config import compose, group_options
 from autotiny.errors import ModelError
 from tests.tflite_builder import ModelBuilder, options
 
-pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
-                                reason="arm-none-eabi-gcc not installed (make setup installs it)")
+pytestmark = pytest.mark.needs_arm_gcc
 
 
 @pytest.fixture(scope="module", params=group_options("board"))

@@ -6,10 +6,13 @@ import subprocess
 import sys
 
 import optuna
+import pytest
 
 from autotiny import trial as trial_mod
 from autotiny.config import compose
 from autotiny.search import Search
+
+pytestmark = pytest.mark.needs_arm_gcc  # the default emulator=builtin builds the firmware
 
 FIXED_SPACE = """
 frontend:

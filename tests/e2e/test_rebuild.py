@@ -2,7 +2,11 @@
 
 import json
 
+import pytest
+
 from autotiny.cli import main
+
+pytestmark = pytest.mark.needs_arm_gcc  # the default emulator=builtin builds the firmware
 
 
 def test_rebuild_the_best_trial_from_its_record(tmp_path, run_overrides, capsys):
