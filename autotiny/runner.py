@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -115,6 +116,9 @@ class InlineRunner:
                 return run_candidate(spec, self.cfg, self.data, number, trial_dir, seed, timings)
             except Exception as e:
                 raise TrialFailed(one_line(e), self.stage, timings.seconds) from e
+            finally:
+                if "tf_keras" in sys.modules:  # not mid-import after a Ctrl-C: that would re-import TF here
+                    sys.modules["tf_keras"].backend.clear_session()  # memory flat over many trials
 
     def close(self) -> None:
         stages.set_listener(None)
@@ -274,5 +278,5 @@ def _worker_main(conn, cfg: RunConfig, parent_pid: int) -> None:
             timings.seconds.setdefault("failed_after", time.perf_counter() - t0)
             conn.send(("error", one_line(e), stage[0], dict(timings.seconds)))
         finally:
-            if "tf_keras" in __import__("sys").modules:
-                __import__("sys").modules["tf_keras"].backend.clear_session()  # memory flat over many trials
+            if "tf_keras" in sys.modules:
+                sys.modules["tf_keras"].backend.clear_session()  # memory flat over many trials

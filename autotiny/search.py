@@ -294,6 +294,9 @@ class Search:
         self.signals.install()
         try:
             return self._run()
+        except BaseException:  # whatever stops the study, its MLflow run must not stay RUNNING
+            self.tracker.abandon_study()
+            raise
         finally:
             if self.runner is not None:
                 self.runner.close()
@@ -348,7 +351,8 @@ class Search:
             try:
                 self.runner.start()
                 self.study.optimize(self.objective, n_trials=remaining, timeout=cfg.search.timeout_s,
-                                    catch=(Exception,), callbacks=[self._after_trial], gc_after_trial=True)
+                                    catch=(Exception,), callbacks=[self._after_trial],
+                                    gc_after_trial=cfg.search.runner == "inline")  # the worker holds the models
             except KeyboardInterrupt:
                 interrupted = True
             except TrialFailed as e:  # the worker could not start (TensorFlow import, firmware build)

@@ -167,6 +167,16 @@ class Tracker:
         self._log_results(self.parent_run_id, metrics, artifacts)
         self.client.set_terminated(self.parent_run_id, status="KILLED" if interrupted else "FINISHED")
 
+    def abandon_study(self) -> None:
+        """The study stopped on an error: its run ends FAILED (never left RUNNING)."""
+        if not self.enabled or not self.parent_run_id or self.client is None:
+            return
+        try:
+            if self.client.get_run(self.parent_run_id).info.status == "RUNNING":
+                self.client.set_terminated(self.parent_run_id, status="FAILED")
+        except Exception:
+            pass
+
     def _log_results(self, run_id: str, metrics: dict[str, float | None], artifacts: list[Path]) -> None:
         from mlflow.entities import Metric
 

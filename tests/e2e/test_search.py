@@ -189,3 +189,18 @@ def test_estimate_backend_labels_its_figures(tmp_path, run_overrides):
     assert outcome.n_complete == 1
     figs = outcome.best.figures
     assert figs["ram_bytes"].source == "tflm" and figs["latency_ms"].source == "estimated"
+
+
+def test_an_error_after_the_study_started_leaves_no_mlflow_run_running(tmp_path, run_overrides, monkeypatch):
+    from autotiny import results
+
+    def disk_full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(results, "write_outputs", disk_full)
+    cfg = compose([*run_overrides, "search.n_trials=1", "budget.ram_kb=1", "search.runner=inline"])
+    with pytest.raises(OSError):
+        Search(cfg, log=lambda s: None).run()
+    _, runs = _mlflow_runs(tmp_path)
+    assert runs and all(r.info.status != "RUNNING" for r in runs)
+    assert [r.info.status for r in runs if "mlflow.parentRunId" not in r.data.tags] == ["FAILED"]
