@@ -19,7 +19,7 @@ from autotiny import firmware
 from autotiny.config import compose
 from autotiny.errors import ModelError
 from autotiny.measure import emulator
-from tests.tflite_builder import ModelBuilder, options
+from tests.tflite_builder import pad_pool_model
 
 KB = 1024
 BASE = "stm32f746"  # 320 KB RAM, 1 MB flash, Cortex-M7 with FPU
@@ -114,20 +114,6 @@ def elf_facts(elf) -> dict:
         return {"sp": sp, "reset": reset, "flags": e.header["e_flags"],
                 "vectors": e.get_section_by_name(".isr_vector")["sh_size"] // 4,
                 "syms": {s.name: s["st_value"] for s in e.get_section_by_name(".symtab").iter_symbols()}}
-
-
-def pad_pool_model(side: int) -> bytes:
-    """4x4x4 input -> PAD to side x side x 4 -> global average pool: arena ~ side^2 x 4 B."""
-    b = ModelBuilder()
-    x = b.tensor((1, 4, 4, 4), scale=0.1, zero_point=0)
-    p = (side - 4) // 2
-    pads = b.tensor((4, 2), "INT32", data=np.array([[0, 0], [p, p], [p, p], [0, 0]], dtype=np.int32))
-    y = b.tensor((1, side, side, 4), scale=0.1, zero_point=0)
-    b.op("PAD", [x, pads], [y])
-    z = b.tensor((1, 1, 1, 4), scale=0.1, zero_point=0)
-    b.op("AVERAGE_POOL_2D", [y], [z], options("Pool2DOptionsT", padding=1, strideH=1, strideW=1,
-                                              filterHeight=side, filterWidth=side))
-    return b.build([x], [z])
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,12 @@ from __future__ import annotations
 import subprocess
 import time
 
-import numpy as np
 import pytest
 
 from autotiny import blob, firmware
 from autotiny.config import compose
 from autotiny.measure import emulator
-from tests.tflite_builder import ModelBuilder, options
+from tests.tflite_builder import pad_pool_model
 
 pytestmark = pytest.mark.needs_arm_gcc
 
@@ -20,20 +19,6 @@ pytestmark = pytest.mark.needs_arm_gcc
 def board(name: str, **update):
     b = compose([f"board={name}"]).board
     return b.model_copy(update=update) if update else b
-
-
-def pad_pool_model(side: int) -> bytes:
-    """4x4x4 input -> PAD to side x side x 4 (written in order) -> global average pool -> 1x1x1x4."""
-    b = ModelBuilder()
-    x = b.tensor((1, 4, 4, 4), scale=0.1, zero_point=0)
-    p = (side - 4) // 2
-    pads = b.tensor((4, 2), "INT32", data=np.array([[0, 0], [p, p], [p, p], [0, 0]], dtype=np.int32))
-    y = b.tensor((1, side, side, 4), scale=0.1, zero_point=0)
-    b.op("PAD", [x, pads], [y])
-    z = b.tensor((1, 1, 1, 4), scale=0.1, zero_point=0)
-    b.op("AVERAGE_POOL_2D", [y], [z], options("Pool2DOptionsT", padding=1, strideH=1, strideW=1,
-                                              filterHeight=side, filterWidth=side))
-    return b.build([x], [z])
 
 
 def test_small_model_measurement_all_boards():
