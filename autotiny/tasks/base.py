@@ -14,7 +14,7 @@ registered by kind in `autotiny.tasks.TASKS` and chosen by the config's `task.ki
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
