@@ -156,14 +156,14 @@ def _kb(n: float) -> str:
 
 
 def console_line(rec: TrialRecord, header: str, elapsed: float) -> str:
+    if rec.reused_from is not None:
+        return (f"{header} same candidate as trial {rec.reused_from}: its result is reused, not trained again "
+                f"(search.repeat_candidates=true to repeat) | {elapsed:.0f} s")
     if rec.state == "complete":
         lat = rec.figures["latency_ms"]
         return (f"{header} ok  val {rec.metrics['val_accuracy']:.3f} test {rec.metrics['test_accuracy']:.3f} | "
                 f"flash {_kb(rec.value('flash_bytes'))} RAM {_kb(rec.value('ram_bytes'))} "
                 f"{lat.value:.1f} ms ({lat.source}) | {elapsed:.0f} s")
-    if rec.reused_from is not None:
-        return (f"{header} same candidate as trial {rec.reused_from}: its result is reused, not trained again "
-                f"(search.repeat_candidates=true to repeat) | {elapsed:.0f} s")
     if rec.state == "infeasible":
         return f"{header} over budget, not trained: {rec.reason} | {elapsed:.0f} s"
     where = f" (stage {rec.stage})" if rec.stage else ""
