@@ -31,6 +31,8 @@ def test_cli_search_end_to_end_then_resume(tmp_path, run_overrides, capsys):
     rows = (tmp_path / "out" / "pareto.csv").read_text().splitlines()
     assert rows[0].startswith("trial,val_accuracy") and len(rows) >= 2
     assert "model.channels" in rows[0] and "frontend.n_mfcc" in rows[0] and "training.epochs" in rows[0]
+    assert all("assumption: stm32f746 active power" in row for row in rows[1:])
+    assert "*energy: emulated (assumption: stm32f746 active power" in out
     record = json.loads((best / "trial.json").read_text())
     assert record["candidate"]["model"]["family"] == "ds_cnn" and record["state"] == "complete"
     assert record["candidate"]["frontend"]["params"]["n_mfcc"] == 10 and record["study"]["board"] == "stm32f746"
@@ -45,6 +47,8 @@ def test_cli_search_end_to_end_then_resume(tmp_path, run_overrides, capsys):
         assert {"val_accuracy", "flash_bytes", "ram_bytes", "feasible"} <= set(c.data.metrics)
         assert c.data.params["model.family"] == "ds_cnn"
         assert c.data.tags["source.ram_bytes"] == "emulated" and c.data.tags["source.latency_ms"] == "emulated"
+        # the F746's power is an assumption in its board config: every output that uses it says so
+        assert c.data.tags["source.energy_uj"].startswith("emulated (assumption: stm32f746 active power")
         assert "cycles" in c.data.metrics and "peak_stack_bytes" in c.data.metrics
         names = {a.path for a in client.list_artifacts(c.info.run_id)}
         assert {"model.tflite", "confusion_matrix.png", "measurement.json", "layers.csv", "trial.json"} <= names
