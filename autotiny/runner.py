@@ -159,25 +159,27 @@ class ProcessRunner:
         raise TrialFailed(reason, stage, timings)
 
     def _wait(self):
-        """The next answer from the worker; stage reports are noted on the way."""
-        with self.signals.interruptible():
-            try:
-                while True:
-                    if self.conn.poll(self.POLL_S):
-                        try:
-                            msg = self.conn.recv()
-                        except (EOFError, OSError):
-                            return ("error", self._death(), self.stage, {})
-                        if msg[0] == "stage":
-                            self.stage = msg[1]
-                            continue
-                        return msg
-                    if not self.proc.is_alive():
+        """The next answer from the worker; stage reports are noted on the way. A signal interrupts
+        only the wait itself, never a message half read (that would lose where the trial stopped)."""
+        try:
+            while True:
+                with self.signals.interruptible():
+                    ready = self.conn.poll(self.POLL_S)
+                if ready:
+                    try:
+                        msg = self.conn.recv()
+                    except (EOFError, OSError):
                         return ("error", self._death(), self.stage, {})
-            except KeyboardInterrupt:
-                self._drain_stages()  # the worker reports a stage before any signal it sends: note it
-                self.kill()
-                raise
+                    if msg[0] == "stage":
+                        self.stage = msg[1]
+                        continue
+                    return msg
+                if not self.proc.is_alive():
+                    return ("error", self._death(), self.stage, {})
+        except KeyboardInterrupt:
+            self._drain_stages()  # the worker reports a stage before any signal it sends: note it
+            self.kill()
+            raise
 
     def _drain_stages(self) -> None:
         try:

@@ -218,3 +218,28 @@ def test_energy_marks_assumed_power():
     assert m.latency_ms.assumption is None
     m4 = emulator.measure_emulated(pad_pool_model(16), l4)
     assert m4.energy_uj.assumption is None and "assumption" not in str(m4.energy_uj)
+
+
+def test_a_figure_does_not_depend_on_what_ran_before():
+    """The same model on the same board: the same cycles on a fresh machine, after other models, and again
+    (the branch predictor starts cold on every run; it kept the last run's outcomes, a few cycles' worth)."""
+    import numpy as np
+
+    from tests.tflite_builder import ModelBuilder
+
+    def fc(n_in: int, n_out: int) -> bytes:
+        b = ModelBuilder()
+        x = b.tensor((1, n_in), scale=0.1, zero_point=3)
+        w = b.tensor((n_out, n_in), scale=0.01, zero_point=0,
+                     data=np.random.default_rng(n_in).integers(-127, 128, (n_out, n_in), dtype=np.int8))
+        y = b.tensor((1, n_out), scale=0.2, zero_point=-5)
+        b.op("FULLY_CONNECTED", [x, w, -1], [y])
+        return blob.from_tflite(b.build([x], [y])).data
+
+    bd = board("stm32f746")
+    target = blob.from_tflite(pad_pool_model(8)).data
+    emulator.release()
+    fresh = emulator.emulate(target, bd).cycles
+    for other in (fc(33, 7), blob.from_tflite(pad_pool_model(16)).data, fc(5, 40)):
+        emulator.emulate(other, bd)
+        assert emulator.emulate(target, bd).cycles == fresh
