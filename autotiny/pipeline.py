@@ -1,6 +1,7 @@
 """One candidate's journey: build → budget pre-check → train → int8 → measure → score.
 
-Knows nothing about Optuna or MLflow: the search drives it, the tracker records it. Knows no
+Knows nothing about Optuna or MLflow: `autotiny.trial.run_candidate` drives it (in the trial worker),
+and `autotiny.results` records what it produced. Knows no
 task either: the dataset, feature shapes and features, the number of outputs, the loss and the
 score come from the task the config names (`autotiny.tasks.get_task(cfg.task)`).
 """

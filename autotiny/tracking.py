@@ -1,5 +1,8 @@
 """MLflow: one experiment per task, a parent run per study, a nested run per trial.
 
+A trial's run is created when the trial starts (RUNNING) and ended with its state (FINISHED,
+FAILED, KILLED); a run whose search process died is closed as KILLED by the next run.
+
 Uses MlflowClient (explicit run ids) rather than the fluent API's global active run, so a
 crashing trial can never leave the next trial logging into the wrong run.
 """
