@@ -75,7 +75,7 @@ def record_of(frozen) -> TrialRecord | None:
 
 # ---- MLflow -----------------------------------------------------------------------------------
 
-def to_mlflow(tracker, rec: TrialRecord, trial_dir: Path) -> None:
+def to_mlflow(tracker, rec: TrialRecord, trial_json: Path | None) -> None:
     metrics: dict[str, float] = {k: v for k, v in rec.metrics.items()}
     for name, fig in rec.figures.items():
         if fig.value not in (float("inf"), float("-inf")):
@@ -92,8 +92,7 @@ def to_mlflow(tracker, rec: TrialRecord, trial_dir: Path) -> None:
         tags["autotiny.retry_of"] = str(rec.retry_of)
     if rec.reused_from is not None:
         tags["autotiny.reused_from"] = str(rec.reused_from)
-    trial_json = write_trial_json(rec, trial_dir)
-    artifacts = [Path(p) for p in rec.artifacts.values()] + [trial_json]
+    artifacts = [Path(p) for p in rec.artifacts.values()] + ([trial_json] if trial_json else [])
     tracker.finish_trial(rec.mlflow_run_id, rec.params, metrics, tags, artifacts, rec.state)
 
 

@@ -137,9 +137,8 @@ class Search:
         trials = self.study.get_trials(deepcopy=False) if trials is None else trials
         return sum(1 for s in self._states(trials) if s in ("complete", "infeasible", "exhausted"))
 
-    def _cap_reached(self, number: int) -> bool:
+    def _cap_reached(self, number: int, trials) -> bool:
         """n_trials is the study's cap: count what is done and what other processes started before us."""
-        trials = self.study.get_trials(deepcopy=False)
         running = sum(1 for t, s in zip(trials, self._states(trials)) if s == "running" and t.number < number)
         return self._done(trials) + running >= self.cfg.search.n_trials
 
@@ -148,7 +147,8 @@ class Search:
         import optuna
 
         cfg, t0 = self.cfg, time.perf_counter()
-        if self._cap_reached(trial.number):
+        trials = self.study.get_trials(deepcopy=False)
+        if self._cap_reached(trial.number, trials):
             trial.set_user_attr("surplus", True)
             self.study.stop()
             raise optuna.TrialPruned("the study reached search.n_trials (trials of other processes)")
@@ -162,7 +162,7 @@ class Search:
             self.log(f"[trial {trial.number}] warning: MLflow: {e}")
         if rec.mlflow_run_id:
             trial.set_user_attr("mlflow_run_id", rec.mlflow_run_id)
-        header = f"[trial {trial.number} ({self._done() + 1}/{cfg.search.n_trials})]"
+        header = f"[trial {trial.number} ({self._done(trials) + 1}/{cfg.search.n_trials})]"
         outcome: BaseException | None = None
         try:
             if self.signals.requested:
@@ -193,7 +193,12 @@ class Search:
                      "emulator": cfg.emulator.name, "storage": cfg.search.storage_url()}
         results.to_optuna(trial, rec)
         try:
-            results.to_mlflow(self.tracker, rec, trial_dir)
+            trial_json = results.write_trial_json(rec, trial_dir)
+        except OSError as e:  # the record itself is safe in the study; only its file copy is missing
+            self.log(f"{header} warning: cannot write {trial_dir / 'trial.json'}: {e}")
+            trial_json = None
+        try:
+            results.to_mlflow(self.tracker, rec, trial_json)
         except Exception as e:
             self.log(f"{header} warning: MLflow logging failed: {e}")
         self.run_states.append(rec.state)
