@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ class TrialRecord:
     metrics: dict[str, float] = field(default_factory=dict)  # val_accuracy, test_accuracy, final_loss
     violations: dict[str, float] = field(default_factory=dict)  # budget overshoot per figure (> 0 violated)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    layers: list[dict[str, Any]] = field(default_factory=list)  # per op of the measured model: LAYER_SOURCES
     artifacts: dict[str, str] = field(default_factory=dict)  # name → absolute path
     stage: str = ""  # the stage it was in when it stopped (failed/interrupted/lost)
     attempt: int = 1
@@ -77,13 +79,57 @@ def figures_of(m: Measurement) -> dict[str, Figure]:
     return {f.name: getattr(m, f.name) for f in dataclasses.fields(m) if isinstance(getattr(m, f.name), Figure)}
 
 
-def _write_layers(m: Measurement, clock_hz: int, path: Path) -> None:
-    """Per-layer cycles of the emulated run: where a candidate's latency goes."""
+# Per-layer figures of the measured model (rows of TrialRecord.layers and layers.csv) and where each
+# comes from: cycles from the emulated run; memory read off the model blob the device runs —
+# arena_bytes: the activations the op reads and writes (its slice of the RAM arena plan),
+# const_bytes: its weights, biases and requantisation tables (in flash).
+LAYER_SOURCES = {"cycles": "emulated", "instructions": "emulated", "latency_ms": "emulated",
+                 "arena_bytes": "file (model blob: arena plan)", "const_bytes": "file (model blob: constants)"}
+LAYER_COLUMNS = ("index", "op", "cycles", "instructions", "latency_ms", "arena_bytes", "const_bytes")
+
+
+def _layer_memory(tflite: bytes) -> dict[int, tuple[int, int]]:
+    """op index → (arena bytes it touches, constant bytes it reads), from the blob's tensor table
+    and op records (layout: autotiny.blob.format.serialize; which words are tensors: the op table)."""
+    from autotiny import blob
+    from autotiny.blob.ops import tensor_words
+
+    b = blob.from_tflite(tflite)
+    out, pos = {}, b.header.ops_offset
+    for k in range(b.header.n_ops):
+        code, n = struct.unpack_from("<HH", b.data, pos)
+        words = struct.unpack_from(f"<{n}i", b.data, pos + 4)
+        pos += 4 + 4 * n
+        used = [b.tensors[w] for w in set(tensor_words(code, words)) if 0 <= w < len(b.tensors)]
+        # aliased tensors (a reshape's input and output) share bytes: count each arena byte once
+        spans = sorted((t.offset, t.offset + t.nbytes) for t in used if t.storage == blob.STORE_ARENA)
+        arena, end = 0, 0
+        for lo, hi in spans:
+            arena += max(0, hi - max(lo, end))
+            end = max(end, hi)
+        out[k] = (arena, sum(t.nbytes for t in used if t.storage == blob.STORE_BLOB))
+    return out
+
+
+def layer_figures(m: Measurement, clock_hz: int, tflite: bytes | None = None) -> list[dict[str, Any]]:
+    """One row per op of an emulated run (none for emulator=estimate); memory when the model is given."""
+    if not m.layers:
+        return []
+    memory = _layer_memory(tflite) if tflite else {}
+    return [{"index": idx, "op": op, "cycles": cycles, "instructions": instructions,
+             "latency_ms": cycles / clock_hz * 1e3, "arena_bytes": memory.get(idx, (None, None))[0],
+             "const_bytes": memory.get(idx, (None, None))[1]}
+            for idx, op, cycles, instructions in m.layers]
+
+
+def _write_layers(rows: list[dict[str, Any]], path: Path) -> None:
+    """Where a candidate's latency and memory go, one op per row (empty cells: not measured)."""
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["op_index", "op", "cycles", "instructions", "ms"])
-        for idx, op, cycles, instructions in m.layers:
-            w.writerow([idx, op, cycles, instructions, f"{cycles / clock_hz * 1e3:.4f}"])
+        w.writerow(LAYER_COLUMNS)
+        for row in rows:
+            w.writerow(["" if row[c] is None else f"{row[c]:.4f}" if c == "latency_ms" else row[c]
+                        for c in LAYER_COLUMNS])
 
 
 def run_candidate(spec: CandidateSpec, cfg: RunConfig, data: TaskData | None, number: int, trial_dir: Path,
@@ -95,14 +141,14 @@ def run_candidate(spec: CandidateSpec, cfg: RunConfig, data: TaskData | None, nu
     rec = TrialRecord(number=number, candidate=spec.to_dict(), description=get_task(cfg.task).describe(spec),
                       seed=seed)
     pre = precheck(spec, cfg, timings, seed=seed)
-    m, check = pre.measurement, pre.check
+    m, check, tflite = pre.measurement, pre.check, None
     rec.trained = check.feasible  # budget first: only a candidate that fits is trained
     trial_dir.mkdir(parents=True, exist_ok=True)
     if rec.trained:
         if data is None:
             raise RuntimeError("no task data to train on")
         result = train_and_measure(pre, spec, cfg, data, timings)
-        m, check = result.measurement, result.check
+        m, check, tflite = result.measurement, result.check, result.tflite
         (trial_dir / "model.tflite").write_bytes(result.tflite)
         from autotiny.evaluate import confusion_png
 
@@ -113,8 +159,9 @@ def run_candidate(spec: CandidateSpec, cfg: RunConfig, data: TaskData | None, nu
         rec.metrics.update(val_accuracy=result.val.accuracy, test_accuracy=result.test.accuracy,
                            final_loss=result.final_loss, epochs_run=float(result.epochs_run))
     rec.figures = figures_of(m)
-    if m.layers:
-        _write_layers(m, cfg.board.clock_hz, trial_dir / "layers.csv")
+    rec.layers = layer_figures(m, cfg.board.clock_hz, tflite)
+    if rec.layers:
+        _write_layers(rec.layers, trial_dir / "layers.csv")
         rec.artifacts["layers.csv"] = str((trial_dir / "layers.csv").resolve())
     (trial_dir / "measurement.json").write_text(json.dumps(m.to_dict(), indent=2, default=str))
     rec.artifacts["measurement.json"] = str((trial_dir / "measurement.json").resolve())
