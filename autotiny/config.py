@@ -39,6 +39,10 @@ class Board(_Strict):
     ram_base: int = Field(ge=0)
     firmware_kb: int = Field(default=256, gt=0)
     stack_kb: int = Field(default=16, gt=0)  # stack region the firmware links (bottom of RAM; measurement headroom)
+    # Firmware build: the kernel set (firmware/kernels/<set>/; "auto" = the fastest set the core
+    # has, autotiny.targets) and gcc's optimisation level, chosen per board by measurement.
+    kernels: str = "auto"
+    opt_level: Literal["O2", "O3", "Os"] = "O2"
     n_irq: int = Field(gt=0, le=496)
     fpu: str | None = None
     active_power_mw: float = Field(gt=0)
@@ -56,6 +60,14 @@ class Board(_Strict):
                 return int(v.replace("_", ""), 0)
             except ValueError:
                 pass
+        return v
+
+    @field_validator("kernels")
+    @classmethod
+    def _kernel_set(cls, v: str) -> str:
+        sets = sorted(p.name for p in (package_dir("firmware") / "kernels").iterdir() if p.is_dir())
+        if v != "auto" and v not in sets:
+            raise ValueError(f"board.kernels={v!r} is not a kernel set: use auto or one of {', '.join(sets)}")
         return v
 
     @model_validator(mode="after")

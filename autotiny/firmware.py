@@ -7,7 +7,8 @@ specific to the instruction set (compiler, CPU/FPU flags, startup and linker fil
 from `autotiny.targets.target(board.core)`.
 
 One ELF per distinct board record, built from firmware/main.c, the target's startup.c
-and linker script (+ memory.ld written from the board) and firmware/runtime/*.c, cached
+and linker script (+ memory.ld written from the board), firmware/runtime/*.c and the kernel
+set (`kernel_sets(board)`: firmware/kernels/reference/*.c plus the board's faster set), cached
 under `$AUTOTINY_CACHE/build/fw-<board>-<hash>/` (keyed by a hash of all sources, the
 linker script, memory.ld, the flags and the compiler version).  The model is not part of
 the build: it goes into the board's blob flash region.
@@ -117,7 +118,7 @@ def memory_ld(board: Board) -> str:
             f"__flash_size = {lay.flash_size};\n")
 
 
-CFLAGS = ("-std=c99", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections",
+CFLAGS = ("-std=c99", "-g", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections",
           "-ffp-contract=off", "-fno-strict-aliasing", "-fstack-usage")
 LDFLAGS = ("-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections")
 
@@ -208,27 +209,37 @@ def compiler(t: Target | None = None) -> str:
     return path
 
 
-def _sources(t: Target) -> list[Path]:
+def kernel_sets(board: Board) -> tuple[str, ...]:
+    """The kernel sets linked for a board: the reference set always (it defines every kernel,
+    weakly), then the faster set whose kernels replace it (firmware/runtime/kernels.h)."""
+    chosen = target(board.core).fast_kernels if board.kernels == "auto" else board.kernels
+    return ("reference",) if chosen == "reference" else ("reference", chosen)
+
+
+def _sources(board: Board) -> list[Path]:
+    t = target(board.core)
     rt = sorted(p for p in (FIRMWARE / "runtime").glob("*.c") if p.name != "host_api.c")
-    return [FIRMWARE / "main.c", t.startup, *rt]
+    kernels = [p for s in kernel_sets(board) for p in sorted((FIRMWARE / "kernels" / s).glob("*.c"))]
+    return [FIRMWARE / "main.c", t.startup, *rt, *kernels]
 
 
 def board_flags(board: Board) -> tuple[str, ...]:
-    """Compiler flags a board's firmware is built with: the target's CPU/FPU flags and defines."""
+    """Compiler flags a board's firmware is built with: the target's CPU/FPU flags, defines and
+    the board's optimisation level."""
     t = target(board.core)
-    return (*t.cpu_flags(board.fpu), *t.firmware_defines(board.n_irq))
+    return (*t.cpu_flags(board.fpu), *t.firmware_defines(board.n_irq), f"-{board.opt_level}")
 
 
 def _hash(board: Board) -> str:
     t = target(board.core)
     h = hashlib.sha256()
-    files = _sources(t) + sorted((FIRMWARE / "runtime").glob("*.h")) + [t.linker_script]
+    files = _sources(board) + sorted((FIRMWARE / "runtime").glob("*.h")) + [t.linker_script]
     for f in files:
         h.update(str(f.relative_to(FIRMWARE)).encode())
         h.update(f.read_bytes())
     h.update(memory_ld(board).encode())
     version = subprocess.run([compiler(t), "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    h.update(" ".join((*board_flags(board), *CFLAGS, *LDFLAGS, version)).encode())
+    h.update(" ".join((*board_flags(board), *CFLAGS, *LDFLAGS, *kernel_sets(board), version)).encode())
     return h.hexdigest()[:16]
 
 
@@ -246,9 +257,10 @@ def build(board: Board, force: bool = False) -> FirmwareImage:
         work = Path(tempfile.mkdtemp(prefix=f"fw-{board.name}-", dir=out.parent))
         try:
             objs = []
-            for src in _sources(t):
-                obj = work / (src.stem + ".o")
-                _run([cc, *flags, *CFLAGS, "-I", str(FIRMWARE), "-c", str(src), "-o", str(obj)], work)
+            for src in _sources(board):
+                obj = work / f"{src.parent.name}-{src.stem}.o"  # kernel sets share file names
+                _run([cc, *flags, *CFLAGS, "-I", str(FIRMWARE), "-I", str(FIRMWARE / "runtime"), "-c", str(src),
+                      "-o", str(obj)], work)
                 objs.append(str(obj))
             (work / "memory.ld").write_text(memory_ld(board))
             _run([cc, *t.cpu_flags(board.fpu), *LDFLAGS, "-L", str(work), "-T", str(t.linker_script),

@@ -1,6 +1,6 @@
 """The firmware's int8 runtime compiled for the host, called through ctypes.
 
-The same C sources as the firmware (firmware/runtime/*.c) are built into a
+The same C sources as the firmware (firmware/runtime/*.c, firmware/kernels/reference/*.c) are built into a
 shared library with the system C compiler, cached under
 `$AUTOTINY_CACHE/build/` (default `<repo>/.cache/autotiny/build/`) keyed by a
 hash of the sources and flags, so a change to any kernel rebuilds it.
@@ -28,6 +28,7 @@ from autotiny.config import cache_root, package_dir
 from autotiny.errors import AutotinyError, ModelError
 
 RUNTIME_SRC = package_dir("firmware") / "runtime"
+REFERENCE_KERNELS = package_dir("firmware") / "kernels" / "reference"  # the host runs the portable set
 CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror",
           "-ffp-contract=off", "-fno-strict-aliasing"]
 
@@ -79,9 +80,10 @@ def build_shared(name: str, sources: list[Path], headers: list[Path], cflags: li
 
 
 def build_library(force: bool = False) -> Path:
-    """Compile firmware/runtime/*.c into the host shared library."""
-    return build_shared("autotiny_rt", sorted(RUNTIME_SRC.glob("*.c")), sorted(RUNTIME_SRC.glob("*.h")),
-                        CFLAGS, "the host runtime (firmware/runtime/*.c)", libs=("-lm",), force=force)
+    """Compile firmware/runtime/*.c and the reference kernels into the host shared library."""
+    sources = sorted(RUNTIME_SRC.glob("*.c")) + sorted(REFERENCE_KERNELS.glob("*.c"))
+    return build_shared("autotiny_rt", sources, sorted(RUNTIME_SRC.glob("*.h")), [*CFLAGS, "-I", str(RUNTIME_SRC)],
+                        "the host runtime (firmware/runtime, firmware/kernels/reference)", libs=("-lm",), force=force)
 
 
 def library() -> ctypes.CDLL:

@@ -20,6 +20,9 @@ class CortexM:
     cpuid: int  # SCB CPUID register value (r0pX of the core)
     issue_width: int  # instructions per cycle at most (the M7 dual-issues)
     defines: tuple[str, ...] = ()  # core-specific firmware code (-DAT_CORE_M7: switch the L1 caches on)
+    # The fastest kernel set this core runs (firmware/kernels/<set>/); board.kernels=auto picks it.
+    # ARMv7E-M's DSP extension (SMLAD, SXTB16, SSAT) is on the M4 and M7, not on the M0+.
+    fast_kernels: str = "reference"
 
     compiler: str = "arm-none-eabi-gcc"
     isa: str = "thumb"  # disassembler mode of the cycle model (autotiny.measure.cycles)
@@ -55,6 +58,7 @@ class CortexM:
         return package_dir("emulation") / "cycles" / f"{self.core}.yaml"
 
 
-CORTEX_M4 = CortexM(core="cortex-m4", unicorn_cpu="UC_CPU_ARM_CORTEX_M4", cpuid=0x410FC241, issue_width=1)
+CORTEX_M4 = CortexM(core="cortex-m4", unicorn_cpu="UC_CPU_ARM_CORTEX_M4", cpuid=0x410FC241, issue_width=1,
+                    fast_kernels="cortex_m_dsp")
 CORTEX_M7 = CortexM(core="cortex-m7", unicorn_cpu="UC_CPU_ARM_CORTEX_M7", cpuid=0x411FC270, issue_width=2,
-                    defines=("-DAT_CORE_M7",))
+                    defines=("-DAT_CORE_M7",), fast_kernels="cortex_m_dsp")

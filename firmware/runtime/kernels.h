@@ -4,11 +4,18 @@
  * tensor table, -1 for an absent optional tensor.  Each op family lives in its
  * own .c file; op_table.c maps op codes to these functions (the one place the
  * op set is spelled on the C side); shared helpers are in kernel_util.h.
- * Optimized variants can sit beside the reference ones later. */
+ *
+ * Kernel sets (firmware/kernels/<set>/, the same file names in each): `reference` is the
+ * portable, TFLM-bit-exact set and is always built; a faster set chosen for the core
+ * (autotiny.targets) adds files whose at_<op>_eval replaces the reference one at link
+ * time, because the reference's is a weak alias of at_<op>_eval_reference.  A faster
+ * kernel calls at_<op>_eval_reference for the shapes it does not specialise. */
 #ifndef AT_KERNELS_H
 #define AT_KERNELS_H
 
 #include "at_runtime.h"
+
+#define AT_REPLACEABLE(reference) __attribute__((weak, alias(#reference)))
 
 typedef struct {
   int32_t input, filter, bias, output, multipliers, shifts;
@@ -76,30 +83,44 @@ typedef struct {
 /* check: validate params against the tensor table (at load time) */
 int at_conv_check(const at_model *m, const at_conv_params *p);
 void at_conv_eval(const at_model *m, const at_conv_params *p);
+void at_conv_eval_reference(const at_model *m, const at_conv_params *p);
 int at_dwconv_check(const at_model *m, const at_dwconv_params *p);
 void at_dwconv_eval(const at_model *m, const at_dwconv_params *p);
+void at_dwconv_eval_reference(const at_model *m, const at_dwconv_params *p);
 int at_fc_check(const at_model *m, const at_fc_params *p);
 void at_fc_eval(const at_model *m, const at_fc_params *p);
+void at_fc_eval_reference(const at_model *m, const at_fc_params *p);
 int at_pool_check(const at_model *m, const at_pool_params *p);
 void at_avgpool_eval(const at_model *m, const at_pool_params *p);
+void at_avgpool_eval_reference(const at_model *m, const at_pool_params *p);
 void at_maxpool_eval(const at_model *m, const at_pool_params *p);
+void at_maxpool_eval_reference(const at_model *m, const at_pool_params *p);
 int at_add_check(const at_model *m, const at_add_params *p);
 void at_add_eval(const at_model *m, const at_add_params *p);
+void at_add_eval_reference(const at_model *m, const at_add_params *p);
 int at_mean_check(const at_model *m, const at_mean_params *p);
 void at_mean_eval(const at_model *m, const at_mean_params *p);
+void at_mean_eval_reference(const at_model *m, const at_mean_params *p);
 int at_pad_check(const at_model *m, const at_pad_params *p);
 void at_pad_eval(const at_model *m, const at_pad_params *p);
+void at_pad_eval_reference(const at_model *m, const at_pad_params *p);
 int at_reshape_check(const at_model *m, const at_reshape_params *p);
 void at_reshape_eval(const at_model *m, const at_reshape_params *p);
+void at_reshape_eval_reference(const at_model *m, const at_reshape_params *p);
 int at_softmax_check(const at_model *m, const at_softmax_params *p);
 void at_softmax_eval(const at_model *m, const at_softmax_params *p);
+void at_softmax_eval_reference(const at_model *m, const at_softmax_params *p);
 int at_quantize_check(const at_model *m, const at_quantize_params *p);
 void at_quantize_eval(const at_model *m, const at_quantize_params *p);
+void at_quantize_eval_reference(const at_model *m, const at_quantize_params *p);
 int at_dequantize_check(const at_model *m, const at_quantize_params *p);
 void at_dequantize_eval(const at_model *m, const at_quantize_params *p);
+void at_dequantize_eval_reference(const at_model *m, const at_quantize_params *p);
 int at_concat_check(const at_model *m, const at_concat_params *p, uint32_t n_words);
 void at_concat_eval(const at_model *m, const at_concat_params *p);
+void at_concat_eval_reference(const at_model *m, const at_concat_params *p);
 int at_requantize_check(const at_model *m, const at_requantize_params *p);
 void at_requantize_eval(const at_model *m, const at_requantize_params *p);
+void at_requantize_eval_reference(const at_model *m, const at_requantize_params *p);
 
 #endif

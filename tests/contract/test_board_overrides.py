@@ -82,11 +82,21 @@ def test_ram_base_and_stack_kb_reach_linker_script():
 
 def test_core_fpu_and_n_irq_reach_the_compiler_flags():
     assert firmware.board_flags(board()) == ("-mcpu=cortex-m7", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard", "-mthumb",
-                                             "-DAT_N_IRQ=98", "-DAT_CORE_M7")
-    m4 = board("board.core=cortex-m4", "board.fpu=fpv4-sp-d16", "board.n_irq=20")
+                                             "-DAT_N_IRQ=98", "-DAT_CORE_M7", "-O2")
+    m4 = board("board.core=cortex-m4", "board.fpu=fpv4-sp-d16", "board.n_irq=20", "board.opt_level=Os")
     assert firmware.board_flags(m4) == ("-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-mthumb",
-                                        "-DAT_N_IRQ=20")
+                                        "-DAT_N_IRQ=20", "-Os")
     assert "-mfloat-abi=soft" in firmware.board_flags(board("board.fpu=null"))
+
+
+def test_kernels_choose_the_linked_kernel_sets():
+    assert firmware.kernel_sets(board()) == ("reference", "cortex_m_dsp")  # auto: the M7's DSP set
+    assert firmware.kernel_sets(board("board.kernels=reference")) == ("reference",)
+    assert firmware._hash(board()) != firmware._hash(board("board.kernels=reference"))
+    from autotiny.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="board.kernels='neon' is not a kernel set: use auto or one of"):
+        board("board.kernels=neon")
 
 
 def test_clock_reaches_the_instruction_cap():

@@ -18,7 +18,7 @@ int at_mean_check(const at_model *m, const at_mean_params *p) {
   return AT_OK;
 }
 
-void at_mean_eval(const at_model *m, const at_mean_params *p) {
+void at_mean_eval_reference(const at_model *m, const at_mean_params *p) {
   const at_tensor *ti = &m->tensors[p->input];
   const int8_t *in = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->input);
   int8_t *out = (int8_t *)at_tensor_ptr(m, (uint32_t)p->output);
@@ -63,3 +63,4 @@ void at_mean_eval(const at_model *m, const at_mean_params *p) {
     }
   }
 }
+void at_mean_eval(const at_model *m, const at_mean_params *p) AT_REPLACEABLE(at_mean_eval_reference);

@@ -24,7 +24,7 @@ int at_quantize_check(const at_model *m, const at_quantize_params *p) {
   return AT_OK;
 }
 
-void at_quantize_eval(const at_model *m, const at_quantize_params *p) {
+void at_quantize_eval_reference(const at_model *m, const at_quantize_params *p) {
   const float *in = (const float *)at_tensor_ptr(m, (uint32_t)p->input);
   int8_t *out = (int8_t *)at_tensor_ptr(m, (uint32_t)p->output);
   const float scale = at_bits_to_float(p->scale_bits);
@@ -40,6 +40,7 @@ void at_quantize_eval(const at_model *m, const at_quantize_params *p) {
     out[i] = (int8_t)(v > 127 ? 127 : (v < -128 ? -128 : v));
   }
 }
+void at_quantize_eval(const at_model *m, const at_quantize_params *p) AT_REPLACEABLE(at_quantize_eval_reference);
 
 int at_dequantize_check(const at_model *m, const at_quantize_params *p) {
   const at_tensor *in = at_tensor_checked(m, p->input, AT_INT8, 0, AT_MAX_DIMS);
@@ -49,7 +50,7 @@ int at_dequantize_check(const at_model *m, const at_quantize_params *p) {
   return AT_OK;
 }
 
-void at_dequantize_eval(const at_model *m, const at_quantize_params *p) {
+void at_dequantize_eval_reference(const at_model *m, const at_quantize_params *p) {
   const int8_t *in = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->input);
   float *out = (float *)at_tensor_ptr(m, (uint32_t)p->output);
   const float scale = at_bits_to_float(p->scale_bits);
@@ -57,6 +58,7 @@ void at_dequantize_eval(const at_model *m, const at_quantize_params *p) {
   int32_t i;
   for (i = 0; i < n; ++i) out[i] = scale * (float)((int32_t)in[i] - p->zero_point);
 }
+void at_dequantize_eval(const at_model *m, const at_quantize_params *p) AT_REPLACEABLE(at_dequantize_eval_reference);
 
 int at_requantize_check(const at_model *m, const at_requantize_params *p) {
   const at_tensor *in = at_tensor_checked(m, p->input, AT_INT8, 0, AT_MAX_DIMS);
@@ -67,7 +69,7 @@ int at_requantize_check(const at_model *m, const at_requantize_params *p) {
   return AT_OK;
 }
 
-void at_requantize_eval(const at_model *m, const at_requantize_params *p) {
+void at_requantize_eval_reference(const at_model *m, const at_requantize_params *p) {
   const int8_t *in = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->input);
   int8_t *out = (int8_t *)at_tensor_ptr(m, (uint32_t)p->output);
   const int32_t n = at_elem_count(&m->tensors[p->input]);
@@ -78,3 +80,4 @@ void at_requantize_eval(const at_model *m, const at_requantize_params *p) {
     out[i] = (int8_t)at_clamp(v, -128, 127);
   }
 }
+void at_requantize_eval(const at_model *m, const at_requantize_params *p) AT_REPLACEABLE(at_requantize_eval_reference);

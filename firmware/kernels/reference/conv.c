@@ -21,7 +21,7 @@ int at_conv_check(const at_model *m, const at_conv_params *p) {
   return at_check_requant_vectors(m, p->multipliers, p->shifts, out->dims[3]);
 }
 
-void at_conv_eval(const at_model *m, const at_conv_params *p) {
+void at_conv_eval_reference(const at_model *m, const at_conv_params *p) {
   const at_tensor *ti = &m->tensors[p->input], *tf = &m->tensors[p->filter];
   const at_tensor *to = &m->tensors[p->output];
   const int8_t *in = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->input);
@@ -63,3 +63,4 @@ void at_conv_eval(const at_model *m, const at_conv_params *p) {
     }
   }
 }
+void at_conv_eval(const at_model *m, const at_conv_params *p) AT_REPLACEABLE(at_conv_eval_reference);

@@ -23,7 +23,7 @@ int at_fc_check(const at_model *m, const at_fc_params *p) {
   return at_check_bias(m, p->bias, units);
 }
 
-void at_fc_eval(const at_model *m, const at_fc_params *p) {
+void at_fc_eval_reference(const at_model *m, const at_fc_params *p) {
   const at_tensor *tf = &m->tensors[p->filter];
   const int8_t *in = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->input);
   const int8_t *filter = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->filter);
@@ -49,3 +49,4 @@ void at_fc_eval(const at_model *m, const at_fc_params *p) {
     }
   }
 }
+void at_fc_eval(const at_model *m, const at_fc_params *p) AT_REPLACEABLE(at_fc_eval_reference);

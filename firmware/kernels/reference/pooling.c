@@ -52,5 +52,7 @@ static void at_pool(const at_model *m, const at_pool_params *p, int is_max) {
   }
 }
 
-void at_avgpool_eval(const at_model *m, const at_pool_params *p) { at_pool(m, p, 0); }
-void at_maxpool_eval(const at_model *m, const at_pool_params *p) { at_pool(m, p, 1); }
+void at_avgpool_eval_reference(const at_model *m, const at_pool_params *p) { at_pool(m, p, 0); }
+void at_avgpool_eval(const at_model *m, const at_pool_params *p) AT_REPLACEABLE(at_avgpool_eval_reference);
+void at_maxpool_eval_reference(const at_model *m, const at_pool_params *p) { at_pool(m, p, 1); }
+void at_maxpool_eval(const at_model *m, const at_pool_params *p) AT_REPLACEABLE(at_maxpool_eval_reference);

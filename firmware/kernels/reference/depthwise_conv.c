@@ -20,7 +20,7 @@ int at_dwconv_check(const at_model *m, const at_dwconv_params *p) {
   return at_check_requant_vectors(m, p->multipliers, p->shifts, out->dims[3]);
 }
 
-void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) {
+void at_dwconv_eval_reference(const at_model *m, const at_dwconv_params *p) {
   const at_tensor *ti = &m->tensors[p->input], *tf = &m->tensors[p->filter];
   const at_tensor *to = &m->tensors[p->output];
   const int8_t *in = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->input);
@@ -64,3 +64,4 @@ void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) {
     }
   }
 }
+void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) AT_REPLACEABLE(at_dwconv_eval_reference);
