@@ -11,6 +11,7 @@ commands:
   measure  measure one int8 .tflite on a board autotiny measure model=path/to/model.tflite board=nrf52840
   rebuild  build + train a trial's candidate again  autotiny rebuild record=outputs/kws-stm32f746/best/trial.json [out=DIR]
   ui       MLflow UI on the logged trials      autotiny ui [port=5000] [tracking.uri=sqlite:///mlruns/mlflow.db]
+  report   one HTML page on a study's choice   autotiny report study=kws-stm32f746 [out=report.html] [overwrite=true]
 
 Config groups (conf/): task, board, budget, search, tracking; any key can be overridden,
 e.g. budget.ram_kb=64 budget.flash_kb=128 search.seed=3 data.max_per_class=50."""
@@ -95,7 +96,8 @@ def _rebuild(args: list[str]) -> int:
 
 
 COMMANDS = {"search": _search, "measure": _measure, "rebuild": _rebuild,
-            "ui": lambda args: __import__("autotiny.ui").ui.main(args)}
+            "ui": lambda args: __import__("autotiny.ui").ui.main(args),
+            "report": lambda args: __import__("autotiny.report").report.main(args)}
 
 
 def main(argv: list[str] | None = None) -> int:
