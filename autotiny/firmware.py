@@ -233,7 +233,9 @@ def board_flags(board: Board) -> tuple[str, ...]:
 def _hash(board: Board) -> str:
     t = target(board.core)
     h = hashlib.sha256()
-    files = _sources(board) + sorted((FIRMWARE / "runtime").glob("*.h")) + [t.linker_script]
+    dirs = [FIRMWARE / "runtime", *(FIRMWARE / "kernels" / s for s in kernel_sets(board))]
+    headers = [f for d in dirs for f in sorted(d.glob("*.h"))]  # a kernel set may have its own
+    files = _sources(board) + headers + [t.linker_script]
     for f in files:
         h.update(str(f.relative_to(FIRMWARE)).encode())
         h.update(f.read_bytes())
