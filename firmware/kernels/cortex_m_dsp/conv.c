@@ -1,0 +1,169 @@
+/* CONV_2D, int8 per-channel, with the DSP extension: bit-exact with the reference kernel
+ * (the same integer sums, requantised by the same at_mbqm).
+ *
+ * Each output pixel's receptive field is gathered once into an int16 column (im2col,
+ * input offset added while widening: SXTAB16), then every pair of output channels is
+ * run against a pair of columns: 2 channels x 2 pixels = 4 accumulators, each weight word
+ * widened once (SXTB16) and used for both pixels, 2 MACs per SMLAD.  A 1x1 stride-1
+ * convolution is the same loop with the column a widened copy of the input pixel: a
+ * matrix product.
+ *
+ * Column layout (two pixels interleaved so one pointer walks both): taps in filter order
+ * (ky, kx, ic); each complete group of four taps t0..t3 is four words, pixel 0's pairs
+ * (t0, t2), (t1, t3) -- the order SXTB16 widens a weight word in (dsp_util.h) -- then
+ * pixel 1's; the last K % 4 taps follow in plain int16, four slots per pixel.
+ *
+ * Falls back to the reference kernel for grouped convolution and for a receptive field
+ * above AT_CONV_MAX_TAPS (the stack buffer's cap). */
+#include "dsp_util.h"
+#include "fixedpoint.h"
+#include "kernel_util.h"
+#include "kernels.h"
+
+/* Taps per column: 3x3x64, the largest receptive field of the MLPerf Tiny models (IC ResNet);
+ * two columns of int16 = 2,320 B of stack at most. */
+#define AT_CONV_MAX_TAPS 576
+
+typedef struct {
+  const int8_t *in; /* this batch's input image */
+  int32_t in_h, in_w, in_d, k_h, k_w, taps, groups;
+  int32_t dil_h, dil_w;
+  uint32_t offset2; /* the input offset in both halfwords */
+  int32_t input_offset;
+} geometry;
+
+/* Widen n (a multiple of 4) input bytes into the column words of whole groups, dst at
+ * the first group's pair for this pixel. */
+static inline void widen_words(uint32_t *dst, const int8_t *src, int32_t n, uint32_t offset2) {
+  for (; n > 0; n -= 4, src += 4, dst += 4) {
+    const uint32_t v = at_load_s8x4(src);
+    dst[0] = __sxtab16(offset2, v);
+    dst[1] = at_sxtab16_ror8(offset2, v);
+  }
+}
+
+/* Taps k..k+n-1 one at a time (src 0: outside the image, 0 as the reference skips them). */
+static void gather_taps(uint32_t *cols, int pixel, const geometry *g, int32_t k, const int8_t *src, int32_t n) {
+  int16_t *c = (int16_t *)(void *)cols;
+  int32_t i;
+  for (i = 0; i < n; ++i, ++k) {
+    const int16_t v = src ? (int16_t)(src[i] + g->input_offset) : 0;
+    if (k < g->groups * 4)
+      c[(k >> 2) * 8 + pixel * 4 + ((k & 1) << 1) + ((k >> 1) & 1)] = v;
+    else
+      c[g->groups * 8 + pixel * 4 + (k & 3)] = v;
+  }
+}
+
+/* The column of pixel 0 or 1 of a pair, whose window starts at (iy0, ix0). */
+static void fill_column(uint32_t *cols, int pixel, const geometry *g, int32_t iy0, int32_t ix0) {
+  const int32_t row_taps = g->k_w * g->in_d;
+  const int row_words = row_taps % 4 == 0 && g->dil_w == 1 && ix0 >= 0 && ix0 + g->k_w <= g->in_w;
+  int32_t ky, kx, k = 0;
+  for (ky = 0; ky < g->k_h; ++ky) {
+    const int32_t iy = iy0 + g->dil_h * ky;
+    const int8_t *row;
+    if (iy < 0 || iy >= g->in_h) {
+      gather_taps(cols, pixel, g, k, 0, row_taps);
+      k += row_taps;
+      continue;
+    }
+    row = g->in + iy * g->in_w * g->in_d;
+    if (row_words) { /* the window's row is contiguous in the image (NHWC) and whole groups */
+      widen_words(cols + k + pixel * 2, row + ix0 * g->in_d, row_taps, g->offset2);
+      k += row_taps;
+      continue;
+    }
+    for (kx = 0; kx < g->k_w; ++kx, k += g->in_d) {
+      const int32_t ix = ix0 + g->dil_w * kx;
+      const int inside = ix >= 0 && ix < g->in_w;
+      if (g->in_d % 4 == 0 && inside)
+        widen_words(cols + k + pixel * 2, row + ix * g->in_d, g->in_d, g->offset2);
+      else
+        gather_taps(cols, pixel, g, k, inside ? row + ix * g->in_d : 0, g->in_d);
+    }
+  }
+}
+
+static inline int8_t requantise(int32_t acc, int32_t mult, int32_t shift, const at_conv_params *p) {
+  return (int8_t)at_clamp(at_mbqm(acc, mult, shift) + p->output_offset, p->act_min, p->act_max);
+}
+
+void at_conv_eval(const at_model *m, const at_conv_params *p) {
+  const at_tensor *ti = &m->tensors[p->input], *tf = &m->tensors[p->filter];
+  const at_tensor *to = &m->tensors[p->output];
+  const int8_t *in = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->input);
+  const int8_t *filter = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->filter);
+  const int32_t *bias = p->bias >= 0 ? (const int32_t *)at_tensor_ptr(m, (uint32_t)p->bias) : 0;
+  const int32_t *mult = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->multipliers);
+  const int32_t *shift = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->shifts);
+  int8_t *out = (int8_t *)at_tensor_ptr(m, (uint32_t)p->output);
+  const int32_t batches = ti->dims[0], out_w = to->dims[2], out_d = to->dims[3];
+  const int32_t pixels = to->dims[1] * out_w;
+  uint32_t buf[AT_CONV_MAX_TAPS + 4]; /* two interleaved int16 columns + their tails */
+  uint32_t *cols;
+  int32_t b, px, oc;
+  geometry g;
+  g.in_h = ti->dims[1], g.in_w = ti->dims[2], g.in_d = ti->dims[3];
+  g.k_h = tf->dims[1], g.k_w = tf->dims[2];
+  g.taps = g.k_h * g.k_w * g.in_d;
+  g.groups = g.taps >> 2;
+  if (tf->dims[3] != g.in_d || g.taps > AT_CONV_MAX_TAPS) {
+    at_conv_eval_reference(m, p);
+    return;
+  }
+  g.dil_h = p->dilation_h, g.dil_w = p->dilation_w;
+  g.input_offset = p->input_offset;
+  g.offset2 = at_pair16(p->input_offset);
+  /* the columns at the top of the buffer: the stack a run touches (the emulator's painted
+   * peak) is what this layer needs, not the cap */
+  cols = buf + AT_CONV_MAX_TAPS - g.groups * 4;
+
+  for (b = 0; b < batches; ++b) {
+    g.in = in + b * g.in_h * g.in_w * g.in_d;
+    for (px = 0; px < pixels; px += 2) {
+      /* an odd last pixel runs as a pair with itself, its second result dropped */
+      const int two = px + 1 < pixels;
+      const int32_t px1 = two ? px + 1 : px;
+      int8_t *o0 = out + (b * pixels + px) * out_d, *o1 = o0 + out_d;
+      fill_column(cols, 0, &g, (px / out_w) * p->stride_h - p->pad_h, (px % out_w) * p->stride_w - p->pad_w);
+      fill_column(cols, 1, &g, (px1 / out_w) * p->stride_h - p->pad_h, (px1 % out_w) * p->stride_w - p->pad_w);
+      for (oc = 0; oc < out_d; oc += 2) {
+        /* likewise an odd last channel */
+        const int pair = oc + 1 < out_d;
+        const int32_t oc1 = pair ? oc + 1 : oc;
+        const int8_t *w0 = filter + oc * g.taps, *w1 = filter + oc1 * g.taps;
+        const int8_t *const w_end = w0 + g.groups * 4;
+        const uint32_t *x = cols;
+        const int16_t *tail;
+        int32_t a00 = bias ? bias[oc] : 0, a10 = bias ? bias[oc1] : 0; /* a<channel><pixel> */
+        int32_t a01 = a00, a11 = a10, k;
+        while (w0 < w_end) { /* 4 taps x 2 channels x 2 pixels */
+          const uint32_t p0 = x[0], p1 = x[1], q0 = x[2], q1 = x[3];
+          uint32_t hi = at_sxtb16_ror8(at_load_s8x4(w0)), lo = __sxtb16(at_load_s8x4(w0));
+          a00 = __smlad(lo, p0, a00);
+          a00 = __smlad(hi, p1, a00);
+          a01 = __smlad(lo, q0, a01);
+          a01 = __smlad(hi, q1, a01);
+          hi = at_sxtb16_ror8(at_load_s8x4(w1)), lo = __sxtb16(at_load_s8x4(w1));
+          a10 = __smlad(lo, p0, a10);
+          a10 = __smlad(hi, p1, a10);
+          a11 = __smlad(lo, q0, a11);
+          a11 = __smlad(hi, q1, a11);
+          w0 += 4, w1 += 4, x += 4;
+        }
+        tail = (const int16_t *)(const void *)x; /* pixel 0's last taps, then pixel 1's */
+        for (k = 0; k < (g.taps & 3); ++k) {
+          a00 += w0[k] * tail[k], a01 += w0[k] * tail[4 + k];
+          a10 += w1[k] * tail[k], a11 += w1[k] * tail[4 + k];
+        }
+        o0[oc] = requantise(a00, mult[oc], shift[oc], p);
+        if (two) o1[oc] = requantise(a01, mult[oc], shift[oc], p);
+        if (pair) {
+          o0[oc1] = requantise(a10, mult[oc1], shift[oc1], p);
+          if (two) o1[oc1] = requantise(a11, mult[oc1], shift[oc1], p);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,44 @@
+/* Small helpers for the ARMv7E-M DSP-extension kernels (Cortex-M4/M7), on top of ACLE's
+ * arm_acle.h.  Packed int16 pairs: SXTB16 sign-extends bytes 0 and 2 of a word into the
+ * two halfwords, so one int8 word x0..x3 widens to the pairs (x0, x2) and, rotated by 8
+ * bits first, (x1, x3).  Both operands of an SMLAD widened the same way multiply the
+ * right elements together; the sum of the four products is order-free. */
+#ifndef AT_DSP_UTIL_H
+#define AT_DSP_UTIL_H
+
+#include <arm_acle.h>
+#include <stdint.h>
+#include <string.h>
+
+#if !defined(__ARM_FEATURE_DSP)
+#error "cortex_m_dsp kernels need the DSP extension (ARMv7E-M: -mcpu=cortex-m4 / cortex-m7)"
+#endif
+
+/* Four int8 as one word; any alignment (LDR allows unaligned addresses on v7-M). */
+static inline uint32_t at_load_s8x4(const int8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+/* (x1, x3) of a word: SXTB16 with its built-in rotation (ACLE's __sxtb16 takes no rotation
+ * and GCC 12 emits a separate ROR). */
+static inline uint32_t at_sxtb16_ror8(uint32_t x) {
+  uint32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+  return r;
+}
+
+/* a + (x1, x3), halfword-wise. */
+static inline uint32_t at_sxtab16_ror8(uint32_t a, uint32_t x) {
+  uint32_t r;
+  __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+  return r;
+}
+
+/* An int16 offset in both halfwords, for SXTAB16. */
+static inline uint32_t at_pair16(int32_t v) {
+  return ((uint32_t)v & 0xFFFFu) | ((uint32_t)v << 16);
+}
+
+#endif

@@ -1,0 +1,77 @@
+/* FULLY_CONNECTED, int8, with the DSP extension: bit-exact with the reference kernel (the
+ * same integer sums, requantised by the same at_mbqm).
+ *
+ * Four output units at a time: each input word is widened once with the input offset
+ * added (SXTAB16) and multiplied into four rows, each row's weight word widened once
+ * (SXTB16), 2 MACs per SMLAD (pair order: dsp_util.h).  No buffer: the input is widened
+ * on the fly, its cost shared by the four rows.  A weight zero point other than 0 (not
+ * produced by TFLite's int8 spec) goes to the reference kernel. */
+#include "dsp_util.h"
+#include "fixedpoint.h"
+#include "kernel_util.h"
+#include "kernels.h"
+
+static inline int8_t requantise(int32_t acc, int32_t mult, int32_t shift, const at_fc_params *p) {
+  return (int8_t)at_clamp(at_mbqm(acc, mult, shift) + p->output_offset, p->act_min, p->act_max);
+}
+
+void at_fc_eval(const at_model *m, const at_fc_params *p) {
+  const at_tensor *tf = &m->tensors[p->filter];
+  const int8_t *in = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->input);
+  const int8_t *filter = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->filter);
+  const int32_t *bias = p->bias >= 0 ? (const int32_t *)at_tensor_ptr(m, (uint32_t)p->bias) : 0;
+  const int32_t *mult = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->multipliers);
+  const int32_t *shift = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->shifts);
+  const int per_channel = m->tensors[p->multipliers].dims[0] > 1;
+  int8_t *out = (int8_t *)at_tensor_ptr(m, (uint32_t)p->output);
+  const int32_t units = tf->dims[0], depth = tf->dims[1];
+  const int32_t batches = at_elem_count(&m->tensors[p->input]) / depth;
+  const int32_t depth4 = depth & ~3;
+  const uint32_t offset2 = at_pair16(p->input_offset);
+  int32_t b, u, r, d;
+  if (p->filter_offset != 0) {
+    at_fc_eval_reference(m, p);
+    return;
+  }
+  for (b = 0; b < batches; ++b) {
+    const int8_t *xb = in + b * depth;
+    int8_t *ob = out + b * units;
+    for (u = 0; u < units; u += 4) {
+      /* a block past the last unit repeats the last row, its results dropped */
+      const int32_t n = units - u < 4 ? units - u : 4;
+      const int8_t *w0 = filter + u * depth;
+      const int8_t *w1 = filter + (u + (n > 1 ? 1 : 0)) * depth;
+      const int8_t *w2 = filter + (u + (n > 2 ? 2 : 0)) * depth;
+      const int8_t *w3 = filter + (u + (n > 3 ? 3 : 0)) * depth;
+      const int8_t *x = xb, *const x_end = xb + depth4;
+      int32_t acc[4];
+      int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      while (x < x_end) {
+        const uint32_t v = at_load_s8x4(x);
+        const uint32_t xlo = __sxtab16(offset2, v), xhi = at_sxtab16_ror8(offset2, v);
+        uint32_t w = at_load_s8x4(w0);
+        a0 = __smlad(__sxtb16(w), xlo, a0);
+        a0 = __smlad(at_sxtb16_ror8(w), xhi, a0);
+        w = at_load_s8x4(w1);
+        a1 = __smlad(__sxtb16(w), xlo, a1);
+        a1 = __smlad(at_sxtb16_ror8(w), xhi, a1);
+        w = at_load_s8x4(w2);
+        a2 = __smlad(__sxtb16(w), xlo, a2);
+        a2 = __smlad(at_sxtb16_ror8(w), xhi, a2);
+        w = at_load_s8x4(w3);
+        a3 = __smlad(__sxtb16(w), xlo, a3);
+        a3 = __smlad(at_sxtb16_ror8(w), xhi, a3);
+        x += 4, w0 += 4, w1 += 4, w2 += 4, w3 += 4;
+      }
+      for (d = 0; d < depth - depth4; ++d) { /* the last depth % 4 inputs */
+        const int32_t xv = x[d] + p->input_offset;
+        a0 += w0[d] * xv, a1 += w1[d] * xv, a2 += w2[d] * xv, a3 += w3[d] * xv;
+      }
+      acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+      for (r = 0; r < n; ++r) {
+        const int c = per_channel ? (int)(u + r) : 0;
+        ob[u + r] = requantise(acc[r] + (bias ? bias[u + r] : 0), mult[c], shift[c], p);
+      }
+    }
+  }
+}
