@@ -111,6 +111,21 @@ class Budget(_Strict):
         return int(kb * 1024)
 
 
+class Costs(_Strict):
+    """What a wrong decision costs (autotiny.decisions.cost_matrix): a confusion true t ->
+    predicted p costs miss[t] + false_alarm[p] (unnamed classes: miss 1, false alarm 0), or
+    `matrix` [true][predicted] in task.classes order."""
+
+    miss: dict[str, float] = Field(default_factory=dict)
+    false_alarm: dict[str, float] = Field(default_factory=dict)
+    matrix: list[list[float]] | None = None
+
+    @field_validator("miss", "false_alarm", mode="before")
+    @classmethod
+    def _none_is_empty(cls, v):
+        return {} if v is None else v  # the YAML default is null: Hydra cannot override an empty mapping
+
+
 class Task(_Strict):
     """The `task:` group. `kind` picks the implementation (autotiny.tasks.TASKS; defaults to `name`),
     so two task configs can share one; that implementation checks `dataset` and reads the data."""
@@ -120,6 +135,14 @@ class Task(_Strict):
     dataset: str = Field(min_length=1)
     space: str
     classes: list[str] = Field(min_length=2)
+    costs: Costs = Field(default_factory=Costs)
+
+    @model_validator(mode="after")
+    def _costs_name_the_classes(self) -> Task:
+        from autotiny.decisions import cost_matrix
+
+        cost_matrix(self.costs, self.classes)  # raises a one-line ConfigError
+        return self
 
 
 class DataSettings(_Strict):
@@ -144,7 +167,7 @@ class SearchSettings(_Strict):
     studies_dir: str = "studies"
     output_dir: str
     space: str | None = None
-    objectives: list[Literal["accuracy", "flash", "ram", "latency", "energy"]] = Field(min_length=1)
+    objectives: list[Literal["accuracy", "cost", "flash", "ram", "latency", "energy"]] = Field(min_length=1)
     repeat_candidates: bool = False  # false: a candidate already answered reuses that result (small spaces)
     max_retries: int = Field(default=1, ge=0)  # a failed trial is retried on later runs, this many times
     runner: Literal["process", "inline"] = "process"  # process: trials in a worker the search can always stop

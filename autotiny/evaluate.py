@@ -1,4 +1,5 @@
-"""Score an int8 model on features: accuracy and confusion matrix of the quantized model itself."""
+"""Score an int8 model on features: accuracy, confusion matrix and class probabilities of the
+quantized model itself (the probabilities feed the cost-weighted decision rule, autotiny.decisions)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import numpy as np
 class Scores:
     accuracy: float
     n: int
-    confusion: np.ndarray  # [true, predicted] counts
+    confusion: np.ndarray  # [true, predicted] counts (argmax decisions)
+    probs: np.ndarray | None = None  # [N, classes] dequantized model outputs
+    labels: np.ndarray | None = None
 
     def per_class_recall(self) -> np.ndarray:
         totals = self.confusion.sum(axis=1)
@@ -24,7 +27,8 @@ def quantize_input(features: np.ndarray, scale: float, zero_point: int) -> np.nd
 
 
 def predict_int8(model: bytes, features: np.ndarray, batch: int = 256) -> np.ndarray:
-    """int8 output scores [N, classes] from LiteRT, input quantized with the model's own parameters."""
+    """Output scores [N, classes] from LiteRT, input quantized with the model's own parameters,
+    the int8 outputs dequantized with the model's output parameters (the order is the int8 order)."""
     from ai_edge_litert.interpreter import Interpreter
 
     from autotiny.compress import quiet_stderr
@@ -35,7 +39,8 @@ def predict_int8(model: bytes, features: np.ndarray, batch: int = 256) -> np.nda
     inp = interp.get_input_details()[0]
     scale, zp = inp["quantization"]
     x = quantize_input(features.reshape((len(features), *inp["shape"][1:])), scale, zp)
-    out_index = interp.get_output_details()[0]["index"]
+    out = interp.get_output_details()[0]
+    out_index, (out_scale, out_zp) = out["index"], out["quantization"]
     outputs = []
     for start in range(0, len(x), batch):
         chunk = x[start:start + batch]
@@ -44,15 +49,17 @@ def predict_int8(model: bytes, features: np.ndarray, batch: int = 256) -> np.nda
         interp.set_tensor(inp["index"], chunk)
         interp.invoke()
         outputs.append(interp.get_tensor(out_index).copy())
-    return np.concatenate(outputs) if outputs else np.zeros((0, 0), np.int8)
+    q = np.concatenate(outputs) if outputs else np.zeros((0, 0), np.int8)
+    return ((q.astype(np.float32) - out_zp) * (out_scale or 1.0)).astype(np.float32)
 
 
 def score(model: bytes, features: np.ndarray, labels: np.ndarray, n_classes: int) -> Scores:
-    predicted = predict_int8(model, features).argmax(axis=1)
+    probs = predict_int8(model, features)
+    predicted = probs.argmax(axis=1)
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(confusion, (labels, predicted), 1)
     return Scores(accuracy=float((predicted == labels).mean()) if len(labels) else 0.0,
-                  n=len(labels), confusion=confusion)
+                  n=len(labels), confusion=confusion, probs=probs, labels=np.asarray(labels))
 
 
 def confusion_png(scores: Scores, classes: list[str], path, title: str = "") -> None:

@@ -61,6 +61,8 @@ class Trained:
     test: Scores
     epochs_run: int
     final_loss: float
+    decision: dict  # the cost-weighted decision rule tuned on validation data (autotiny.decisions)
+    decision_metrics: dict[str, float]  # val_/test_ cost per 1,000, decision accuracy, macro-F1, per class
 
 
 class TaskData:
@@ -164,8 +166,22 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
     with timings.stage("evaluate"):
         val = task.score(tflite, x_val, y_val)
         test = task.score(tflite, x_test, y_test) if len(x_test) else val
+        decision, figures = decide(val, test, cfg)
     return Trained(tflite, m, check_budget(m, cfg.budget, cfg.board), val, test,
-                   epochs_run=len(losses), final_loss=float(losses[-1]))
+                   epochs_run=len(losses), final_loss=float(losses[-1]), decision=decision,
+                   decision_metrics=figures)
+
+
+def decide(val: Scores, test: Scores, cfg: RunConfig) -> tuple[dict, dict[str, float]]:
+    """Tune the decision rule on validation data under the task's costs; judge it on both splits."""
+    from autotiny.decisions import cost_matrix, decision_metrics, tune
+
+    classes = list(cfg.task.classes)
+    cost = cost_matrix(cfg.task.costs, classes)
+    rule = tune(val.probs, val.labels, cost)
+    figures = decision_metrics(val.labels, rule.decide(val.probs), cost, classes, "val")
+    figures.update(decision_metrics(test.labels, rule.decide(test.probs), cost, classes, "test"))
+    return rule.to_dict(classes), figures
 
 
 def write_c_header(model: bytes, path: Path, symbol: str = "autotiny_model") -> None:

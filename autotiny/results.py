@@ -20,6 +20,7 @@ from autotiny.trial import TrialRecord
 # objective name → (direction, record value)
 OBJECTIVES = {
     "accuracy": ("maximize", "val_accuracy"),
+    "cost": ("minimize", "val_cost_per_1000"),  # expected cost of the tuned decision rule (task.costs)
     "flash": ("minimize", "flash_bytes"),
     "ram": ("minimize", "ram_bytes"),
     "latency": ("minimize", "latency_ms"),

@@ -36,7 +36,8 @@ class TrialRecord:
     trained: bool = False
     feasible: bool = False
     figures: dict[str, Figure] = field(default_factory=dict)  # flash, RAM, latency, ... each with its source
-    metrics: dict[str, float] = field(default_factory=dict)  # val_accuracy, test_accuracy, final_loss
+    metrics: dict[str, float] = field(default_factory=dict)  # val_accuracy, test_accuracy, val_cost_per_1000, ...
+    decision: dict[str, Any] = field(default_factory=dict)  # the cost-weighted rule tuned on val (decisions.py)
     violations: dict[str, float] = field(default_factory=dict)  # budget overshoot per figure (> 0 violated)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     layers: list[dict[str, Any]] = field(default_factory=list)  # per op of the measured model: LAYER_SOURCES
@@ -158,6 +159,8 @@ def run_candidate(spec: CandidateSpec, cfg: RunConfig, data: TaskData | None, nu
         rec.artifacts["confusion_matrix.png"] = str((trial_dir / "confusion_matrix.png").resolve())
         rec.metrics.update(val_accuracy=result.val.accuracy, test_accuracy=result.test.accuracy,
                            final_loss=result.final_loss, epochs_run=float(result.epochs_run))
+        rec.metrics.update(result.decision_metrics)
+        rec.decision = result.decision
     rec.figures = figures_of(m)
     rec.layers = layer_figures(m, cfg.board.clock_hz, tflite)
     if rec.layers:

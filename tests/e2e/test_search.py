@@ -37,6 +37,10 @@ def test_cli_search_end_to_end_then_resume(tmp_path, run_overrides, capsys):
     assert record["candidate"]["model"]["family"] == "ds_cnn" and record["state"] == "complete"
     assert record["candidate"]["frontend"]["params"]["n_mfcc"] == 10 and record["study"]["board"] == "stm32f746"
     assert record["figures"]["ram_bytes"]["source"] == "emulated"
+    # the decision rule was tuned on validation data under the task's costs (default: error count)
+    assert len(record["decision"]["weights"]) == 12 and "stop" in record["decision"]["weights"]
+    assert 0 <= record["metrics"]["test_cost_per_1000"] <= 1000
+    assert record["metrics"]["val_cost_per_1000"] <= 1000 * (1 - record["metrics"]["val_accuracy"]) + 1e-9
 
     client, runs = _mlflow_runs(tmp_path)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
@@ -44,7 +48,8 @@ def test_cli_search_end_to_end_then_resume(tmp_path, run_overrides, capsys):
     assert len(parents) == 1 and len(children) == 2
     assert all(c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in children)
     for c in children:
-        assert {"val_accuracy", "flash_bytes", "ram_bytes", "feasible"} <= set(c.data.metrics)
+        assert {"val_accuracy", "flash_bytes", "ram_bytes", "feasible", "val_cost_per_1000", "test_macro_f1",
+                "test_recall.stop", "test_false_alarm.stop"} <= set(c.data.metrics)
         assert c.data.params["model.family"] == "ds_cnn"
         assert c.data.tags["source.ram_bytes"] == "emulated" and c.data.tags["source.latency_ms"] == "emulated"
         # the F746's power is an assumption in its board config: every output that uses it says so
