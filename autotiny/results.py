@@ -210,7 +210,9 @@ def pareto_front(rows: list[TrialRecord], objectives: list[str]) -> list[TrialRe
     return sorted(front, key=lambda r: -r.metrics.get("val_accuracy", 0))
 
 
-def best_of(front: list[TrialRecord]) -> TrialRecord | None:
-    """The feasible Pareto candidate with the best validation accuracy (then smaller)."""
-    return max(front, key=lambda r: (r.metrics.get("val_accuracy", 0), -r.value("flash_bytes"),
-                                     -r.value("ram_bytes")), default=None)
+def best_of(front: list[TrialRecord], objectives: list[str] = ("accuracy",)) -> TrialRecord | None:
+    """The feasible Pareto candidate with the lowest expected cost when cost is an objective,
+    else the best validation accuracy; then the smaller."""
+    quality = ((lambda r: -(r.value("val_cost_per_1000") if r.value("val_cost_per_1000") is not None else float("inf")))
+               if "cost" in objectives else (lambda r: r.metrics.get("val_accuracy", 0)))
+    return max(front, key=lambda r: (quality(r), -r.value("flash_bytes"), -r.value("ram_bytes")), default=None)

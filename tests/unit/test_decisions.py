@@ -94,3 +94,21 @@ def test_decision_metrics_by_hand():
     assert m["val_false_alarm._unknown_"] == pytest.approx(1 / 3)
     f1_stop, f1_unknown = 2 * 0.5 * 0.5 / 1.0, 2 * 0.5 * 1.0 / 1.5
     assert m["val_macro_f1"] == pytest.approx((f1_stop + 0.0 + f1_unknown) / 3)
+
+
+def test_the_chosen_candidate_follows_the_objective():
+    from autotiny.measure import Figure
+    from autotiny.results import best_of, pareto_front
+    from autotiny.trial import TrialRecord
+
+    def rec(n, acc, cost, latency):
+        r = TrialRecord(number=n, metrics={"val_accuracy": acc, "val_cost_per_1000": cost})
+        r.figures = {k: Figure(v, "", "emulated") for k, v in
+                     (("flash_bytes", 1000), ("ram_bytes", 1000), ("latency_ms", latency))}
+        return r
+
+    accurate, cheap = rec(0, 0.90, 300.0, 10.0), rec(1, 0.85, 120.0, 10.0)
+    assert best_of([accurate, cheap]) is accurate
+    front = pareto_front([accurate, cheap], ["cost", "latency"])
+    assert front == [cheap] and best_of(front, ["cost", "latency"]) is cheap
+    assert best_of([accurate, cheap], ["cost", "latency"]) is cheap
