@@ -301,6 +301,10 @@ img{max-width:100%}table{border-collapse:collapse;font-size:.9em}td,th{padding:2
 text-align:left}.source{color:#555;font-size:.85em}.note{color:#a60}"""
 
 
+# The page may load nothing from anywhere: images are inline, there is no script.
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
 def _table(head: list[str], rows: list[list[str]]) -> str:
     e = html.escape
     return ("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"
@@ -313,8 +317,9 @@ def render(v: StudyView, drawn: list[Chart]) -> str:
     counts = {s: sum(r.state == s for r in v.records) for s in ("complete", "infeasible", "failed")}
     budget = ", ".join(f"{GAUGES[k][0]} {lim / GAUGES[k][3]:g} {GAUGES[k][2]}" if lim else f"{GAUGES[k][0]} no limit"
                        for k, lim in v.budget.items())
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>autotiny report: {e(v.name)}</title>"
-             f"<style>{CSS}</style></head><body>",
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+             f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
+             f"<title>autotiny report: {e(v.name)}</title><style>{CSS}</style></head><body>",
              f"<h1>Study {e(v.name)}: task {e(v.task)} on {e(v.board)}</h1>",
              f"<p>{len(v.records)} trials: {counts['complete']} feasible, {counts['infeasible']} over budget, "
              f"{counts['failed']} failed. Objectives: {e(', '.join(v.objectives))}. Budget: {e(budget)}. "

@@ -19,6 +19,7 @@ import pytest
 
 from autotiny.config import TrackingSettings, cache_root
 from autotiny.tracking import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG, KEY_FIGURES, TRIALS_VIEW_TAG, Tracker
+from tests.chromium import chromium as _chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES = [
@@ -133,18 +134,6 @@ def test_store_without_the_experiment_names_what_it_has(store: Tracker, tmp_path
 
 
 # ---- the real thing: server + browser ----------------------------------------------------------
-
-CHROMIUM = shutil.which("chromium")
-
-
-def _chromium(url: str, profile: Path, *extra: str, budget_ms: int) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1600,900",
-         f"--virtual-time-budget={budget_ms}", *extra, url],
-        capture_output=True, text=True, timeout=120)
-
 
 @pytest.mark.needs_chromium
 def test_runs_page_shows_trials_and_figures_in_chromium(store: Tracker, tmp_path: Path):
