@@ -1,0 +1,119 @@
+"""The Cortex-M DSP kernels (firmware/kernels/cortex_m_dsp: depthwise convolution, pooling, add)
+equal the host runtime (the reference kernels, themselves equal to TFLM: test_runtime_ops.py)
+bit for bit: random single-op models, derandomized, run in the emulator on an M4 and an M7 board
+with board.kernels=auto, shaped to reach every specialised path (3x3 stride 1/2, 10x4, SAME/VALID,
+odd widths, channel counts off multiples of 2 and 4, rows wider than one tile, global pooling)
+and the fall-backs.  Each test also checks, from the emulator's per-function profile, that the
+specialised paths really ran, so a kernel that silently falls back everywhere fails."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from autotiny import blob, runtime
+from autotiny.config import compose
+from autotiny.measure import emulator, protocol
+from tests.contract.test_runtime_ops import (SETTINGS, add_case, bias_data, conv_case, int8_input, out_dim,
+                                             pool_case, scales, weights, zp)
+from tests.tflite_builder import ModelBuilder, options
+
+pytestmark = pytest.mark.needs_arm_gcc
+
+BOARDS = ("stm32l4r5", "stm32f746")  # Cortex-M4F, Cortex-M7: the same C, compiled and timed apart
+CASES = 200
+
+_boards: dict[str, object] = {}
+RAN: dict[str, dict[str, int]] = {}  # test -> function of the DSP set -> cases that executed it
+
+
+def board(name: str):
+    if name not in _boards:
+        _boards[name] = compose([f"board={name}", "board.kernels=auto"]).board
+    return _boards[name]
+
+
+def check(test: str, model: bytes, x: np.ndarray) -> None:
+    """The model on each board's emulated firmware equals the host runtime byte for byte."""
+    b = blob.from_tflite(model)
+    expected = runtime.run(b, x)
+    for name in BOARDS:
+        bd = board(name)
+        mach = protocol.machine(bd)
+        mach.clear_profile()
+        r = emulator.emulate(b.data, bd, x, on=mach)
+        assert r.ok, f"{test} on {name}: {r.fault or r.status_name}"
+        got = r.output
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        diff = np.flatnonzero(got.reshape(-1).view(np.uint8) != expected.reshape(-1).view(np.uint8))
+        assert diff.size == 0, (f"{test} on {name}: {diff.size} of {got.size} outputs differ; first at "
+                                f"{diff[0]}: emulated {got.reshape(-1)[diff[0]]} host {expected.reshape(-1)[diff[0]]}")
+        seen = RAN.setdefault(test, {})
+        for fn, _, _ in mach.profile():
+            seen[fn] = seen.get(fn, 0) + 1
+
+
+# ---------------------------------------------------------------------------
+# depthwise convolution
+
+KERNELS = [(3, 3, 1), (3, 3, 1), (3, 3, 2), (3, 3, 2), (10, 4, 1), (10, 4, 2), None]  # (kh, kw, stride); None: any
+
+
+@st.composite
+def dw_case(draw):
+    """DEPTHWISE_CONV_2D with depth multiplier 1, no dilation, shaped for the DSP kernel's paths."""
+    shape = draw(st.sampled_from(KERNELS))
+    if shape is None:
+        kh, kw, sh, sw = (draw(st.integers(1, 7)), draw(st.integers(1, 7)), draw(st.integers(1, 3)),
+                          draw(st.integers(1, 3)))
+    else:
+        kh, kw, s = shape
+        sh, sw = (s, s) if draw(st.integers(0, 3)) else (draw(st.integers(1, 2)), s)  # the row kernel keys on sw
+    pad = draw(st.integers(0, 1))  # 0 SAME, 1 VALID
+    wide = draw(st.integers(0, 4)) == 0  # rows wider than one tile (32 outputs, or the row buffer)
+    h = draw(st.integers(1, 12 if kh < 10 else 16))
+    w = draw(st.integers(34, 70)) if wide else draw(st.integers(1, 13))
+    if pad == 1:
+        h, w = max(h, kh), max(w, kw)
+    c = draw(st.sampled_from([1, 2, 3, 4, 5, 7, 8, 12, 16]))
+    n = 1 if draw(st.integers(0, 4)) else 2
+    oh, ow = out_dim(pad, h, kh, sh, 1), out_dim(pad, w, kw, sw, 1)
+    in_s, out_s = scales(draw, 1, -2.5, 0.0)[0], scales(draw, 1, -2.5, 0.5)[0]
+    per_channel = draw(st.integers(0, 3)) > 0
+    w_s = scales(draw, c if per_channel else 1, -4.0, -1.0)
+    b = ModelBuilder()
+    x = b.tensor((n, h, w, c), scale=in_s, zero_point=zp(draw))
+    wt = b.tensor((1, kh, kw, c), scale=w_s, zero_point=[0] * len(w_s), quantized_dimension=3,
+                  data=weights(draw, (1, kh, kw, c)))
+    bs = [np.float32(in_s) * np.float32(s) for s in (w_s if per_channel else w_s * c)]
+    bias = b.tensor((c,), "INT32", scale=bs, zero_point=[0] * c, data=bias_data(draw, c))
+    y = b.tensor((n, oh, ow, c), scale=out_s, zero_point=zp(draw))
+    b.op("DEPTHWISE_CONV_2D", [x, wt, bias], [y],
+         options("DepthwiseConv2DOptionsT", padding=pad, strideH=sh, strideW=sw, depthMultiplier=1,
+                 dilationHFactor=1, dilationWFactor=1, fusedActivationFunction=draw(st.sampled_from([0, 1, 2, 3]))))
+    return b.build([x], [y]), int8_input(draw, (n, h, w, c))
+
+
+@SETTINGS
+@given(dw_case())
+def test_depthwise_dsp_paths(case):
+    check("depthwise", *case)
+
+
+def test_depthwise_paths_ran():
+    """The cases above reached each specialised row kernel, many times."""
+    seen = RAN.get("depthwise")
+    if not seen:
+        pytest.skip("runs after test_depthwise_dsp_paths")
+    for fn in ("at_dw_3x3_s1", "at_dw_3x3_s2", "at_dw_10x4", "at_dw_generic"):
+        assert seen.get(fn, 0) >= 20, (fn, seen.get(fn, 0))
+
+
+@SETTINGS
+@given(conv_case(depthwise=True))
+def test_depthwise_any(case):
+    """test_runtime_ops's depthwise cases: depth multipliers and dilations the DSP kernel hands to
+    the reference, tiny images, the kernel wider than the image."""
+    check("depthwise any", *case)
