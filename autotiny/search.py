@@ -24,6 +24,7 @@ from autotiny import results
 from autotiny.config import RunConfig
 from autotiny.errors import ConfigError
 from autotiny.pipeline import TaskData
+from autotiny.progress import Quiet
 from autotiny.results import OBJECTIVES
 from autotiny.runner import StopSignals, TrialFailed, make_runner
 from autotiny.space import SearchSpace, load_space, suggest
@@ -96,9 +97,10 @@ def _owner_dead(owner: dict | None) -> bool:
 
 
 class Search:
-    def __init__(self, cfg: RunConfig, log: Callable[[str], None] = print):
+    def __init__(self, cfg: RunConfig, log: Callable[[str], None] = print, progress: Quiet | None = None):
         self.cfg = cfg
         self.log = log
+        self.progress = progress or Quiet()  # told when each trial starts and ends (autotiny.progress)
         self.space = load_space(cfg.search.space or cfg.task.space)
         self.output_dir = Path(cfg.search.output_dir)
         self.tracker = Tracker(cfg.tracking)
@@ -163,6 +165,7 @@ class Search:
         if rec.mlflow_run_id:
             trial.set_user_attr("mlflow_run_id", rec.mlflow_run_id)
         header = f"[trial {trial.number} ({self._done(trials) + 1}/{cfg.search.n_trials})]"
+        self.progress.trial_started(trial.number, self._done(trials) + 1, trials)
         outcome: BaseException | None = None
         try:
             if self.signals.requested:
@@ -203,6 +206,7 @@ class Search:
             self.log(f"{header} warning: MLflow logging failed: {e}")
         self.run_states.append(rec.state)
         self.log(results.console_line(rec, header, time.perf_counter() - t0))
+        self.progress.trial_done(rec)
         if outcome is not None:
             raise outcome
         return results.objective_values(rec, list(cfg.search.objectives))
