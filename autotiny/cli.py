@@ -24,10 +24,15 @@ def _search(overrides: list[str]) -> int:
     from autotiny.results import format_table
     from autotiny.search import Search
 
-    search = Search(cfg)
+    from autotiny.progress import SearchProgress
+
+    progress = SearchProgress(cfg.search.n_trials)  # a live bar on a terminal, plain lines in a log
+    search = Search(cfg, log=progress.log, progress=progress)
+    progress.watch(lambda: search.runner.stage if search.runner is not None else "")
     if cfg.tracking.enabled:
         print(f"MLflow: {search.tracker.uri} (browse it: autotiny ui)", flush=True)
-    outcome = search.run()
+    with progress:
+        outcome = search.run()
     print()
     print(f"study {outcome.study_name}: {outcome.n_complete} feasible, {outcome.n_infeasible} over budget, "
           f"{outcome.n_failed} failed")
