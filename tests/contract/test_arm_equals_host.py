@@ -1,10 +1,13 @@
 """The ARM firmware, run on the emulated boards, equals the host build of the same
 runtime bit for bit: on the MLPerf Tiny reference models ($AUTOTINY_DATA) and on
 random multi-op int8 models (always, when arm-none-eabi-gcc is installed), on
-all three boards."""
+all three boards, with each kernel set: `reference` (the portable kernels the host runs)
+and `auto` (the core's fast set, cortex_m_dsp on these M4/M7 boards).  The helpers here
+(`board`, `assert_same`) also serve tests/contract/test_runtime_ops.py."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 
 import numpy as np
 import pytest
@@ -18,11 +21,14 @@ pytestmark = pytest.mark.needs_arm_gcc
 
 BOARDS = ("stm32f746", "nrf52840", "stm32l4r5")
 REFERENCE = ("kws_ref_model_int8", "ad01_int8", "pretrainedResnet_quant")
+KERNEL_SETS = ("reference", "auto")
 N_RANDOM = 12
 
 
-def board(name: str):
-    return compose([f"board={name}"]).board
+@lru_cache(maxsize=None)
+def board(name: str, kernels: str = "auto"):
+    """The board record with this kernel set (cached: composing takes ~0.5 s)."""
+    return compose([f"board={name}", f"board.kernels={kernels}"]).board
 
 
 def inputs(shape, n: int, seed: int):
@@ -33,25 +39,31 @@ def inputs(shape, n: int, seed: int):
         yield rng.integers(-128, 128, size=shape, dtype=np.int8)
 
 
-def assert_same(b: blob.ModelBlob, board_name: str, x: np.ndarray, what: str) -> None:
-    r = emulator.emulate(b.data, board(board_name), x)
-    assert r.ok, f"{what} on {board_name}: {r.fault or r.status_name}"
+def assert_same(b: blob.ModelBlob, rec, x: np.ndarray, what: str, run=None) -> None:
+    """The emulated run on board record `rec` equals the host runtime's output (`run`: the
+    emulator's result when the caller already has it).  Bit-exactness needs no cycle model:
+    the Machine without one runs faster."""
+    r = run or emulator.emulate(b.data, rec, x, cycle_model=False)
+    where = f"{what} on {rec.name} (kernels={rec.kernels})"
+    assert r.ok, f"{where}: {r.fault or r.status_name}"
     expected = runtime.run(b, x)
     assert r.output.dtype == expected.dtype and r.output.shape == expected.shape
     diff = np.flatnonzero(r.output.reshape(-1).view(np.uint8) != expected.reshape(-1).view(np.uint8))
-    assert diff.size == 0, f"{what} on {board_name}: {diff.size} outputs differ, first at {diff[0]}"
+    assert diff.size == 0, (f"{where}: {diff.size} of {expected.size} outputs differ; first at {diff[0]}: "
+                            f"ARM {r.output.reshape(-1)[diff[0]]} host {expected.reshape(-1)[diff[0]]}")
 
 
+@pytest.mark.parametrize("kernels", KERNEL_SETS)
 @pytest.mark.parametrize("name", REFERENCE)
 @pytest.mark.parametrize("board_name", BOARDS)
-def test_reference_models(data_root, name, board_name):
+def test_reference_models(data_root, name, board_name, kernels):
     path = data_root / "mlperf_tiny" / f"{name}.tflite"
     if not path.exists():
         pytest.skip(f"{path} not present")
     b = blob.from_tflite(path)
     n = 2 if name == "pretrainedResnet_quant" else 3  # IC: ~0.5 s per inference on the M4 model
     for k, x in enumerate(inputs(b.input_shape, n, seed=len(name))):
-        assert_same(b, board_name, x, f"{name} input #{k}")
+        assert_same(b, board(board_name, kernels), x, f"{name} input #{k}")
 
 
 # ---------------------------------------------------------------------------
@@ -132,13 +144,14 @@ def random_model(seed: int) -> tuple[bytes, np.ndarray]:
     return b.build([x], [probs]), xin
 
 
+@pytest.mark.parametrize("kernels", KERNEL_SETS)
 @pytest.mark.parametrize("board_name", BOARDS)
-def test_random_models(board_name):
+def test_random_models(board_name, kernels):
     ran = 0
     for seed in range(N_RANDOM):
         model, x = random_model(seed)
         b = blob.from_tflite(model)
-        assert_same(b, board_name, x, f"random model seed {seed}")
+        assert_same(b, board(board_name, kernels), x, f"random model seed {seed}")
         ran += 1
     assert ran == N_RANDOM
 
@@ -163,8 +176,9 @@ def float_io_model(seed: int) -> tuple[bytes, np.ndarray]:
     return b.build([x], [out]), xin
 
 
+@pytest.mark.parametrize("kernels", KERNEL_SETS)
 @pytest.mark.parametrize("board_name", BOARDS)
-def test_float_io_models(board_name):
+def test_float_io_models(board_name, kernels):
     for seed in range(4):
         model, x = float_io_model(seed)
-        assert_same(blob.from_tflite(model), board_name, x, f"float I/O model seed {seed}")
+        assert_same(blob.from_tflite(model), board(board_name, kernels), x, f"float I/O model seed {seed}")

@@ -1,33 +1,55 @@
 """Per-op property tests: random single-op int8 models, written directly as
-.tflite flatbuffers, run by tflite_micro and by our host runtime; the outputs
-must be equal byte for byte.  200 derandomized cases per op."""
+.tflite flatbuffers; 200 derandomized cases per op and kernel set:
+
+* `host`: tflite_micro and our host runtime (the reference kernels) agree byte for byte;
+* `arm`: the firmware with the fast kernel set (board stm32f746, `board.kernels=auto`:
+  cortex_m_dsp), run in the emulator, agrees with the host runtime byte for byte
+  (needs arm-none-eabi-gcc; one Machine for the whole module, a case costs milliseconds).
+
+The conv and fully-connected strategies draw shape families that reach each specialised
+path of the fast kernels (firmware/kernels/cortex_m_dsp): 1x1 convolutions, channel and
+depth counts that are and are not multiples of 2 and 4, odd output widths and pixel counts,
+padding on every side, the first KWS layer's 10x4 window on one channel, receptive fields
+at and above the im2col cap, grouped convolutions (reference fallback)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from tests.contract.test_arm_equals_host import assert_same, board
 from tests.tflite_builder import ModelBuilder, options, run_tflm
 
-from autotiny import blob, runtime
+from autotiny import blob, firmware, runtime
+from autotiny.measure import emulator
 
 CASES = 200
 SETTINGS = settings(max_examples=CASES, deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))
+TARGETS = ("host", pytest.param("arm", marks=pytest.mark.needs_arm_gcc))
+ARM_BOARD = "stm32f746"
+IM2COL_CAP = 576  # taps per column in firmware/kernels/cortex_m_dsp/conv.c (AT_CONV_MAX_TAPS)
 
-COUNTS: dict[str, int] = {}
+COUNTS: dict[tuple[str, str], int] = {}
 
 
-def _check(name: str, model: bytes, x: np.ndarray) -> None:
-    expected = run_tflm(model, x)
-    got = runtime.run(blob.from_tflite(model), x)
-    assert got.dtype == expected.dtype and got.shape == expected.shape
-    if not np.array_equal(got.view(np.uint8), expected.view(np.uint8)):
-        diff = np.flatnonzero(got.reshape(-1).view(np.uint8) != expected.reshape(-1).view(np.uint8))
-        raise AssertionError(f"{name}: {len(diff)} of {got.size} outputs differ; first at {diff[0]}: "
-                             f"ours {got.reshape(-1)[diff[0]]} tflm {expected.reshape(-1)[diff[0]]}")
-    COUNTS[name] = COUNTS.get(name, 0) + 1
+def _check(name: str, model: bytes, x: np.ndarray, target: str) -> None:
+    b = blob.from_tflite(model)
+    if target == "arm":
+        out_bytes = int(np.prod(b.output_shape)) * np.dtype(b.output_dtype).itemsize
+        assume(out_bytes <= firmware.OUTPUT_CAPACITY)  # the firmware's output buffer
+        rec = board(ARM_BOARD, "auto")
+        assert_same(b, rec, x, name, run=emulator.emulate(b.data, rec, x, cycle_model=False))
+    else:
+        expected = run_tflm(model, x)
+        got = runtime.run(b, x)
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        if not np.array_equal(got.view(np.uint8), expected.view(np.uint8)):
+            diff = np.flatnonzero(got.reshape(-1).view(np.uint8) != expected.reshape(-1).view(np.uint8))
+            raise AssertionError(f"{name}: {len(diff)} of {got.size} outputs differ; first at {diff[0]}: "
+                                 f"ours {got.reshape(-1)[diff[0]]} tflm {expected.reshape(-1)[diff[0]]}")
+    COUNTS[name, target] = COUNTS.get((name, target), 0) + 1
 
 
 def scales(draw, n: int, lo: float = -3.0, hi: float = 0.0) -> list[float]:
@@ -62,28 +84,70 @@ def out_dim(padding: int, size: int, k: int, stride: int, dil: int) -> int:
 
 
 # ---------------------------------------------------------------------------
+CONV_FAMILIES = ("any", "any", "pointwise", "first_layer", "channel_words", "im2col_cap")
+DEPTHWISE_FAMILIES = ("any", "any", "3x3", "10x4")
+
+
+def conv_geometry(draw, family: str):
+    """(n, h, w, cin, kh, kw, sh, sw, dh, dw, groups) of one shape family: `any` draws
+    everything small (dilation, groups); `pointwise` 1x1 (stride 1: a matrix product, or 2 as
+    ResNet's shortcuts); `first_layer` one input channel under a tall window (KWS: 10x4, stride
+    2, SAME); `channel_words` channel counts that are multiples of 4 under 1..3 windows;
+    `im2col_cap` 3x3 windows whose receptive field is just under, at and over the cap;
+    `3x3` / `10x4` the depthwise windows of MobileNet and KWS."""
+    n, groups, dh, dw = draw(st.integers(1, 2)), 1, 1, 1
+    if family == "pointwise":
+        h, w, cin = draw(st.integers(1, 9)), draw(st.integers(1, 9)), draw(st.integers(1, 20))
+        kh = kw = 1
+        sh = sw = draw(st.sampled_from([1, 1, 1, 2]))
+    elif family == "first_layer":
+        n, cin = 1, 1
+        kh, kw = draw(st.integers(3, 10)), draw(st.integers(1, 4))
+        h, w = draw(st.integers(kh, 20)), draw(st.integers(kw, 10))
+        sh, sw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    elif family == "channel_words":
+        h, w, cin = draw(st.integers(1, 8)), draw(st.integers(1, 8)), draw(st.sampled_from([4, 8, 12, 16, 32]))
+        kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        sh, sw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    elif family == "im2col_cap":
+        n, h, w = 1, draw(st.integers(1, 5)), draw(st.integers(1, 5))
+        cin = draw(st.sampled_from([IM2COL_CAP // 9 - 1, IM2COL_CAP // 9, IM2COL_CAP // 9 + 1]))
+        kh = kw = 3
+        sh = sw = 1
+    elif family in ("3x3", "10x4"):
+        kh, kw = (3, 3) if family == "3x3" else (10, 4)
+        n, h, w = 1, draw(st.integers(1, kh + 3)), draw(st.integers(1, kw + 3))
+        cin = draw(st.integers(1, 12))
+        sh = sw = draw(st.integers(1, 2))
+    else:
+        h, w = draw(st.integers(1, 10)), draw(st.integers(1, 10))
+        cin = draw(st.integers(1, 6))
+        kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+        sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        dh, dw = draw(st.sampled_from([1, 1, 1, 2])), draw(st.sampled_from([1, 1, 1, 2]))
+        groups = draw(st.sampled_from([1, 1, 1, 2]))
+    return n, h, w, cin, kh, kw, sh, sw, dh, dw, groups
+
+
 @st.composite
 def conv_case(draw, depthwise: bool = False):
-    n = draw(st.integers(1, 2))
-    h, w = draw(st.integers(1, 10)), draw(st.integers(1, 10))
-    cin = draw(st.integers(1, 6))
-    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    dh, dw = draw(st.sampled_from([1, 1, 1, 2])), draw(st.sampled_from([1, 1, 1, 2]))
+    family = draw(st.sampled_from(DEPTHWISE_FAMILIES if depthwise else CONV_FAMILIES))
+    n, h, w, cin, kh, kw, sh, sw, dh, dw, groups = conv_geometry(draw, family)
     pad = draw(st.integers(0, 1))
+    if family == "first_layer":
+        pad = 0  # SAME: padding above, below and on both sides
     oh, ow = out_dim(pad, h, kh, sh, dh), out_dim(pad, w, kw, sw, dw)
     if oh < 1 or ow < 1:  # VALID with a window larger than the image: make it SAME
         pad = 0
         oh, ow = out_dim(pad, h, kh, sh, dh), out_dim(pad, w, kw, sw, dw)
     if depthwise:
-        dm = draw(st.integers(1, 4))
+        dm = draw(st.sampled_from([1, 1, 2, 3, 4]))
         cout = cin * dm
-        wshape, qdim, fdepth = (1, kh, kw, cout), 3, cout
+        wshape, qdim = (1, kh, kw, cout), 3
     else:
-        groups = draw(st.sampled_from([1, 1, 1, 2]))
         cin = cin * groups
-        cout = draw(st.integers(1, 4)) * groups
-        wshape, qdim, fdepth = (cout, kh, kw, cin // groups), 0, cin // groups
+        cout = draw(st.integers(1, 3 if family == "im2col_cap" else 9)) * groups
+        wshape, qdim = (cout, kh, kw, cin // groups), 0
     per_channel = draw(st.booleans())
     in_s, out_s = scales(draw, 1, -2.5, 0.0)[0], scales(draw, 1, -2.5, 0.5)[0]
     w_s = scales(draw, cout if per_channel else 1, -4.0, -1.0)
@@ -108,25 +172,28 @@ def conv_case(draw, depthwise: bool = False):
         opt = options("Conv2DOptionsT", padding=pad, strideH=sh, strideW=sw, dilationHFactor=dh,
                       dilationWFactor=dw, fusedActivationFunction=act)
         b.op("CONV_2D", ins, [y], opt)
-    del fdepth
     return b.build([x], [y]), int8_input(draw, (n, h, w, cin))
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @SETTINGS
-@given(conv_case())
-def test_conv_2d(case):
-    _check("CONV_2D", *case)
+@given(case=conv_case())
+def test_conv_2d(case, target):
+    _check("CONV_2D", *case, target)
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @SETTINGS
-@given(conv_case(depthwise=True))
-def test_depthwise_conv_2d(case):
-    _check("DEPTHWISE_CONV_2D", *case)
+@given(case=conv_case(depthwise=True))
+def test_depthwise_conv_2d(case, target):
+    _check("DEPTHWISE_CONV_2D", *case, target)
 
 
 @st.composite
 def fc_case(draw):
-    units, depth = draw(st.integers(1, 16)), draw(st.integers(1, 48))
+    # small and odd counts, and the AD autoencoder's 640 -> 128 -> 8 (4-row blocks, 4-input words)
+    units = draw(st.one_of(st.integers(1, 16), st.sampled_from([8, 128])))
+    depth = draw(st.one_of(st.integers(1, 48), st.sampled_from([64, 127, 128, 640])))
     batches = draw(st.integers(1, 3))
     four_d = draw(st.booleans()) and batches == 1
     per_channel = draw(st.integers(0, 3)) == 0
@@ -148,10 +215,11 @@ def fc_case(draw):
     return b.build([x], [y]), int8_input(draw, in_shape)
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @SETTINGS
-@given(fc_case())
-def test_fully_connected(case):
-    _check("FULLY_CONNECTED", *case)
+@given(case=fc_case())
+def test_fully_connected(case, target):
+    _check("FULLY_CONNECTED", *case, target)
 
 
 @st.composite
@@ -172,16 +240,18 @@ def pool_case(draw, op: str):
     return b.build([x], [y]), int8_input(draw, (n, h, w, c))
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @SETTINGS
-@given(pool_case("AVERAGE_POOL_2D"))
-def test_average_pool_2d(case):
-    _check("AVERAGE_POOL_2D", *case)
+@given(case=pool_case("AVERAGE_POOL_2D"))
+def test_average_pool_2d(case, target):
+    _check("AVERAGE_POOL_2D", *case, target)
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @SETTINGS
-@given(pool_case("MAX_POOL_2D"))
-def test_max_pool_2d(case):
-    _check("MAX_POOL_2D", *case)
+@given(case=pool_case("MAX_POOL_2D"))
+def test_max_pool_2d(case, target):
+    _check("MAX_POOL_2D", *case, target)
 
 
 @st.composite
@@ -217,10 +287,11 @@ def add_case(draw):
     return b2.build([x1], [y]), int8_input(draw, s1)
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @SETTINGS
-@given(add_case())
-def test_add(case):
-    _check("ADD", *case)
+@given(case=add_case())
+def test_add(case, target):
+    _check("ADD", *case, target)
 
 
 @st.composite
@@ -248,10 +319,11 @@ def mean_case(draw):
     return b.build([x], [y]), int8_input(draw, shape)
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @SETTINGS
-@given(mean_case())
-def test_mean(case):
-    _check("MEAN", *case)
+@given(case=mean_case())
+def test_mean(case, target):
+    _check("MEAN", *case, target)
 
 
 @st.composite
@@ -270,10 +342,11 @@ def pad_case(draw):
     return b.build([x], [y]), int8_input(draw, shape)
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @SETTINGS
-@given(pad_case())
-def test_pad(case):
-    _check("PAD", *case)
+@given(case=pad_case())
+def test_pad(case, target):
+    _check("PAD", *case, target)
 
 
 @st.composite
@@ -292,10 +365,11 @@ def reshape_case(draw):
     return b.build([x], [y]), int8_input(draw, dims)
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @SETTINGS
-@given(reshape_case())
-def test_reshape(case):
-    _check("RESHAPE", *case)
+@given(case=reshape_case())
+def test_reshape(case, target):
+    _check("RESHAPE", *case, target)
 
 
 @st.composite
@@ -312,10 +386,11 @@ def softmax_case(draw):
     return b.build([x], [y]), int8_input(draw, shape)
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @SETTINGS
-@given(softmax_case())
-def test_softmax(case):
-    _check("SOFTMAX", *case)
+@given(case=softmax_case())
+def test_softmax(case, target):
+    _check("SOFTMAX", *case, target)
 
 
 @st.composite
@@ -334,10 +409,11 @@ def quantize_case(draw):
     return b.build([xi], [y]), x
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @SETTINGS
-@given(quantize_case())
-def test_quantize(case):
-    _check("QUANTIZE", *case)
+@given(case=quantize_case())
+def test_quantize(case, target):
+    _check("QUANTIZE", *case, target)
 
 
 @st.composite
@@ -350,10 +426,11 @@ def dequantize_case(draw):
     return b.build([x], [y]), int8_input(draw, shape)
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @SETTINGS
-@given(dequantize_case())
-def test_dequantize(case):
-    _check("DEQUANTIZE", *case)
+@given(case=dequantize_case())
+def test_dequantize(case, target):
+    _check("DEQUANTIZE", *case, target)
 
 
 @st.composite
@@ -366,10 +443,11 @@ def requantize_case(draw):
     return b.build([x], [y]), int8_input(draw, shape)
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @SETTINGS
-@given(requantize_case())
-def test_requantize(case):
-    _check("REQUANTIZE", *case)
+@given(case=requantize_case())
+def test_requantize(case, target):
+    _check("REQUANTIZE", *case, target)
 
 
 @st.composite
@@ -398,14 +476,18 @@ def concat_case(draw):
     return b.build([x], [y]), int8_input(draw, shapes[0])
 
 
+@pytest.mark.parametrize("target", TARGETS)
 @SETTINGS
-@given(concat_case())
-def test_concatenation(case):
-    _check("CONCATENATION", *case)
+@given(case=concat_case())
+def test_concatenation(case, target):
+    _check("CONCATENATION", *case, target)
 
 
 def test_case_counts():
-    """Runs last in this module: every blob op of the op table saw its 200 cases (when run as a whole)."""
-    if len(COUNTS) < len(blob.OPCODES):
+    """Runs last in this module: every blob op of the op table saw its 200 cases per kernel set
+    that ran (when run as a whole)."""
+    targets = {t for _, t in COUNTS}
+    if "host" not in targets or sum(1 for _, t in COUNTS if t == "host") < len(blob.OPCODES):
         pytest.skip("only meaningful when the whole module runs")
-    assert set(COUNTS) == set(blob.OPCODES) and all(v >= CASES for v in COUNTS.values()), COUNTS
+    assert set(COUNTS) == {(op, t) for op in blob.OPCODES for t in targets}, sorted(COUNTS)
+    assert all(v >= CASES for v in COUNTS.values()), COUNTS

@@ -85,8 +85,96 @@ static void fill_column(uint32_t *cols, int pixel, const geometry *g, int32_t iy
   }
 }
 
-static inline int8_t requantise(int32_t acc, int32_t mult, int32_t shift, const at_conv_params *p) {
-  return (int8_t)at_clamp(at_mbqm(acc, mult, shift) + p->output_offset, p->act_min, p->act_max);
+/* acc[0..3] += the products of `groups` (>= 1) groups of 4 taps: {w0.pixel0, w0.pixel1,
+ * w1.pixel0, w1.pixel1}, the columns' words at x.  Hand-scheduled because the loop needs all
+ * 14 allocatable registers (4 accumulators, 3 pointers, a count, 4 column words, a weight word
+ * and its widened half) and GCC spills one: r0 w0, r1 w1, r2 x, r3 count, r4-r7 acc, r8-r11
+ * the group's column words (pixel 0's (t0,t2) (t1,t3), then pixel 1's), r12/lr a weight word
+ * widened in two halves (SXTB16, SXTB16 ROR 8); two groups per trip.  Arguments per the AAPCS
+ * (r0-r3, then the stack: acc). */
+#define AT_MAC_GROUP                                                                                 \
+  "ldm r2!, {r8-r11}\n"                                                                              \
+  "ldr r12, [r0], #4\n"                                                                              \
+  "sxtb16 lr, r12\n"                                                                                 \
+  "smlad r4, lr, r8, r4\n"                                                                           \
+  "smlad r5, lr, r10, r5\n"                                                                          \
+  "sxtb16 r12, r12, ror #8\n"                                                                        \
+  "smlad r4, r12, r9, r4\n"                                                                          \
+  "smlad r5, r12, r11, r5\n"                                                                         \
+  "ldr r12, [r1], #4\n"                                                                              \
+  "sxtb16 lr, r12\n"                                                                                 \
+  "smlad r6, lr, r8, r6\n"                                                                           \
+  "smlad r7, lr, r10, r7\n"                                                                          \
+  "sxtb16 r12, r12, ror #8\n"                                                                        \
+  "smlad r6, r12, r9, r6\n"                                                                          \
+  "smlad r7, r12, r11, r7\n"
+
+static __attribute__((naked, noinline)) void mac_groups(const int8_t *w0 __attribute__((unused)),
+                                                        const int8_t *w1 __attribute__((unused)),
+                                                        const uint32_t *x __attribute__((unused)),
+                                                        int32_t groups __attribute__((unused)),
+                                                        int32_t *acc __attribute__((unused))) {
+  __asm__ volatile(
+      "push {r4-r11, lr}\n"
+      "ldr lr, [sp, #36]\n" /* acc: the fifth argument, above the 9 saved registers */
+      "ldm lr, {r4-r7}\n"
+      "tst r3, #1\n"
+      "beq 2f\n"
+      AT_MAC_GROUP
+      "subs r3, r3, #1\n"
+      "beq 3f\n"
+      "2:\n"
+      AT_MAC_GROUP
+      AT_MAC_GROUP
+      "subs r3, r3, #2\n"
+      "bne 2b\n"
+      "3:\n"
+      "ldr lr, [sp, #36]\n"
+      "stm lr, {r4-r7}\n"
+      "pop {r4-r11, pc}\n");
+}
+
+/* Channels per accumulator block: the requantisation runs after the products of a block,
+ * in its own loop, so neither loop spills registers. */
+#define AT_CONV_BLOCK 64
+
+/* Dot products of n filters (from w, each taps long) with the two columns at cols, plus
+ * the filter's bias (none: 0): acc[2c + pixel] for filter c.  Pairs of filters share each
+ * widened column word. */
+static __attribute__((noinline)) void mac_block(const int8_t *w, const int32_t *bias, int32_t n, int32_t taps,
+                                                const uint32_t *cols, int32_t acc[2 * AT_CONV_BLOCK]) {
+  const int32_t groups = taps >> 2, tail = taps & 3;
+  int32_t c, k;
+  for (c = 0; c < n; c += 2, w += 2 * taps, acc += 4) {
+    const int8_t *w0 = w, *w1 = c + 1 < n ? w + taps : w; /* an odd last filter pairs with itself */
+    const int16_t *t = (const int16_t *)(const void *)(cols + groups * 4); /* pixel 0's last taps, pixel 1's */
+    acc[0] = acc[1] = bias ? bias[c] : 0;
+    acc[2] = acc[3] = bias ? bias[c + 1 < n ? c + 1 : c] : 0;
+    if (groups) mac_groups(w0, w1, cols, groups, acc);
+    w0 += groups * 4, w1 += groups * 4;
+    for (k = 0; k < tail; ++k) {
+      acc[0] += w0[k] * t[k], acc[1] += w0[k] * t[4 + k];
+      acc[2] += w1[k] * t[k], acc[3] += w1[k] * t[4 + k];
+    }
+  }
+}
+
+typedef struct {
+  int32_t output_offset, act_min, act_max;
+} output_range;
+
+/* Requantise n accumulators (every second one from acc) into out. */
+static __attribute__((noinline)) void requantise_block(const int32_t *acc, int32_t n, const int32_t *mult,
+                                                       const int32_t *shift, const output_range *q, int8_t *out) {
+  const int32_t off = q->output_offset, lo = q->act_min, hi = q->act_max;
+  int32_t c;
+  for (c = 0; c < n; ++c, acc += 2) {
+    const int32_t sh = shift[c];
+    const int left = sh > 0 ? (int)sh : 0;
+    int32_t v = at_mbqm_split(*acc, mult[c], left, left - (int)sh) + off;
+    v = v < lo ? lo : v;
+    out[c] = (int8_t)(v > hi ? hi : v);
+  }
 }
 
 void at_conv_eval(const at_model *m, const at_conv_params *p) {
@@ -101,14 +189,16 @@ void at_conv_eval(const at_model *m, const at_conv_params *p) {
   const int32_t batches = ti->dims[0], out_w = to->dims[2], out_d = to->dims[3];
   const int32_t pixels = to->dims[1] * out_w;
   uint32_t buf[AT_CONV_MAX_TAPS + 4]; /* two interleaved int16 columns + their tails */
+  int32_t acc[2 * AT_CONV_BLOCK];
   uint32_t *cols;
   int32_t b, px, oc;
+  const output_range q = {p->output_offset, p->act_min, p->act_max}; /* int8 stores alias p */
   geometry g;
   g.in_h = ti->dims[1], g.in_w = ti->dims[2], g.in_d = ti->dims[3];
   g.k_h = tf->dims[1], g.k_w = tf->dims[2];
   g.taps = g.k_h * g.k_w * g.in_d;
   g.groups = g.taps >> 2;
-  if (tf->dims[3] != g.in_d || g.taps > AT_CONV_MAX_TAPS) {
+  if (tf->dims[3] != g.in_d || g.taps > AT_CONV_MAX_TAPS || !at_multipliers_plain(mult, out_d)) {
     at_conv_eval_reference(m, p);
     return;
   }
@@ -128,41 +218,11 @@ void at_conv_eval(const at_model *m, const at_conv_params *p) {
       int8_t *o0 = out + (b * pixels + px) * out_d, *o1 = o0 + out_d;
       fill_column(cols, 0, &g, (px / out_w) * p->stride_h - p->pad_h, (px % out_w) * p->stride_w - p->pad_w);
       fill_column(cols, 1, &g, (px1 / out_w) * p->stride_h - p->pad_h, (px1 % out_w) * p->stride_w - p->pad_w);
-      for (oc = 0; oc < out_d; oc += 2) {
-        /* likewise an odd last channel */
-        const int pair = oc + 1 < out_d;
-        const int32_t oc1 = pair ? oc + 1 : oc;
-        const int8_t *w0 = filter + oc * g.taps, *w1 = filter + oc1 * g.taps;
-        const int8_t *const w_end = w0 + g.groups * 4;
-        const uint32_t *x = cols;
-        const int16_t *tail;
-        int32_t a00 = bias ? bias[oc] : 0, a10 = bias ? bias[oc1] : 0; /* a<channel><pixel> */
-        int32_t a01 = a00, a11 = a10, k;
-        while (w0 < w_end) { /* 4 taps x 2 channels x 2 pixels */
-          const uint32_t p0 = x[0], p1 = x[1], q0 = x[2], q1 = x[3];
-          uint32_t hi = at_sxtb16_ror8(at_load_s8x4(w0)), lo = __sxtb16(at_load_s8x4(w0));
-          a00 = __smlad(lo, p0, a00);
-          a00 = __smlad(hi, p1, a00);
-          a01 = __smlad(lo, q0, a01);
-          a01 = __smlad(hi, q1, a01);
-          hi = at_sxtb16_ror8(at_load_s8x4(w1)), lo = __sxtb16(at_load_s8x4(w1));
-          a10 = __smlad(lo, p0, a10);
-          a10 = __smlad(hi, p1, a10);
-          a11 = __smlad(lo, q0, a11);
-          a11 = __smlad(hi, q1, a11);
-          w0 += 4, w1 += 4, x += 4;
-        }
-        tail = (const int16_t *)(const void *)x; /* pixel 0's last taps, then pixel 1's */
-        for (k = 0; k < (g.taps & 3); ++k) {
-          a00 += w0[k] * tail[k], a01 += w0[k] * tail[4 + k];
-          a10 += w1[k] * tail[k], a11 += w1[k] * tail[4 + k];
-        }
-        o0[oc] = requantise(a00, mult[oc], shift[oc], p);
-        if (two) o1[oc] = requantise(a01, mult[oc], shift[oc], p);
-        if (pair) {
-          o0[oc1] = requantise(a10, mult[oc1], shift[oc1], p);
-          if (two) o1[oc1] = requantise(a11, mult[oc1], shift[oc1], p);
-        }
+      for (oc = 0; oc < out_d; oc += AT_CONV_BLOCK) {
+        const int32_t n = out_d - oc < AT_CONV_BLOCK ? out_d - oc : AT_CONV_BLOCK;
+        mac_block(filter + oc * g.taps, bias ? bias + oc : 0, n, g.taps, cols, acc);
+        requantise_block(acc, n, mult + oc, shift + oc, &q, o0 + oc);
+        if (two) requantise_block(acc + 1, n, mult + oc, shift + oc, &q, o1 + oc);
       }
     }
   }

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fixedpoint.h"
+
 #if !defined(__ARM_FEATURE_DSP)
 #error "cortex_m_dsp kernels need the DSP extension (ARMv7E-M: -mcpu=cortex-m4 / cortex-m7)"
 #endif
@@ -39,6 +41,26 @@ static inline uint32_t at_sxtab16_ror8(uint32_t a, uint32_t x) {
 /* An int16 offset in both halfwords, for SXTAB16. */
 static inline uint32_t at_pair16(int32_t v) {
   return ((uint32_t)v & 0xFFFFu) | ((uint32_t)v << 16);
+}
+
+/* at_mbqm (fixedpoint.h, TFLite's MultiplyByQuantizedMultiplier) in fewer instructions, for
+ * a multiplier other than INT32_MIN (check a layer's once: at_multipliers_plain), with the
+ * shift split once per channel (left = max(shift, 0), right = max(-shift, 0)).  The reference's
+ * rounding step, (a*b + nudge) / 2^31 truncated with nudge = 2^30 or 1 - 2^30 by the product's
+ * sign, equals floor((a*b + 2^30) / 2^31) for both signs: one SMLAL, no branch; only the
+ * product INT32_MIN * INT32_MIN saturates there, which the multiplier check rules out.  The
+ * shift's rounding stays the reference's at_rdbpot. */
+static inline int32_t at_mbqm_split(int32_t x, int32_t multiplier, int left, int right) {
+  const int32_t a = (int32_t)((uint32_t)x << left);
+  return at_rdbpot((int32_t)(((int64_t)a * multiplier + (1 << 30)) >> 31), right);
+}
+
+/* No multiplier of n is INT32_MIN (the host never writes one: its multipliers are >= 0). */
+static inline int at_multipliers_plain(const int32_t *mult, int32_t n) {
+  int32_t i;
+  for (i = 0; i < n; ++i)
+    if (mult[i] == INT32_MIN) return 0;
+  return 1;
 }
 
 #endif

@@ -11,9 +11,6 @@
 #include "kernel_util.h"
 #include "kernels.h"
 
-static inline int8_t requantise(int32_t acc, int32_t mult, int32_t shift, const at_fc_params *p) {
-  return (int8_t)at_clamp(at_mbqm(acc, mult, shift) + p->output_offset, p->act_min, p->act_max);
-}
 
 void at_fc_eval(const at_model *m, const at_fc_params *p) {
   const at_tensor *tf = &m->tensors[p->filter];
@@ -28,8 +25,9 @@ void at_fc_eval(const at_model *m, const at_fc_params *p) {
   const int32_t batches = at_elem_count(&m->tensors[p->input]) / depth;
   const int32_t depth4 = depth & ~3;
   const uint32_t offset2 = at_pair16(p->input_offset);
+  const int32_t output_offset = p->output_offset, act_min = p->act_min, act_max = p->act_max;
   int32_t b, u, r, d;
-  if (p->filter_offset != 0) {
+  if (p->filter_offset != 0 || !at_multipliers_plain(mult, per_channel ? units : 1)) {
     at_fc_eval_reference(m, p);
     return;
   }
@@ -70,7 +68,9 @@ void at_fc_eval(const at_model *m, const at_fc_params *p) {
       acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
       for (r = 0; r < n; ++r) {
         const int c = per_channel ? (int)(u + r) : 0;
-        ob[u + r] = requantise(acc[r] + (bias ? bias[u + r] : 0), mult[c], shift[c], p);
+        const int left = shift[c] > 0 ? (int)shift[c] : 0, right = shift[c] > 0 ? 0 : (int)-shift[c];
+        const int32_t v = at_mbqm_split(acc[r] + (bias ? bias[u + r] : 0), mult[c], left, right) + output_offset;
+        ob[u + r] = (int8_t)at_clamp(v, act_min, act_max);
       }
     }
   }
