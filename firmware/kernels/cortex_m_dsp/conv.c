@@ -163,17 +163,23 @@ typedef struct {
   int32_t output_offset, act_min, act_max;
 } output_range;
 
-/* Requantise n accumulators (every second one from acc) into out. */
+/* Requantise a block's accumulators into the pixel pair's outputs, each channel's
+ * multiplier and shift read once for both pixels.  A lone last pixel passes o1 == o0: its
+ * stand-in result is written first, then overwritten. */
 static __attribute__((noinline)) void requantise_block(const int32_t *acc, int32_t n, const int32_t *mult,
-                                                       const int32_t *shift, const output_range *q, int8_t *out) {
+                                                       const int32_t *shift, const output_range *q, int8_t *o0,
+                                                       int8_t *o1) {
   const int32_t off = q->output_offset, lo = q->act_min, hi = q->act_max;
   int32_t c;
   for (c = 0; c < n; ++c, acc += 2) {
-    const int32_t sh = shift[c];
-    const int left = sh > 0 ? (int)sh : 0;
-    int32_t v = at_mbqm_split(*acc, mult[c], left, left - (int)sh) + off;
-    v = v < lo ? lo : v;
-    out[c] = (int8_t)(v > hi ? hi : v);
+    const int32_t sh = shift[c], m = mult[c];
+    const int left = sh > 0 ? (int)sh : 0, right = left - (int)sh;
+    int32_t v0 = at_mbqm_split(acc[0], m, left, right) + off;
+    int32_t v1 = at_mbqm_split(acc[1], m, left, right) + off;
+    v0 = v0 < lo ? lo : v0;
+    v1 = v1 < lo ? lo : v1;
+    o1[c] = (int8_t)(v1 > hi ? hi : v1);
+    o0[c] = (int8_t)(v0 > hi ? hi : v0);
   }
 }
 
@@ -221,8 +227,7 @@ void at_conv_eval(const at_model *m, const at_conv_params *p) {
       for (oc = 0; oc < out_d; oc += AT_CONV_BLOCK) {
         const int32_t n = out_d - oc < AT_CONV_BLOCK ? out_d - oc : AT_CONV_BLOCK;
         mac_block(filter + oc * g.taps, bias ? bias + oc : 0, n, g.taps, cols, acc);
-        requantise_block(acc, n, mult + oc, shift + oc, &q, o0 + oc);
-        if (two) requantise_block(acc + 1, n, mult + oc, shift + oc, &q, o1 + oc);
+        requantise_block(acc, n, mult + oc, shift + oc, &q, o0 + oc, (two ? o1 : o0) + oc);
       }
     }
   }
