@@ -126,6 +126,31 @@ class Costs(_Strict):
         return {} if v is None else v  # the YAML default is null: Hydra cannot override an empty mapping
 
 
+class Noise(_Strict):
+    """Field noise (autotiny.noise): augmentation of training clips and the SNRs candidates are
+    evaluated and selected at.  `enabled: false` trains and evaluates on clean clips only."""
+
+    enabled: bool = True
+    train_prob: float = Field(default=0.8, ge=0, le=1)  # share of training clips that get noise
+    train_volume: tuple[float, float] = (0.0, 0.1)  # noise amplitude gain, uniform (MLPerf Tiny recipe)
+    train_snr_db: tuple[float, float] | None = None  # instead of volume: SNR uniform in this range
+    time_shift_ms: float = Field(default=100, ge=0)
+    eval_snr_db: list[float] = Field(default_factory=lambda: [20.0, 10.0, 5.0, 0.0])
+    field_snr_db: float | None = 10.0  # selection and decisions use this SNR (null: clean)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Noise:  # ConfigError, not ValueError: the message names its keys itself
+        lo, hi = self.train_volume
+        if not 0 <= lo <= hi:
+            raise ConfigError(f"task.noise.train_volume=[{lo}, {hi}]: need 0 <= low <= high")
+        if self.train_snr_db is not None and self.train_snr_db[0] > self.train_snr_db[1]:
+            raise ConfigError(f"task.noise.train_snr_db={list(self.train_snr_db)}: need low <= high")
+        if self.field_snr_db is not None and self.field_snr_db not in self.eval_snr_db:
+            raise ConfigError(f"task.noise.field_snr_db={self.field_snr_db:g} is not one of task.noise.eval_snr_db "
+                             f"{self.eval_snr_db}: add it there, or use null for clean")
+        return self
+
+
 class Task(_Strict):
     """The `task:` group. `kind` picks the implementation (autotiny.tasks.TASKS; defaults to `name`),
     so two task configs can share one; that implementation checks `dataset` and reads the data."""
@@ -136,6 +161,7 @@ class Task(_Strict):
     space: str
     classes: list[str] = Field(min_length=2)
     costs: Costs = Field(default_factory=Costs)
+    noise: Noise = Field(default_factory=Noise)
 
     @model_validator(mode="after")
     def _costs_name_the_classes(self) -> Task:

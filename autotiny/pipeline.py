@@ -63,6 +63,23 @@ class Trained:
     final_loss: float
     decision: dict  # the cost-weighted decision rule tuned on validation data (autotiny.decisions)
     decision_metrics: dict[str, float]  # val_/test_ cost per 1,000, decision accuracy, macro-F1, per class
+    noisy: dict[float, tuple[Scores, Scores]]  # SNR (dB) -> (val, test) with the splits' own noise
+    field_snr_db: float | None  # where selection and decisions look (None: clean)
+
+    @property
+    def field(self) -> tuple[Scores, Scores]:
+        return self.noisy.get(self.field_snr_db, (self.val, self.test))
+
+    def accuracy_metrics(self) -> dict[str, float]:
+        """Clean, per-SNR and field accuracy of both splits, named as the trial record stores them."""
+        from autotiny.noise import snr_name
+
+        out = {"val_accuracy": self.val.accuracy, "test_accuracy": self.test.accuracy}
+        for snr, (v, t) in self.noisy.items():
+            out[f"val_accuracy_{snr_name(snr)}"], out[f"test_accuracy_{snr_name(snr)}"] = v.accuracy, t.accuracy
+        fv, ft = self.field
+        out["val_accuracy_field"], out["test_accuracy_field"] = fv.accuracy, ft.accuracy
+        return out
 
 
 class TaskData:
@@ -74,8 +91,16 @@ class TaskData:
         self.cache_dir = cfg.data.cache_dir
         self.classes = list(self.task.classes)
 
+
     def features(self, spec: CandidateSpec, split: str) -> tuple[np.ndarray, np.ndarray]:
         return self.task.features(self.dataset, spec, split, self.cache_dir)
+
+    def noisy_features(self, spec: CandidateSpec, split: str, snr_db: float):
+        return self.task.noisy_features(self.dataset, spec, split, snr_db, self.cache_dir)
+
+    def augmented_train_features(self, spec: CandidateSpec, rng: np.random.Generator) -> np.ndarray | None:
+        """One epoch's training features with fresh noise (None: the task does not augment)."""
+        return self.task.augmented_features(self.dataset, spec, rng)
 
 
 def precheck(spec: CandidateSpec, cfg: RunConfig, timings: Timings, seed: int = 0) -> PreCheck:
@@ -125,7 +150,7 @@ class _NanGuard:
 
 
 def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: TaskData,
-                      timings: Timings, verbose: int = 0) -> Trained:
+                      timings: Timings, verbose: int = 0, seed: int = 0) -> Trained:
     from autotiny.compress import to_int8_tflite
     from autotiny.measure.backend import check_budget, measure
     from autotiny.tf_env import tf_keras
@@ -149,10 +174,7 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
         lr = keras.optimizers.schedules.CosineDecay(spec.training.learning_rate, steps, alpha=0.05)
         model.compile(optimizer=keras.optimizers.Adam(lr),
                       loss=task.loss, metrics=[task.metric])
-        hist = model.fit(x_train[..., None], y_train, batch_size=spec.training.batch_size,
-                         epochs=spec.training.epochs, shuffle=True, verbose=verbose,
-                         callbacks=[guard.callback()])
-    losses = hist.history.get("loss", [float("nan")])
+        losses = _fit(model, spec, data, x_train, y_train, guard, np.random.default_rng([seed, 1]), verbose)
     if guard.bad_epoch is not None:
         raise TrainingError(f"training diverged at epoch {guard.bad_epoch} (loss {guard.loss}, non-finite "
                             f"weights or loss; learning_rate={spec.training.learning_rate:g})")
@@ -166,10 +188,48 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
     with timings.stage("evaluate"):
         val = task.score(tflite, x_val, y_val)
         test = task.score(tflite, x_test, y_test) if len(x_test) else val
-        decision, figures = decide(val, test, cfg)
+        noisy = _score_noisy(tflite, spec, cfg, data, task)
+        field_snr = cfg.task.noise.field_snr_db if noisy else None
+        decision, figures = decide(*noisy.get(field_snr, (val, test)), cfg)
     return Trained(tflite, m, check_budget(m, cfg.budget, cfg.board), val, test,
                    epochs_run=len(losses), final_loss=float(losses[-1]), decision=decision,
-                   decision_metrics=figures)
+                   decision_metrics=figures, noisy=noisy, field_snr_db=field_snr)
+
+
+def _fit(model, spec: CandidateSpec, data: TaskData, x_train: np.ndarray, y_train: np.ndarray, guard: _NanGuard,
+         rng: np.random.Generator, verbose: int) -> list[float]:
+    """Train; with augmentation, each epoch on freshly noised examples (one fit call per epoch, so
+    the optimiser and the learning-rate schedule carry on across epochs)."""
+    t = spec.training
+    x_epoch = data.augmented_train_features(spec, rng)
+    if x_epoch is None:
+        hist = model.fit(x_train[..., None], y_train, batch_size=t.batch_size, epochs=t.epochs, shuffle=True,
+                         verbose=verbose, callbacks=[guard.callback()])
+        return hist.history.get("loss", [float("nan")])
+    losses: list[float] = []
+    for epoch in range(t.epochs):
+        if epoch:
+            x_epoch = data.augmented_train_features(spec, rng)
+        hist = model.fit(x_epoch[..., None], y_train, batch_size=t.batch_size, initial_epoch=epoch, epochs=epoch + 1,
+                         shuffle=True, verbose=verbose, callbacks=[guard.callback()])
+        losses += hist.history.get("loss", [float("nan")])
+        if guard.bad_epoch is not None:
+            break
+    return losses or [float("nan")]
+
+
+def _score_noisy(tflite: bytes, spec: CandidateSpec, cfg: RunConfig, data: TaskData,
+                 task: Task) -> dict[float, tuple[Scores, Scores]]:
+    """(val, test) scores at each of the task's evaluation SNRs; {} when the task has no noise."""
+    out: dict[float, tuple[Scores, Scores]] = {}
+    for snr in cfg.task.noise.eval_snr_db:
+        val = data.noisy_features(spec, "val", snr)
+        if val is None:
+            return {}
+        test = data.noisy_features(spec, "test", snr)
+        scored_val = task.score(tflite, *val)
+        out[snr] = (scored_val, task.score(tflite, *test) if len(test[0]) else scored_val)
+    return out
 
 
 def decide(val: Scores, test: Scores, cfg: RunConfig) -> tuple[dict, dict[str, float]]:

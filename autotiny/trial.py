@@ -148,7 +148,7 @@ def run_candidate(spec: CandidateSpec, cfg: RunConfig, data: TaskData | None, nu
     if rec.trained:
         if data is None:
             raise RuntimeError("no task data to train on")
-        result = train_and_measure(pre, spec, cfg, data, timings)
+        result = train_and_measure(pre, spec, cfg, data, timings, seed=seed)
         m, check, tflite = result.measurement, result.check, result.tflite
         (trial_dir / "model.tflite").write_bytes(result.tflite)
         from autotiny.evaluate import confusion_png
@@ -157,8 +157,8 @@ def run_candidate(spec: CandidateSpec, cfg: RunConfig, data: TaskData | None, nu
                       f"trial {number}: int8 test accuracy {result.test.accuracy:.3f} (n={result.test.n})")
         rec.artifacts["model.tflite"] = str((trial_dir / "model.tflite").resolve())
         rec.artifacts["confusion_matrix.png"] = str((trial_dir / "confusion_matrix.png").resolve())
-        rec.metrics.update(val_accuracy=result.val.accuracy, test_accuracy=result.test.accuracy,
-                           final_loss=result.final_loss, epochs_run=float(result.epochs_run))
+        rec.metrics.update(result.accuracy_metrics())
+        rec.metrics.update(final_loss=result.final_loss, epochs_run=float(result.epochs_run))
         rec.metrics.update(result.decision_metrics)
         rec.decision = result.decision
     rec.figures = figures_of(m)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from autotiny.frontends import get_frontend
+from autotiny.noise import mix_at_snr, snr_name
 
 if TYPE_CHECKING:
     from autotiny.data.speech_commands import SpeechCommands
@@ -24,14 +25,22 @@ if TYPE_CHECKING:
 CACHE_VERSION = 1  # bump when the stored arrays' meaning changes
 
 
-def cache_key(dataset: SpeechCommands, split: str, frontend_name: str, params: Any) -> str:
+def cache_key(dataset: SpeechCommands, split: str, frontend_name: str, params: Any,
+              snr_db: float | None = None) -> str:
     payload = {
         "version": CACHE_VERSION,
         "frontend": frontend_name,
         "params": dataclasses.asdict(params),
         "data": dataset.fingerprint(split),
     }
+    if snr_db is not None:  # keys of clean features stay what they were
+        payload["snr_db"] = snr_db
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _snr_seed(split: str, snr_db: float) -> int:
+    """A fixed noise draw per (split, SNR): every candidate is judged on the same noisy clips."""
+    return int.from_bytes(hashlib.sha256(f"{split}:{snr_db:g}".encode()).digest()[:8], "little")
 
 
 def cached_features(
@@ -40,14 +49,17 @@ def cached_features(
     frontend_name: str,
     params: Any,
     cache_dir: str | Path,
+    snr_db: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(features float32 [N, frames, coeffs], labels int64 [N]) for `split`,
+    """(features float32 [N, frames, coeffs], labels int64 [N]) for `split`, clean or with the
+    split's own background noise mixed in at `snr_db` (a fixed draw per split and SNR),
     loaded from `cache_dir` when present, else computed and stored."""
     fe = get_frontend(frontend_name)
     if isinstance(params, dict):
         params = fe.params_type(**params)
     cache_dir = Path(cache_dir)
-    path = cache_dir / f"{split}-{frontend_name}-{cache_key(dataset, split, frontend_name, params)[:24]}.npz"
+    tag = "" if snr_db is None else f"-{snr_name(snr_db)}"
+    path = cache_dir / f"{split}{tag}-{frontend_name}-{cache_key(dataset, split, frontend_name, params, snr_db)[:24]}.npz"
     if path.exists():
         try:
             with np.load(path) as z:
@@ -55,6 +67,8 @@ def cached_features(
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             pass  # damaged file (e.g. disk full earlier): recompute and overwrite
     waves, labels = dataset.load(split)
+    if snr_db is not None:
+        waves = mix_at_snr(waves, dataset.noise_segments(split), snr_db, np.random.default_rng(_snr_seed(split, snr_db)))
     feats = np.asarray(fe.compute(waves, params), dtype=np.float32)
     cache_dir.mkdir(parents=True, exist_ok=True)
     # tmp + rename: concurrent workers see either no file or a complete one.

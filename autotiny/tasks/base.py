@@ -79,6 +79,18 @@ class Task:
         """(features float32 [N, *input_shape(spec)], labels [N]) of `split` (train, val or test)."""
         raise NotImplementedError
 
+    # ---- field noise: tasks whose data has background recordings override these ---------------
+    def noisy_features(self, dataset: Dataset, spec: CandidateSpec, split: str, snr_db: float,
+                       cache_dir: str | Path) -> tuple[np.ndarray, np.ndarray] | None:
+        """`features` with the split's own background noise at `snr_db`; None: no noise model."""
+        return None
+
+    def augmented_features(self, dataset: Dataset, spec: CandidateSpec,
+                           rng: np.random.Generator) -> np.ndarray | None:
+        """Features of one epoch's training examples, in `features(…, "train")` order, with fresh
+        noise per example; None: no augmentation."""
+        return None
+
     # ---- scoring ------------------------------------------------------------------------------
     def score(self, model: bytes, features: np.ndarray, labels: np.ndarray) -> Scores:
         """The int8 .tflite `model` scored on one split."""

@@ -1,7 +1,9 @@
 """Keyword spotting on Google Speech Commands v0.02: the one task autotiny had before the task seam.
 
 Owns what is specific to it: the dataset (`autotiny.data.speech_commands`, built from cfg.data),
-features from an audio front-end through the on-disk cache (`autotiny.data.cache`), the feature
+features from an audio front-end through the on-disk cache (`autotiny.data.cache`), clean, at an
+SNR with the split's own background noise, or freshly augmented per epoch (`autotiny.noise`;
+settings `task.noise`), the feature
 shape that front-end gives, a softmax classifier trained with sparse categorical cross-entropy
 and scored by int8 accuracy (`autotiny.evaluate.score`), and the console line for a DS-CNN on
 MFCC candidate. The class list comes from the config (task.classes).
@@ -39,6 +41,7 @@ class KeywordSpotting(Task):
             raise ConfigError(f"task.dataset={settings.dataset}: the {self.kind} task reads "
                               f"{', '.join(self.datasets)}")
         super().__init__(settings)
+        self._train_waves: tuple[SpeechCommands, np.ndarray] | None = None
 
     # ---- data ----------------------------------------------------------------------------------
     def data_root(self, cfg: RunConfig) -> Path:
@@ -65,6 +68,34 @@ class KeywordSpotting(Task):
         from autotiny.data.cache import cached_features
 
         return cached_features(dataset, split, spec.frontend, spec.frontend_params, cache_dir)
+
+    def noisy_features(self, dataset: SpeechCommands, spec: CandidateSpec, split: str, snr_db: float,
+                       cache_dir: str | Path) -> tuple[np.ndarray, np.ndarray] | None:
+        if not self.settings.noise.enabled:
+            return None
+        from autotiny.data.cache import cached_features
+
+        return cached_features(dataset, split, spec.frontend, spec.frontend_params, cache_dir, snr_db=snr_db)
+
+    def augmented_features(self, dataset: SpeechCommands, spec: CandidateSpec,
+                           rng: np.random.Generator) -> np.ndarray | None:
+        noise = self.settings.noise
+        if not noise.enabled:
+            return None
+        import numpy as np
+
+        from autotiny.data.speech_commands import SAMPLE_RATE
+        from autotiny.frontends import get_frontend
+        from autotiny.noise import augment
+
+        fe = get_frontend(spec.frontend)
+        params = spec.frontend_params
+        if isinstance(params, dict):
+            params = fe.params_type(**params)
+        if self._train_waves is None or self._train_waves[0] is not dataset:  # clips read once per worker
+            self._train_waves = (dataset, dataset.load("train")[0])
+        mixed = augment(self._train_waves[1].copy(), dataset.noise_segments("train"), noise, SAMPLE_RATE, rng)
+        return np.asarray(fe.compute(mixed, params), dtype=np.float32)
 
     # ---- scoring ------------------------------------------------------------------------------
     def score(self, model: bytes, features: np.ndarray, labels: np.ndarray) -> Scores:

@@ -39,6 +39,9 @@ def test_cli_search_end_to_end_then_resume(tmp_path, run_overrides, capsys):
     assert record["figures"]["ram_bytes"]["source"] == "emulated"
     # the decision rule was tuned on validation data under the task's costs (default: error count)
     assert len(record["decision"]["weights"]) == 12 and "stop" in record["decision"]["weights"]
+    # field noise (task.noise defaults): scored clean and at each SNR, selected at 10 dB
+    assert {"val_accuracy_20db", "test_accuracy_0db", "val_accuracy_field"} <= set(record["metrics"])
+    assert record["metrics"]["val_accuracy_field"] == record["metrics"]["val_accuracy_10db"]
     assert 0 <= record["metrics"]["test_cost_per_1000"] <= 1000
     assert record["metrics"]["val_cost_per_1000"] <= 1000 * (1 - record["metrics"]["val_accuracy"]) + 1e-9
 
@@ -49,7 +52,8 @@ def test_cli_search_end_to_end_then_resume(tmp_path, run_overrides, capsys):
     assert all(c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in children)
     for c in children:
         assert {"val_accuracy", "flash_bytes", "ram_bytes", "feasible", "val_cost_per_1000", "test_macro_f1",
-                "test_recall.stop", "test_false_alarm.stop"} <= set(c.data.metrics)
+                "test_recall.stop", "test_false_alarm.stop", "test_accuracy_5db", "test_accuracy_field"} <= set(
+            c.data.metrics)
         assert c.data.params["model.family"] == "ds_cnn"
         assert c.data.tags["source.ram_bytes"] == "emulated" and c.data.tags["source.latency_ms"] == "emulated"
         # the F746's power is an assumption in its board config: every output that uses it says so

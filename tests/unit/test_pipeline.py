@@ -18,6 +18,9 @@ class NanData:
         x = np.full((64, 49, 10), np.inf, np.float32)
         return x, np.arange(64) % 12
 
+    def augmented_train_features(self, spec, rng):
+        return None  # clean training: the NaN comes from the features themselves
+
 
 def _spec(tiny_space):
     return suggest(load_space(str(tiny_space)), optuna.trial.FixedTrial({"model.n_blocks": 1, "model.channels": 8}))
@@ -39,7 +42,18 @@ def test_precheck_sizes_equal_the_trained_model_sizes(tiny_space, fake_speech, t
     spec = _spec(tiny_space)
     timings = Timings()
     pre = precheck(spec, cfg, timings)
-    trained = train_and_measure(pre, spec, cfg, TaskData(cfg), timings)
+    data, epochs = TaskData(cfg), []
+    augmented = data.augmented_train_features
+    data.augmented_train_features = lambda spec, rng: epochs.append(augmented(spec, rng)) or epochs[-1]
+    trained = train_and_measure(pre, spec, cfg, data, timings)
+    # field noise: each epoch trained on its own noise draw, scored at every SNR, decided at the field SNR
+    assert len(epochs) == spec.training.epochs == 2 and not np.array_equal(epochs[0], epochs[1])
+    clean = data.features(spec, "train")[0]
+    assert epochs[0].shape == clean.shape and not np.array_equal(epochs[0], clean)
+    assert sorted(trained.noisy) == [0.0, 5.0, 10.0, 20.0] and trained.field_snr_db == 10.0
+    metrics = trained.accuracy_metrics()
+    assert metrics["val_accuracy_field"] == metrics["val_accuracy_10db"] == trained.noisy[10.0][0].accuracy
+    assert {"test_accuracy_0db", "test_accuracy_clean"} - set(metrics) == {"test_accuracy_clean"}
     assert trained.measurement.flash_bytes.value == pre.measurement.flash_bytes.value
     assert trained.measurement.ram_bytes.value == pre.measurement.ram_bytes.value
     assert {"build", "precheck", "data", "train", "convert", "measure", "evaluate"} <= set(timings.seconds)
