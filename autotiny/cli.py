@@ -26,7 +26,7 @@ def _search(overrides: list[str]) -> int:
 
     from autotiny.progress import SearchProgress
 
-    progress = SearchProgress(cfg.search.n_trials)  # a live bar on a terminal, plain lines in a log
+    progress = SearchProgress(cfg.search.n_trials, cfg.search.objectives)  # a live bar on a terminal, lines in a log
     search = Search(cfg, log=progress.log, progress=progress)
     progress.watch(lambda: search.runner.stage if search.runner is not None else "")
     if cfg.tracking.enabled:

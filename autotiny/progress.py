@@ -43,9 +43,11 @@ class Quiet:
 
 
 class SearchProgress(Quiet):
-    def __init__(self, n_trials: int, stream: TextIO | None = None, interactive: bool | None = None,
-                 interval_s: float | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, n_trials: int, objectives: list[str] | tuple[str, ...] = ("accuracy",),
+                 stream: TextIO | None = None, interactive: bool | None = None, interval_s: float | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.total = n_trials
+        self.objectives = list(objectives)
         self.stream = stream or sys.stdout
         self.interactive = self.stream.isatty() if interactive is None else interactive
         env = os.environ.get("AUTOTINY_PROGRESS_S")
@@ -54,8 +56,8 @@ class SearchProgress(Quiet):
         self.t0 = clock()
         self.done = 0  # trials of the study that count toward n_trials
         self.ran: list[float] = []  # seconds of each trial this run finished (for the ETA)
-        self.best: TrialRecord | None = None
-        self.feasible = 0
+        self.best: TrialRecord | None = None  # as the search picks its best (results.best_of)
+        self.feasible_records: list[TrialRecord] = []
         self.running: int | None = None  # the running trial's number, its n and when it began
         self.running_n = 0
         self.started_at = 0.0
@@ -94,35 +96,51 @@ class SearchProgress(Quiet):
         if not self.interactive:
             self._emit(self.status())
 
+    @property
+    def feasible(self) -> int:
+        return len(self.feasible_records)
+
     def _note(self, rec: TrialRecord) -> None:
+        from autotiny.results import best_of
+
         if rec.state == "complete" and rec.reused_from is None:
-            self.feasible += 1
-            if self.best is None or rec.metrics.get("val_accuracy", 0) > self.best.metrics.get("val_accuracy", 0):
-                self.best = rec
+            self.feasible_records.append(rec)
+            self.best = best_of(self.feasible_records, self.objectives)
+
+    def _best(self, compact: bool) -> str:
+        from autotiny.results import OBJECTIVES
+
+        b = self.best
+        if b is None:
+            return "no feasible yet" if compact else "best: none feasible yet"
+        if "cost" in self.objectives:
+            return f"best cost {b.value(OBJECTIVES['cost'][1]) or 0:.1f}/1000 (trial {b.number})"
+        acc = b.metrics.get(OBJECTIVES["accuracy"][1], b.metrics.get("val_accuracy", 0))
+        return f"best {'' if compact else 'val '}{acc:.3f} (trial {b.number})"
 
     # ---- what it shows ------------------------------------------------------------------------------
     def eta(self) -> float | None:
+        """Mean time of this run's trials x trials left, less what the running one has already spent."""
         if not self.ran:
             return None
-        return sum(self.ran) / len(self.ran) * max(self.total - self.done, 0)
+        spent = self.clock() - self.started_at if self.running is not None else 0.0
+        return max(sum(self.ran) / len(self.ran) * max(self.total - self.done, 0) - spent, 0.0)
 
     def status(self, compact: bool = False) -> str:
         """The facts on one line: spelt out for a log, compact for a terminal's bar (its width is the limit)."""
         now = self.clock()
         eta = self.eta()
-        best, stage = self.best, self.stage_of() or ""
+        stage = self.stage_of() or ""
         if compact:
             parts = [f"{self.done}/{self.total} trials",
                      f"trial {self.running}: {stage or 'starting'} {duration(now - self.started_at)}"
                      if self.running is not None else f"worker starting: {stage}" if stage in ("import", "firmware")
-                     else "" if self.ran else "preparing", f"best {best.metrics.get('val_accuracy', 0):.3f} (trial {best.number})" if best
-                     else "no feasible yet", f"{self.feasible} feasible",
+                     else "" if self.ran else "preparing", self._best(compact=True), f"{self.feasible} feasible",
                      f"{duration(now - self.t0)}, ETA {duration(eta) if eta is not None else '?'}"]
             return " | ".join(p for p in parts if p)
         parts = [f"{self.done}/{self.total} trials done", f"{duration(now - self.t0)} elapsed"
                  + (f", ETA {duration(eta)}" if eta is not None else ", ETA after the first trial")]
-        parts.append(f"best val {best.metrics.get('val_accuracy', 0):.3f} (trial {best.number})" if best
-                     else "best: none feasible yet")
+        parts.append(self._best(compact=False))
         parts.append(f"{self.feasible} feasible")
         if self.running is not None:
             parts.append(f"trial {self.running} ({self.running_n}/{self.total}): {stage or 'starting'}, "

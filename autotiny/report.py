@@ -8,8 +8,10 @@ The same PNGs and the page go to the study's MLflow parent run when its store is
 
 Knows how to draw and where to find a study; not how figures are measured: every number is read
 off a record (autotiny.trial.TrialRecord). The chosen model is the one the search put in `best/`
-(autotiny.results.best_of). Metrics against noise are read from metrics named
-`<metric>_snr_<dB>db` (e.g. `test_accuracy_snr_10db`); a record without them says "not recorded".
+(its trial.json; else autotiny.results.best_of). Accuracy is the record value the `accuracy`
+objective reads (results.OBJECTIVES). Metrics against noise are the record's metrics named
+`<metric>_<dB>db` (`m` for minus: `test_accuracy_10db`, `test_accuracy_m5db`) and `<metric>_clean`
+(autotiny.noise.snr_name); a record without them says "not recorded".
 """
 
 from __future__ import annotations
@@ -26,11 +28,19 @@ from autotiny import results
 from autotiny.errors import ConfigError
 from autotiny.trial import LAYER_SOURCES, TrialRecord
 
-SNR_METRIC = re.compile(r"^(?P<metric>.+)_snr_(?P<db>-?\d+(?:\.\d+)?)db$")
+SNR_METRIC = re.compile(r"^(?P<metric>.+)_(?P<db>m?\d+(?:\.\d+)?)db$")
 # figure name → (label, objective name, unit shown, divisor)
 GAUGES = {"ram_bytes": ("RAM", "ram", "KB", 1024), "flash_bytes": ("flash", "flash", "KB", 1024),
           "latency_ms": ("latency", "latency", "ms", 1), "energy_uj": ("energy", "energy", "uJ", 1)}
 NOT_RECORDED = "not recorded"
+ACCURACY_LABELS = {"val_accuracy": "validation accuracy (int8)",
+                   "val_accuracy_field": "validation accuracy at the field SNR (int8)"}
+
+
+def accuracy_key(records: list[TrialRecord]) -> str:
+    """The record value the `accuracy` objective reads; plain val_accuracy for records made before it."""
+    key = results.OBJECTIVES["accuracy"][1]
+    return key if any(key in r.metrics for r in records) else "val_accuracy"
 
 
 @dataclass
@@ -68,10 +78,11 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
 
 
-def load_study(name: str, storage: str, studies_dir: Path, compose_for) -> StudyView:
+def load_study(name: str, storage: str, studies_dir: Path, compose_for, best_json: Path | None = None) -> StudyView:
     """The study `name` in `storage`; ConfigError (one line) when unknown or without a completed trial.
 
-    compose_for(task, board) → RunConfig of the study's task and board (the budget's reference)."""
+    compose_for(task, board) → RunConfig of the study's task and board (the budget's reference);
+    best_json: the search's best/trial.json (the chosen model, when it belongs to this study)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -107,8 +118,20 @@ def load_study(name: str, storage: str, studies_dir: Path, compose_for) -> Study
                      records=sorted(records, key=lambda r: r.number),
                      parent_run_id=study.user_attrs.get("mlflow_parent_run_id"))
     view.front = results.pareto_front(view.feasible, view.objectives)
-    view.chosen = results.best_of(view.front)
+    view.chosen = _chosen_by_search(view, best_json) or results.best_of(view.front, view.objectives)
     return view
+
+
+def _chosen_by_search(v: StudyView, best_json: Path | None) -> TrialRecord | None:
+    import json
+
+    try:
+        best = json.loads(best_json.read_text()) if best_json else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(best, dict) or (best.get("study") or {}).get("name") != v.name:
+        return None
+    return next((r for r in v.feasible if r.number == best.get("number")), None)
 
 
 # ---- charts -----------------------------------------------------------------------------------------
@@ -139,20 +162,21 @@ def pareto_chart(v: StudyView) -> Chart:
     axes_keys = [results.OBJECTIVES[o][1] for o in v.objectives if o != "accuracy"] or ["flash_bytes"]
     trained = [r for r in v.records if r.trained and r.state == "complete" and r.reused_from is None]
     over = [r for r in v.records if r.state == "infeasible"]
+    acc = accuracy_key(trained)
     fig, axes = plt.subplots(1, len(axes_keys), figsize=(5 * len(axes_keys), 4), squeeze=False)
     for ax, key in zip(axes[0], axes_keys):
         label, _, unit, div = GAUGES.get(key, (key, key, "", 1))
         def xs(rs): return [r.value(key) / div for r in rs]  # noqa: E306
-        ax.scatter(xs(trained), [r.metrics.get("val_accuracy", 0) for r in trained], c="#9ab", label="feasible")
+        ax.scatter(xs(trained), [r.metrics.get(acc, 0) for r in trained], c="#9ab", label="feasible")
         finite_over = [r for r in over if r.value(key) not in (None, float("inf"))]
         ax.scatter(xs(finite_over), [0] * len(finite_over), marker="x", c="#c33", label="over budget (not trained)")
         front = sorted(v.front, key=lambda r: r.value(key))
-        ax.plot(xs(front), [r.metrics.get("val_accuracy", 0) for r in front], "o-", c="#e80", label="Pareto front")
+        ax.plot(xs(front), [r.metrics.get(acc, 0) for r in front], "o-", c="#e80", label="Pareto front")
         for r in front:
-            ax.annotate(str(r.number), (r.value(key) / div, r.metrics.get("val_accuracy", 0)), fontsize=8,
+            ax.annotate(str(r.number), (r.value(key) / div, r.metrics.get(acc, 0)), fontsize=8,
                         xytext=(3, 3), textcoords="offset points")
         if v.chosen:
-            ax.scatter([v.chosen.value(key) / div], [v.chosen.metrics.get("val_accuracy", 0)], marker="*", s=250,
+            ax.scatter([v.chosen.value(key) / div], [v.chosen.metrics.get(acc, 0)], marker="*", s=250,
                        c="#d22", zorder=5, label=f"chosen (trial {v.chosen.number})")
         shown = [x for x in xs(trained + finite_over) if x is not None]
         limit = v.budget.get(key)
@@ -160,13 +184,13 @@ def pareto_chart(v: StudyView) -> Chart:
             ax.set_title(f"budget {limit / div:,.0f} {unit}: far right of every candidate", fontsize=8)
         elif limit:
             ax.axvline(limit / div, ls="--", c="#c33", lw=1, label="budget")
-        ax.set_xlabel(f"{label} ({unit})")
-        ax.set_ylabel("validation accuracy (int8)")
+        ax.set_xlabel(f"{label} ({unit})" if unit else label)
+        ax.set_ylabel(ACCURACY_LABELS.get(acc, acc))
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7, loc="best")
     fig.tight_layout()
     src = "; ".join(f"{GAUGES.get(k, (k,))[0]}: {_sources(trained + over, k)}" for k in axes_keys)
-    return Chart("pareto_front", "Pareto front", f"accuracy: the int8 model on the validation split; {src}",
+    return Chart("pareto_front", "Pareto front", f"accuracy: the int8 model on the validation split ({acc}); {src}",
                  _png(fig))
 
 
@@ -244,32 +268,36 @@ def snr_chart(v: StudyView) -> Chart:
     series: dict[str, list[tuple[float, float]]] = {}
     for key, value in (rec.metrics.items() if rec else ()):
         if m := SNR_METRIC.match(key):
-            series.setdefault(m["metric"], []).append((float(m["db"]), value))
+            series.setdefault(m["metric"], []).append((float(m["db"].replace("m", "-")), value))
     if not series:
         return Chart("metric_vs_snr", "Metric against noise (SNR)", "", note=NOT_RECORDED)
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for metric, points in sorted(series.items()):
         points.sort()
-        ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label=metric)
+        line, = ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label=metric)
+        if f"{metric}_clean" in rec.metrics:  # no noise: a level, not a point on the SNR axis
+            ax.axhline(rec.metrics[f"{metric}_clean"], ls="--", lw=1, c=line.get_color(), label=f"{metric}, clean")
     ax.set_xlabel("SNR (dB)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return Chart("metric_vs_snr", f"Metric against noise (trial {rec.number})",
-                 "the int8 model on the test split with the task's test-block noise mixed in at each SNR", _png(fig))
+                 "the record's metrics at each SNR: the int8 model with the task's noise (that split's own "
+                 "recordings) mixed in", _png(fig))
 
 
 def history_chart(v: StudyView) -> Chart:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 3.5))
     trained = [r for r in v.records if r.state == "complete"]
-    ax.scatter([r.number for r in trained], [r.metrics.get("val_accuracy", 0) for r in trained], c="#9ab",
+    acc = accuracy_key(trained)
+    ax.scatter([r.number for r in trained], [r.metrics.get(acc, 0) for r in trained], c="#9ab",
                label="feasible trial")
     best, xs, ys = None, [], []
     for r in v.records:
         if r.state == "complete":
-            best = max(best or 0.0, r.metrics.get("val_accuracy", 0))
+            best = max(best or 0.0, r.metrics.get(acc, 0))
         if best is not None:
             xs.append(r.number)
             ys.append(best)
@@ -281,12 +309,12 @@ def history_chart(v: StudyView) -> Chart:
                        if state == "infeasible" else state)
     ax.set_xlabel("trial")
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_ylabel("validation accuracy (int8)")
+    ax.set_ylabel(ACCURACY_LABELS.get(acc, acc))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    return Chart("search_history", "Search history: best so far", "the trial records' validation accuracy "
-                 "(the int8 model on the validation split), in trial order", _png(fig))
+    return Chart("search_history", "Search history: best so far", f"the trial records' {acc} (the int8 model "
+                 "on the validation split), in trial order", _png(fig))
 
 
 def charts(v: StudyView) -> list[Chart]:
@@ -329,7 +357,7 @@ def render(v: StudyView, drawn: list[Chart]) -> str:
         parts.append(f"<h2>Chosen model: trial {c.number}</h2><p>{e(c.description)} (seed {c.seed}"
                      + (f", MLflow run <code>{e(c.mlflow_run_id)}</code>" if c.mlflow_run_id else "") + ")</p>")
         rows = [[k, f"{v_:.4f}", "the int8 model (LiteRT)"] for k, v_ in c.metrics.items()
-                if k in ("val_accuracy", "test_accuracy")]
+                if k in ("val_accuracy", "test_accuracy", "val_accuracy_field", "test_accuracy_field")]
         rows += [[k, f"{f.value:,.6g} {f.unit}", results.source_label(f)] for k, f in c.figures.items()]
         parts.append(_table(["figure", "value", "source"], rows))
     else:
@@ -426,7 +454,8 @@ def main(args: list[str]) -> int:
         return compose([*(f"{g}={v}" for g, v in (("task", task), ("board", board)) if g not in given), *rest,
                         f"search.study_name={name}"])
 
-    view = load_study(name, cfg.search.storage_url(), Path(cfg.search.studies_dir), compose_for)
+    view = load_study(name, cfg.search.storage_url(), Path(cfg.search.studies_dir), compose_for,
+                      Path(cfg.search.output_dir) / "best" / "trial.json")
     drawn = charts(view)
     results.atomic_write(out, render(view, drawn))
     out.chmod(0o644)  # a page to share (the atomic write's temporary file is private)

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 from autotiny.measure import Figure
 from autotiny.progress import SearchProgress, duration
+from autotiny.results import OBJECTIVES
 from autotiny.trial import TrialRecord
 
 
@@ -20,8 +21,8 @@ class Clock:
 def _rec(number, state="complete", val=0.5):
     rec = TrialRecord(number=number, state=state, feasible=state == "complete", trained=state == "complete")
     if state == "complete":
-        rec.metrics = {"val_accuracy": val}
-        rec.figures = {"flash_bytes": Figure(1.0, "B", "emulated")}
+        rec.metrics = {"val_accuracy": val, OBJECTIVES["accuracy"][1]: val}  # what the accuracy objective reads
+        rec.figures = {"flash_bytes": Figure(1.0, "B", "emulated"), "ram_bytes": Figure(1.0, "B", "emulated")}
     return rec
 
 
@@ -31,7 +32,7 @@ def _frozen(rec):  # an Optuna trial as the search stores it
 
 def test_a_log_gets_a_line_after_each_trial_and_every_interval():
     clock, out, stage = Clock(), io.StringIO(), ["data"]
-    p = SearchProgress(4, stream=out, interactive=False, interval_s=60, clock=clock)
+    p = SearchProgress(4, ["accuracy", "flash"], stream=out, interactive=False, interval_s=60, clock=clock)
     p.watch(lambda: stage[0])
     # a resumed study: trials 0 (feasible, 0.6) and 1 (over budget) were done by an earlier run
     p.trial_started(2, 3, [_frozen(_rec(0, val=0.6)), _frozen(_rec(1, "infeasible"))])
@@ -53,6 +54,9 @@ def test_a_log_gets_a_line_after_each_trial_and_every_interval():
     assert len(out.getvalue().splitlines()) == 2  # the trial's line restarted the interval
     p.log("[trial 3 (4/4)] ds_cnn ...")
     assert out.getvalue().splitlines()[-1] == "[trial 3 (4/4)] ds_cnn ..."
+    p.trial_started(3, 4, [])
+    clock.t += 30
+    assert "ETA 1m10s" in p.status()  # the last trial: 100 s on average, 30 s of it spent
 
 
 def test_failed_trials_do_not_count_and_a_worker_starting_says_so():
