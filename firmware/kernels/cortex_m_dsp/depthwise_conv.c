@@ -1,18 +1,21 @@
 /* DEPTHWISE_CONV_2D for ARMv7E-M (Cortex-M4/M7), bit-exact with ../reference/depthwise_conv.c.
  *
  * Covers depth multiplier 1 without dilation (MobileNet, DS-CNN) for kernels up to
- * AT_DW_MAX_K x AT_DW_MAX_K, any stride and padding; everything else runs the reference.
+ * AT_DW_MAX_K rows and AT_DW_MAX_PAIRS filter words, any stride and padding; everything else
+ * runs the reference.
  *
  * One channel at a time.  Its input rows, plus the input offset, are copied as int16 into a
  * small row buffer whose padding columns and rows hold 0: a padded tap then adds 0, as the
  * reference's skipped tap does, so no output needs a bounds check.  Each output is a sum of
  * SMLADs, two taps per instruction, over that buffer (3x3 stride 1 and 2: two outputs per step,
- * sharing loaded words; 10x4 and other sizes: one output per step with unrolled taps).  The
- * row buffer slides down with the stride (a ring of row pointers), so each input value is
- * converted once per column tile.  The raw sums of a row tile are then requantised in a second
- * loop, where the channel's multiplier, shift and range stay in registers.
+ * sharing loaded words; 10x4 and other sizes: one output per step).  The buffer is a ring of
+ * rows: a band of output rows is computed from the rows it holds, then the rows the next band
+ * shares stay and only the new ones are loaded, so each input value is converted once per
+ * column tile (rows wider than AT_DW_TILE outputs are split).  The raw sums of a band are then
+ * requantised in a second loop, where the channel's multiplier, shift and range stay in
+ * registers.  Whole small planes (DS-CNN's 25x5) take a few bands per channel.
  *
- * Stack: AT_DW_BUF int16 + AT_DW_TILE int32, about 0.7 KB; wider rows are split into tiles. */
+ * Stack: about 1.2 KB (row buffer, sums of a band, filter words, band row pointers). */
 #include <arm_acle.h>
 #include <string.h>
 
@@ -20,8 +23,10 @@
 #include "kernel_util.h"
 #include "kernels.h"
 
-#define AT_DW_BUF 256  /* int16 row-buffer entries: kernel rows x pitch */
-#define AT_DW_TILE 32  /* outputs per row tile (the accumulators of one tile) */
+#define AT_DW_BUF 256      /* int16 row-buffer entries: rows x pitch */
+#define AT_DW_ROWS 32      /* rows of the ring at most */
+#define AT_DW_TILE 32      /* outputs per row of a column tile */
+#define AT_DW_ACC 64       /* raw sums of one band: output rows x tile width */
 #define AT_DW_MAX_K 16 /* kernel rows the row buffer takes */
 #define AT_DW_MAX_PAIRS 48 /* filter words of one channel: kernel rows x (columns + 1) / 2 */
 
@@ -39,142 +44,171 @@ AT_INLINE int32_t at_pack16(int32_t lo, int32_t hi) {
   return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
 }
 
-/* at_mbqm for multiplier != INT32_MIN and -31 <= shift <= 31 (checked before use), with the
- * right shift known to be zero (rounds = 0) or not.  Same value, fewer instructions:
- * - SaturatingRoundingDoublingHighMul is floor((a*b + 2^30) / 2^31): for a*b >= 0 the
- *   truncating division is a floor; for a*b < 0 the reference's nudge 1 - 2^30 with the
+/* at_mbqm for multiplier != INT32_MIN and -31 <= shift <= 31 (checked before use), in fewer
+ * instructions:
+ * - SaturatingRoundingDoublingHighMul(a, b) is floor((a*b + 2^30) / 2^31): for a*b >= 0 the
+ *   reference's truncating division is a floor; for a*b < 0 its nudge 1 - 2^30 with the
  *   truncation (a ceiling) gives the same floor.  It saturates only for a = b = INT32_MIN.
+ *   When |a| < 2^30 that is SMMULR(2a, b) = floor((2a*b + 2^31) / 2^32), one instruction.
  * - RoundingDivideByPOT(x, e), e >= 1, rounds half away from zero: round half up of x - 1 for
  *   negative x, and round half up of x / 2^e is floor(t / 2) + (t & 1) with t = x >> (e - 1). */
-AT_INLINE int32_t at_dw_requant(int32_t acc, int32_t mult, int32_t left, int32_t right, int rounds) {
+AT_INLINE int32_t at_smmulr(int32_t a, int32_t b) {
+  int32_t r;
+  __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+  return r;
+}
+
+AT_INLINE int32_t at_round_shift(int32_t x, int32_t right) {
+  x += x >> 31;
+  x >>= right - 1;
+  return (x >> 1) + (x & 1);
+}
+
+/* the general case: any accumulator, any shift */
+static int32_t at_dw_requant(int32_t acc, int32_t mult, int32_t shift) {
+  const int32_t left = shift > 0 ? shift : 0;
   const int64_t ab = (int64_t)(int32_t)((uint32_t)acc << left) * mult;
-  int32_t x = (int32_t)((ab + (1 << 30)) >> 31);
-  if (rounds) {
-    x += x >> 31;
-    x >>= right - 1;
-    x = (x >> 1) + (x & 1);
-  }
-  return x;
+  const int32_t x = (int32_t)((ab + (1 << 30)) >> 31);
+  return shift < 0 ? at_round_shift(x, -shift) : x;
 }
 
-AT_INLINE void at_dw_requant_tile(int8_t *out, int32_t step, const int32_t *acc, int32_t n, int32_t mult,
-                                  int32_t left, int32_t right, int32_t zp, int32_t lo, int32_t hi,
-                                  int rounds) {
-  int32_t i;
-  for (i = 0; i < n; ++i) {
-    int32_t v = at_dw_requant(acc[i], mult, left, right, rounds) + zp;
-    v = v < lo ? lo : v;
-    v = v > hi ? hi : v;
-    *out = (int8_t)v;
-    out += step;
+/* a band's sums (rows of n) -> int8 outputs dst[row * row_step + x * step].  fast: every sum is
+ * below 2^29 in magnitude (so 2*sum fits SMMULR) and shift < 0; full: the activation range is
+ * all of int8 (SSAT alone clamps). */
+AT_INLINE void at_dw_requant_band(int8_t *dst, int32_t row_step, int32_t step, const int32_t *acc,
+                                  int32_t rows, int32_t n, int32_t mult, int32_t shift, int32_t zp,
+                                  int32_t lo, int32_t hi, int fast, int full) {
+  int32_t r, i;
+  for (r = 0; r < rows; ++r, dst += row_step) {
+    int8_t *out = dst;
+    for (i = 0; i < n; ++i, out += step) {
+      int32_t v = fast ? at_round_shift(at_smmulr(*acc * 2, mult), -shift) : at_dw_requant(*acc, mult, shift);
+      ++acc;
+      v = __ssat(v + zp, 8);
+      if (!full) {
+        v = v < lo ? lo : v;
+        v = v > hi ? hi : v;
+      }
+      *out = (int8_t)v;
+    }
   }
 }
 
-/* 3x3, stride 1: outputs x and x+1 read columns x..x+3 of each row; k = {k0,k1}, {k1,k2} per row.
- * Writes acc[n] too when n is odd (the row buffer has the columns; the value is not used). */
-AT_NOINLINE void at_dw_3x3_s1(int32_t *acc, int32_t n, const int16_t *r0, const int16_t *r1,
-                              const int16_t *r2, const int32_t *k) {
-  const int32_t k01a = k[0], k12a = k[1], k01b = k[2], k12b = k[3], k01c = k[4], k12c = k[5];
-  int32_t a0 = at_ld_pair(r0), b0 = at_ld_pair(r1), c0 = at_ld_pair(r2);
-  int32_t x;
-  for (x = 0; x < n; x += 2) {
-    const int32_t a2 = at_ld_pair(r0 + x + 2), b2 = at_ld_pair(r1 + x + 2), c2 = at_ld_pair(r2 + x + 2);
-    int32_t s0 = acc[x], s1 = acc[x + 1];
-    s0 = __smlad(a0, k01a, s0);
-    s0 = __smlabt(a2, k12a, s0);
-    s1 = __smlatb(a0, k01a, s1);
-    s1 = __smlad(a2, k12a, s1);
-    s0 = __smlad(b0, k01b, s0);
-    s0 = __smlabt(b2, k12b, s0);
-    s1 = __smlatb(b0, k01b, s1);
-    s1 = __smlad(b2, k12b, s1);
-    s0 = __smlad(c0, k01c, s0);
-    s0 = __smlabt(c2, k12c, s0);
-    s1 = __smlatb(c0, k01c, s1);
-    s1 = __smlad(c2, k12c, s1);
-    acc[x] = s0;
-    acc[x + 1] = s1;
-    a0 = a2;
-    b0 = b2;
-    c0 = c2;
+/* The MAC kernels: `rows` output rows of n outputs each, output row r reading ring rows
+ * band[r * row_step ...], sums (from the bias) to acc[r * n + x].  The pair kernels also write
+ * acc[r * n + n] when n is odd (the next row overwrites it; acc has one spare entry). */
+
+/* 3x3, stride 1: outputs x and x+1 read columns x..x+3 of each row; k = {k0,k1}, {k1,k2} per row */
+AT_NOINLINE void at_dw_3x3_s1(int32_t *acc, int16_t *const *band, int32_t rows, int32_t row_step, int32_t n,
+                              const int32_t *k, int32_t bias) {
+  int32_t r, x;
+  for (r = 0; r < rows; ++r, band += row_step, acc += n) {
+    const int16_t *r0 = band[0], *r1 = band[1], *r2 = band[2];
+    int32_t a0 = at_ld_pair(r0), b0 = at_ld_pair(r1), c0 = at_ld_pair(r2);
+    for (x = 0; x < n; x += 2) {
+      const int32_t a2 = at_ld_pair(r0 + x + 2), b2 = at_ld_pair(r1 + x + 2), c2 = at_ld_pair(r2 + x + 2);
+      int32_t s0 = __smlad(a0, k[0], bias), s1 = __smlatb(a0, k[0], bias);
+      s0 = __smlabt(a2, k[1], s0);
+      s1 = __smlad(a2, k[1], s1);
+      s0 = __smlad(b0, k[2], s0);
+      s0 = __smlabt(b2, k[3], s0);
+      s1 = __smlatb(b0, k[2], s1);
+      s1 = __smlad(b2, k[3], s1);
+      s0 = __smlad(c0, k[4], s0);
+      s0 = __smlabt(c2, k[5], s0);
+      s1 = __smlatb(c0, k[4], s1);
+      s1 = __smlad(c2, k[5], s1);
+      acc[x] = s0;
+      acc[x + 1] = s1;
+      a0 = a2;
+      b0 = b2;
+      c0 = c2;
+    }
   }
 }
 
 /* 3x3, stride 2: outputs x and x+1 read columns 2x..2x+5; the same filter words as stride 1 */
-AT_NOINLINE void at_dw_3x3_s2(int32_t *acc, int32_t n, const int16_t *r0, const int16_t *r1,
-                              const int16_t *r2, const int32_t *k) {
-  const int32_t k01a = k[0], k12a = k[1], k01b = k[2], k12b = k[3], k01c = k[4], k12c = k[5];
-  int32_t a0 = at_ld_pair(r0), b0 = at_ld_pair(r1), c0 = at_ld_pair(r2);
-  int32_t x;
-  for (x = 0; x < n; x += 2) {
-    const int16_t *p0 = r0 + 2 * x, *p1 = r1 + 2 * x, *p2 = r2 + 2 * x;
-    const int32_t a2 = at_ld_pair(p0 + 2), a4 = at_ld_pair(p0 + 4);
-    const int32_t b2 = at_ld_pair(p1 + 2), b4 = at_ld_pair(p1 + 4);
-    const int32_t c2 = at_ld_pair(p2 + 2), c4 = at_ld_pair(p2 + 4);
-    int32_t s0 = acc[x], s1 = acc[x + 1];
-    s0 = __smlad(a0, k01a, s0);
-    s0 = __smlabt(a2, k12a, s0);
-    s1 = __smlad(a2, k01a, s1);
-    s1 = __smlabt(a4, k12a, s1);
-    s0 = __smlad(b0, k01b, s0);
-    s0 = __smlabt(b2, k12b, s0);
-    s1 = __smlad(b2, k01b, s1);
-    s1 = __smlabt(b4, k12b, s1);
-    s0 = __smlad(c0, k01c, s0);
-    s0 = __smlabt(c2, k12c, s0);
-    s1 = __smlad(c2, k01c, s1);
-    s1 = __smlabt(c4, k12c, s1);
-    acc[x] = s0;
-    acc[x + 1] = s1;
-    a0 = a4;
-    b0 = b4;
-    c0 = c4;
+AT_NOINLINE void at_dw_3x3_s2(int32_t *acc, int16_t *const *band, int32_t rows, int32_t row_step, int32_t n,
+                              const int32_t *k, int32_t bias) {
+  int32_t r, x;
+  for (r = 0; r < rows; ++r, band += row_step, acc += n) {
+    const int16_t *r0 = band[0], *r1 = band[1], *r2 = band[2];
+    int32_t a0 = at_ld_pair(r0), b0 = at_ld_pair(r1), c0 = at_ld_pair(r2);
+    for (x = 0; x < n; x += 2) {
+      const int16_t *p0 = r0 + 2 * x, *p1 = r1 + 2 * x, *p2 = r2 + 2 * x;
+      const int32_t a2 = at_ld_pair(p0 + 2), a4 = at_ld_pair(p0 + 4);
+      const int32_t b2 = at_ld_pair(p1 + 2), b4 = at_ld_pair(p1 + 4);
+      const int32_t c2 = at_ld_pair(p2 + 2), c4 = at_ld_pair(p2 + 4);
+      int32_t s0 = __smlad(a0, k[0], bias), s1 = __smlad(a2, k[0], bias);
+      s0 = __smlabt(a2, k[1], s0);
+      s1 = __smlabt(a4, k[1], s1);
+      s0 = __smlad(b0, k[2], s0);
+      s0 = __smlabt(b2, k[3], s0);
+      s1 = __smlad(b2, k[2], s1);
+      s1 = __smlabt(b4, k[3], s1);
+      s0 = __smlad(c0, k[4], s0);
+      s0 = __smlabt(c2, k[5], s0);
+      s1 = __smlad(c2, k[4], s1);
+      s1 = __smlabt(c4, k[5], s1);
+      acc[x] = s0;
+      acc[x + 1] = s1;
+      a0 = a4;
+      b0 = b4;
+      c0 = c4;
+    }
   }
 }
 
 /* Any kernel: pairs[kh][kw2] filter words {k(2i), k(2i+1)} (the last one {k, 0} for odd kw: it
  * reads one column past the window, which the row buffer holds). */
-AT_INLINE void at_dw_any(int32_t *acc, int32_t n, int16_t *const *rows, const int32_t *pairs, int32_t kh,
-                         int32_t kw2, int32_t stride) {
-  int32_t x, ky, i;
-  for (x = 0; x < n; ++x) {
-    const int32_t *k = pairs;
-    int32_t s = acc[x];
-    for (ky = 0; ky < kh; ++ky) {
-      const int16_t *r = rows[ky] + x * stride;
-      for (i = 0; i < kw2; ++i) s = __smlad(at_ld_pair(r + 2 * i), k[i], s);
-      k += kw2;
+AT_INLINE void at_dw_any(int32_t *acc, int16_t *const *band, int32_t rows, int32_t row_step, int32_t n,
+                         const int32_t *pairs, int32_t bias, int32_t kh, int32_t kw2, int32_t stride) {
+  int32_t r, x, ky, i;
+  for (r = 0; r < rows; ++r, band += row_step, acc += n) {
+    for (x = 0; x < n; ++x) {
+      const int32_t *k = pairs;
+      int32_t s = bias;
+      for (ky = 0; ky < kh; ++ky) {
+        const int16_t *p = band[ky] + x * stride;
+        for (i = 0; i < kw2; ++i) s = __smlad(at_ld_pair(p + 2 * i), k[i], s);
+        k += kw2;
+      }
+      acc[x] = s;
     }
-    acc[x] = s;
   }
 }
 
 /* 10x4 (the DS-CNN first-layer shape): constant trip counts, so the taps unroll */
-AT_NOINLINE void at_dw_10x4(int32_t *acc, int32_t n, int16_t *const *rows, const int32_t *pairs,
-                            int32_t stride) {
-  at_dw_any(acc, n, rows, pairs, 10, 2, stride);
+AT_NOINLINE void at_dw_10x4(int32_t *acc, int16_t *const *band, int32_t rows, int32_t row_step, int32_t n,
+                            const int32_t *pairs, int32_t bias, int32_t stride) {
+  at_dw_any(acc, band, rows, row_step, n, pairs, bias, 10, 2, stride);
 }
 
-AT_NOINLINE void at_dw_generic(int32_t *acc, int32_t n, int16_t *const *rows, const int32_t *pairs,
-                               int32_t kh, int32_t kw2, int32_t stride) {
-  at_dw_any(acc, n, rows, pairs, kh, kw2, stride);
+AT_NOINLINE void at_dw_generic(int32_t *acc, int16_t *const *band, int32_t rows, int32_t row_step, int32_t n,
+                               const int32_t *pairs, int32_t bias, int32_t kh, int32_t kw2, int32_t stride) {
+  at_dw_any(acc, band, rows, row_step, n, pairs, bias, kh, kw2, stride);
 }
 
-/* input row -> buffer columns [j0, j1) as int16 with the input offset (src: the first of them) */
-AT_NOINLINE void at_dw_load_row(int16_t *row, const int8_t *src, int32_t step, int32_t j0, int32_t j1,
-                                int32_t offset) {
-  int32_t j = j0;
-  for (; j + 4 <= j1; j += 4) {
-    const int32_t v0 = src[0], v1 = src[step], v2 = src[2 * step], v3 = src[3 * step];
-    row[j] = (int16_t)(v0 + offset);
-    row[j + 1] = (int16_t)(v1 + offset);
-    row[j + 2] = (int16_t)(v2 + offset);
-    row[j + 3] = (int16_t)(v3 + offset);
-    src += 4 * step;
-  }
-  for (; j < j1; ++j) {
-    row[j] = (int16_t)(*src + offset);
-    src += step;
+/* input rows iy .. iy + count - 1 -> buffer rows dst[0 .. count), columns [j0, j1) as int16 with
+ * the input offset; rows outside the image are zeros.  src: input row 0 at column j0. */
+AT_NOINLINE void at_dw_load_rows(int16_t *const *dst, int32_t count, int32_t iy, int32_t in_h,
+                                 const int8_t *src, int32_t src_row, int32_t step, int32_t j0, int32_t j1,
+                                 int32_t offset) {
+  const int8_t *p = src + iy * src_row;
+  int32_t r;
+  for (r = 0; r < count; ++r, ++iy, p += src_row) {
+    int16_t *d = dst[r] + j0, *const end = dst[r] + j1;
+    const int8_t *q = p;
+    if (iy < 0 || iy >= in_h) {
+      while (d < end) *d++ = 0;
+      continue;
+    }
+    for (; d + 2 <= end; d += 2, q += 2 * step) {
+      const int32_t v0 = q[0], v1 = q[step];
+      d[0] = (int16_t)(v0 + offset);
+      d[1] = (int16_t)(v1 + offset);
+    }
+    if (d < end) *d = (int16_t)(*q + offset);
   }
 }
 
@@ -197,25 +231,30 @@ void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) {
   const int8_t *in, *filter;
   const int32_t *bias, *mult, *shift;
   int8_t *out;
-  int32_t pitch, tile, b, c, t0, oy, ky, i;
+  const int32_t zp = p->output_offset, lo = p->act_min, hi = p->act_max;
+  const int full = lo <= -128 && hi >= 127;
+  /* |input + offset| at most */
+  const int32_t max_in = 128 + (p->input_offset < 0 ? -p->input_offset : p->input_offset);
+  int32_t pitch, tile, ring, band_rows, b, c, t0, oy, ky, i, last_j0 = -1, last_j1 = -1;
   int16_t buf[AT_DW_BUF] __attribute__((aligned(4)));
-  int32_t acc[AT_DW_TILE + 1]; /* + 1: the pair kernels' unused last output */
+  int32_t acc[AT_DW_ACC + 1]; /* + 1: the pair kernels' unused last output */
   int32_t pairs[AT_DW_MAX_PAIRS];
-  int16_t *ring[2 * AT_DW_MAX_K]; /* buffer rows, twice: any window of kh is contiguous */
+  int16_t *band[AT_DW_ROWS];
 
-  /* columns a tile of `tile` outputs needs, + 2 for the pair kernels' reads past it, even */
+  /* a tile's columns + 2 for the pair kernels' reads past it, even (word-aligned rows) */
   tile = AT_DW_TILE < out_w ? AT_DW_TILE : out_w;
   if (kh > 0) {
-    const int32_t most = AT_DW_BUF / kh; /* the widest pitch that fits */
-    while (tile > 1 && (((tile - 1) * sw + kw + 3) & ~1) > most) --tile;
+    while (tile > 1 && (((tile - 1) * sw + kw + 3) & ~1) * kh > AT_DW_BUF) --tile;
   }
   pitch = ((tile - 1) * sw + kw + 3) & ~1;
-  if (p->depth_multiplier != 1 || p->dilation_h != 1 || p->dilation_w != 1 || kh < 1 ||
-      kh > AT_DW_MAX_K || kw < 1 || kh * kw2 > AT_DW_MAX_PAIRS || pitch * kh > AT_DW_BUF || out_w < 1) {
+  if (p->depth_multiplier != 1 || p->dilation_h != 1 || p->dilation_w != 1 || kh < 1 || kh > AT_DW_MAX_K ||
+      kw < 1 || kh * kw2 > AT_DW_MAX_PAIRS || pitch * kh > AT_DW_BUF || out_w < 1 || sh < 1) {
     at_dwconv_eval_reference(m, p);
     return;
   }
-  for (i = 0; i < 2 * kh; ++i) ring[i] = buf + (i < kh ? i : i - kh) * pitch;
+  ring = AT_DW_BUF / pitch < AT_DW_ROWS ? AT_DW_BUF / pitch : AT_DW_ROWS;
+  band_rows = (ring - kh) / sh + 1; /* output rows whose input rows the ring holds at once */
+  if (band_rows > AT_DW_ACC / tile) band_rows = AT_DW_ACC / tile;
   mult = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->multipliers);
   shift = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->shifts);
   if (!at_dw_requant_ok(mult, shift, depth)) {
@@ -231,9 +270,10 @@ void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) {
     const int8_t *in_b = in + b * in_h * in_w * depth;
     int8_t *out_b = out + b * out_h * out_w * depth;
     for (c = 0; c < depth; ++c) {
-      const int32_t mu = mult[c], left = shift[c] > 0 ? shift[c] : 0, right = shift[c] > 0 ? 0 : -shift[c];
-      const int32_t bias_c = bias ? bias[c] : 0;
-      /* filter pairs along a row; for 3x3: {k0,k1}, {k1,k2} per row */
+      const int32_t mu = mult[c], sc = shift[c], bias_c = bias ? bias[c] : 0;
+      int64_t bound = bias_c < 0 ? -(int64_t)bias_c : bias_c; /* of |sum|: |input + offset| <= max_in */
+      int fast;
+      /* filter words along a row; for 3x3: {k0,k1}, {k1,k2} per row */
       for (ky = 0; ky < kh; ++ky) {
         const int8_t *f = filter + ky * kw * depth + c;
         if (is_3x3) {
@@ -243,55 +283,59 @@ void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) {
           for (i = 0; i < kw2; ++i)
             pairs[ky * kw2 + i] = at_pack16(f[2 * i * depth], 2 * i + 1 < kw ? f[(2 * i + 1) * depth] : 0);
         }
+        for (i = 0; i < kw; ++i) bound += (int64_t)max_in * (f[i * depth] < 0 ? -f[i * depth] : f[i * depth]);
       }
+      fast = sc < 0 && bound < (1 << 29);
       for (t0 = 0; t0 < out_w; t0 += tile) {
         const int32_t n = out_w - t0 < tile ? out_w - t0 : tile;
-        const int32_t ix0 = t0 * sw - p->pad_w;              /* input column of buffer column 0 */
-        const int32_t ncols = (n - 1) * sw + kw;             /* columns this tile's outputs read */
+        const int32_t ix0 = t0 * sw - p->pad_w;  /* input column of buffer column 0 */
+        const int32_t ncols = (n - 1) * sw + kw; /* columns this tile's outputs read */
         const int32_t j0 = ix0 < 0 ? (-ix0 < ncols ? -ix0 : ncols) : 0;
         const int32_t j1 = in_w - ix0 < ncols ? (in_w - ix0 > j0 ? in_w - ix0 : j0) : ncols;
-        int32_t loaded = 0, next_iy = 0, head = 0; /* the window ring[head..): loaded rows, then free */
-        /* padding columns stay 0 (the row loads write only in-image ones); the image edge
-         * moves with the tile, so clear what a previous tile or channel left */
-        memset(buf, 0, sizeof(int16_t) * (size_t)(pitch * kh));
-        for (oy = 0; oy < out_h; ++oy) {
-          const int32_t iy0 = oy * sh - p->pad_h;
+        const int8_t *src = in_b + (ix0 + j0) * depth + c;
+        int32_t loaded = 0, next_iy = 0, head = 0; /* ring rows head.. hold input rows next_iy - loaded.. */
+        /* columns outside [j0, j1) must be 0: the row loads never write them */
+        if (j0 != last_j0 || j1 != last_j1) {
+          memset(buf, 0, sizeof buf);
+          last_j0 = j0;
+          last_j1 = j1;
+        }
+        for (oy = 0; oy < out_h; oy += band_rows) {
+          const int32_t rows = out_h - oy < band_rows ? out_h - oy : band_rows;
+          const int32_t iy0 = oy * sh - p->pad_h, need = (rows - 1) * sh + kh;
           int8_t *dst = out_b + (oy * out_w + t0) * depth + c;
-          int16_t **rows;
-          /* slide the window: keep the rows still inside it, load the new ones */
-          if (loaded && next_iy - loaded <= iy0 && iy0 < next_iy) {
+          int32_t slot;
+          if (loaded && next_iy - loaded <= iy0 && iy0 < next_iy) { /* keep the rows this band shares */
             const int32_t drop = iy0 - (next_iy - loaded);
             head += drop;
-            if (head >= kh) head -= kh;
+            if (head >= ring) head -= ring;
             loaded -= drop;
           } else {
             loaded = 0;
             next_iy = iy0;
           }
-          rows = ring + head;
-          for (; loaded < kh; ++loaded, ++next_iy) {
-            int16_t *row = rows[loaded];
-            if (next_iy < 0 || next_iy >= in_h)
-              memset(row + j0, 0, sizeof(int16_t) * (size_t)(j1 - j0));
-            else
-              at_dw_load_row(row, in_b + ((next_iy * in_w) + ix0 + j0) * depth + c, depth, j0, j1,
-                             p->input_offset);
+          for (i = 0, slot = head; i < need; ++i) {
+            band[i] = buf + slot * pitch;
+            if (++slot == ring) slot = 0;
           }
-          for (i = 0; i <= n; ++i) acc[i] = bias_c;
+          at_dw_load_rows(band + loaded, need - loaded, next_iy, in_h, src, in_w * depth, depth, j0, j1,
+                          p->input_offset);
+          next_iy += need - loaded;
+          loaded = need;
           if (is_3x3 && sw == 1)
-            at_dw_3x3_s1(acc, n, rows[0], rows[1], rows[2], pairs);
+            at_dw_3x3_s1(acc, band, rows, sh, n, pairs, bias_c);
           else if (is_3x3)
-            at_dw_3x3_s2(acc, n, rows[0], rows[1], rows[2], pairs);
+            at_dw_3x3_s2(acc, band, rows, sh, n, pairs, bias_c);
           else if (kh == 10 && kw == 4)
-            at_dw_10x4(acc, n, rows, pairs, sw);
+            at_dw_10x4(acc, band, rows, sh, n, pairs, bias_c, sw);
           else
-            at_dw_generic(acc, n, rows, pairs, kh, kw2, sw);
-          if (right > 0)
-            at_dw_requant_tile(dst, depth, acc, n, mu, left, right, p->output_offset, p->act_min,
-                               p->act_max, 1);
+            at_dw_generic(acc, band, rows, sh, n, pairs, bias_c, kh, kw2, sw);
+          if (fast && full)
+            at_dw_requant_band(dst, out_w * depth, depth, acc, rows, n, mu, sc, zp, -128, 127, 1, 1);
+          else if (fast)
+            at_dw_requant_band(dst, out_w * depth, depth, acc, rows, n, mu, sc, zp, lo, hi, 1, 0);
           else
-            at_dw_requant_tile(dst, depth, acc, n, mu, left, 0, p->output_offset, p->act_min,
-                               p->act_max, 0);
+            at_dw_requant_band(dst, out_w * depth, depth, acc, rows, n, mu, sc, zp, lo, hi, 0, 0);
         }
       }
     }
