@@ -21,7 +21,7 @@
 #include "kernels.h"
 
 /* Taps per column: 3x3x64, the largest receptive field of the MLPerf Tiny models (IC ResNet);
- * two columns of int16 = 2,320 B of stack at most. */
+ * two columns of int16 = 2,320 B of stack at most (+ 512 B of accumulators). */
 #define AT_CONV_MAX_TAPS 576
 
 typedef struct {
@@ -32,55 +32,65 @@ typedef struct {
   int32_t input_offset;
 } geometry;
 
-/* Widen n (a multiple of 4) input bytes into the column words of whole groups, dst at
- * the first group's pair for this pixel. */
-static inline void widen_words(uint32_t *dst, const int8_t *src, int32_t n, uint32_t offset2) {
-  for (; n > 0; n -= 4, src += 4, dst += 4) {
-    const uint32_t v = at_load_s8x4(src);
-    dst[0] = __sxtab16(offset2, v);
-    dst[1] = at_sxtab16_ror8(offset2, v);
-  }
+/* Column slot (int16 index) of tap k for a pixel (the layout above). */
+static inline int32_t tap_slot(const geometry *g, int pixel, int32_t k) {
+  static const uint8_t order[4] = {0, 2, 1, 3}; /* t0 t1 t2 t3 -> (t0, t2), (t1, t3) */
+  return k < g->groups * 4 ? (k & ~3) * 2 + pixel * 4 + order[k & 3] : g->groups * 8 + pixel * 4 + (k & 3);
 }
 
-/* Taps k..k+n-1 one at a time (src 0: outside the image, 0 as the reference skips them). */
-static void gather_taps(uint32_t *cols, int pixel, const geometry *g, int32_t k, const int8_t *src, int32_t n) {
+/* Taps k..k+n-1 of a pixel's column from n consecutive input bytes (src 0: outside the
+ * image, zeros, as the reference skips them): whole groups a word at a time (SXTAB16 adds
+ * the input offset while widening), the taps before the first and after the last whole
+ * group one at a time. */
+static void put_taps(uint32_t *cols, int pixel, const geometry *g, int32_t k, const int8_t *src, int32_t n) {
   int16_t *c = (int16_t *)(void *)cols;
-  int32_t i;
-  for (i = 0; i < n; ++i, ++k) {
-    const int16_t v = src ? (int16_t)(src[i] + g->input_offset) : 0;
-    if (k < g->groups * 4)
-      c[(k >> 2) * 8 + pixel * 4 + ((k & 1) << 1) + ((k >> 1) & 1)] = v;
-    else
-      c[g->groups * 8 + pixel * 4 + (k & 3)] = v;
+  const int32_t end = k + n, words_end = end < g->groups * 4 ? end & ~3 : g->groups * 4;
+  for (; k < end && (k & 3); ++k, src = src ? src + 1 : 0)
+    c[tap_slot(g, pixel, k)] = src ? (int16_t)(*src + g->input_offset) : 0;
+  if (src) {
+    const uint32_t offset2 = g->offset2;
+    uint32_t *dst = cols + k + pixel * 2; /* group k/4's words for this pixel */
+    for (; k < words_end; k += 4, src += 4, dst += 4) {
+      const uint32_t v = at_load_s8x4(src);
+      dst[0] = __sxtab16(offset2, v);
+      dst[1] = at_sxtab16_ror8(offset2, v);
+    }
+  } else {
+    uint32_t *dst = cols + k + pixel * 2;
+    for (; k < words_end; k += 4, dst += 4) dst[0] = dst[1] = 0;
   }
+  for (; k < end; ++k, src = src ? src + 1 : 0)
+    c[tap_slot(g, pixel, k)] = src ? (int16_t)(*src + g->input_offset) : 0;
 }
 
 /* The column of pixel 0 or 1 of a pair, whose window starts at (iy0, ix0). */
 static void fill_column(uint32_t *cols, int pixel, const geometry *g, int32_t iy0, int32_t ix0) {
   const int32_t row_taps = g->k_w * g->in_d;
-  const int row_words = row_taps % 4 == 0 && g->dil_w == 1 && ix0 >= 0 && ix0 + g->k_w <= g->in_w;
   int32_t ky, kx, k = 0;
-  for (ky = 0; ky < g->k_h; ++ky) {
+  /* with dilation 1 a window row is one run of bytes in the image (NHWC): the columns
+   * [kx_lo, kx_hi) inside it, zeros either side */
+  const int32_t kx_lo = ix0 < 0 ? -ix0 : 0, kx_hi = ix0 + g->k_w > g->in_w ? g->in_w - ix0 : g->k_w;
+  for (ky = 0; ky < g->k_h; ++ky, k += row_taps) {
     const int32_t iy = iy0 + g->dil_h * ky;
     const int8_t *row;
     if (iy < 0 || iy >= g->in_h) {
-      gather_taps(cols, pixel, g, k, 0, row_taps);
-      k += row_taps;
+      put_taps(cols, pixel, g, k, 0, row_taps);
       continue;
     }
     row = g->in + iy * g->in_w * g->in_d;
-    if (row_words) { /* the window's row is contiguous in the image (NHWC) and whole groups */
-      widen_words(cols + k + pixel * 2, row + ix0 * g->in_d, row_taps, g->offset2);
-      k += row_taps;
+    if (g->dil_w == 1) {
+      if (kx_hi <= kx_lo) {
+        put_taps(cols, pixel, g, k, 0, row_taps);
+        continue;
+      }
+      if (kx_lo > 0) put_taps(cols, pixel, g, k, 0, kx_lo * g->in_d);
+      put_taps(cols, pixel, g, k + kx_lo * g->in_d, row + (ix0 + kx_lo) * g->in_d, (kx_hi - kx_lo) * g->in_d);
+      if (kx_hi < g->k_w) put_taps(cols, pixel, g, k + kx_hi * g->in_d, 0, (g->k_w - kx_hi) * g->in_d);
       continue;
     }
-    for (kx = 0; kx < g->k_w; ++kx, k += g->in_d) {
+    for (kx = 0; kx < g->k_w; ++kx) {
       const int32_t ix = ix0 + g->dil_w * kx;
-      const int inside = ix >= 0 && ix < g->in_w;
-      if (g->in_d % 4 == 0 && inside)
-        widen_words(cols + k + pixel * 2, row + ix * g->in_d, g->in_d, g->offset2);
-      else
-        gather_taps(cols, pixel, g, k, inside ? row + ix * g->in_d : 0, g->in_d);
+      put_taps(cols, pixel, g, k + kx * g->in_d, ix >= 0 && ix < g->in_w ? row + ix * g->in_d : 0, g->in_d);
     }
   }
 }
@@ -134,6 +144,51 @@ static __attribute__((naked, noinline)) void mac_groups(const int8_t *w0 __attri
       "pop {r4-r11, pc}\n");
 }
 
+/* mac_groups for `pairs` consecutive pairs of filters, each taps = 4 * groups long (no tail):
+ * pair i is filters 2i, 2i + 1 from w, its accumulators acc[4i..4i+3] (holding the biases on
+ * entry).  The same loop, the per-pair set-up kept on the stack instead of a call per pair.
+ * Arguments: r0 w, r1 pairs (>= 1), r2 cols, r3 groups (>= 1), stack: taps, acc. */
+static __attribute__((naked, noinline)) void mac_pairs(const int8_t *w __attribute__((unused)),
+                                                       int32_t pairs __attribute__((unused)),
+                                                       const uint32_t *cols __attribute__((unused)),
+                                                       int32_t groups __attribute__((unused)),
+                                                       int32_t taps __attribute__((unused)),
+                                                       int32_t *acc __attribute__((unused))) {
+  __asm__ volatile(
+      "push {r4-r11, lr}\n"
+      "push {r0-r3}\n" /* [sp] next w, [sp, #4] pairs left, [sp, #8] cols, [sp, #12] groups; */
+                       /* taps at [sp, #52], acc at [sp, #56] */
+      "4:\n"
+      "ldr lr, [sp, #56]\n"
+      "ldm lr, {r4-r7}\n"
+      "ldr r0, [sp]\n"
+      "ldr r12, [sp, #52]\n"
+      "add r1, r0, r12\n"
+      "ldr r2, [sp, #8]\n"
+      "ldr r3, [sp, #12]\n"
+      "tst r3, #1\n"
+      "beq 2f\n"
+      AT_MAC_GROUP
+      "subs r3, r3, #1\n"
+      "beq 3f\n"
+      "2:\n"
+      AT_MAC_GROUP
+      AT_MAC_GROUP
+      "subs r3, r3, #2\n"
+      "bne 2b\n"
+      "3:\n"
+      "str r1, [sp]\n" /* w1 ran to the next pair's first filter */
+      "ldr lr, [sp, #56]\n"
+      "stm lr!, {r4-r7}\n"
+      "str lr, [sp, #56]\n"
+      "ldr r12, [sp, #4]\n"
+      "subs r12, r12, #1\n"
+      "str r12, [sp, #4]\n"
+      "bne 4b\n"
+      "add sp, sp, #16\n"
+      "pop {r4-r11, pc}\n");
+}
+
 /* Channels per accumulator block: the requantisation runs after the products of a block,
  * in its own loop, so neither loop spills registers. */
 #define AT_CONV_BLOCK 64
@@ -145,16 +200,22 @@ static __attribute__((noinline)) void mac_block(const int8_t *w, const int32_t *
                                                 const uint32_t *cols, int32_t acc[2 * AT_CONV_BLOCK]) {
   const int32_t groups = taps >> 2, tail = taps & 3;
   int32_t c, k;
-  for (c = 0; c < n; c += 2, w += 2 * taps, acc += 4) {
-    const int8_t *w0 = w, *w1 = c + 1 < n ? w + taps : w; /* an odd last filter pairs with itself */
+  for (c = 0; c < n; ++c) acc[2 * c] = acc[2 * c + 1] = bias ? bias[c] : 0;
+  if (n & 1) acc[2 * n] = acc[2 * n + 1] = acc[2 * n - 2]; /* an odd last filter pairs with itself */
+  c = 0;
+  if (tail == 0 && n >= 2) { /* whole groups only: every pair in one call */
+    mac_pairs(w, n >> 1, cols, groups, taps, acc);
+    c = n & ~1;
+  }
+  for (; c < n; c += 2) {
+    const int8_t *w0 = w + c * taps, *w1 = c + 1 < n ? w0 + taps : w0;
     const int16_t *t = (const int16_t *)(const void *)(cols + groups * 4); /* pixel 0's last taps, pixel 1's */
-    acc[0] = acc[1] = bias ? bias[c] : 0;
-    acc[2] = acc[3] = bias ? bias[c + 1 < n ? c + 1 : c] : 0;
-    if (groups) mac_groups(w0, w1, cols, groups, acc);
+    int32_t *a = acc + 2 * c;
+    if (groups) mac_groups(w0, w1, cols, groups, a);
     w0 += groups * 4, w1 += groups * 4;
     for (k = 0; k < tail; ++k) {
-      acc[0] += w0[k] * t[k], acc[1] += w0[k] * t[4 + k];
-      acc[2] += w1[k] * t[k], acc[3] += w1[k] * t[4 + k];
+      a[0] += w0[k] * t[k], a[1] += w0[k] * t[4 + k];
+      a[2] += w1[k] * t[k], a[3] += w1[k] * t[4 + k];
     }
   }
 }
@@ -194,8 +255,9 @@ void at_conv_eval(const at_model *m, const at_conv_params *p) {
   int8_t *out = (int8_t *)at_tensor_ptr(m, (uint32_t)p->output);
   const int32_t batches = ti->dims[0], out_w = to->dims[2], out_d = to->dims[3];
   const int32_t pixels = to->dims[1] * out_w;
-  uint32_t buf[AT_CONV_MAX_TAPS + 4]; /* two interleaved int16 columns + their tails */
-  int32_t acc[2 * AT_CONV_BLOCK];
+  /* two interleaved int16 columns + their tails, then a block's accumulators */
+  uint32_t buf[AT_CONV_MAX_TAPS + 4 + 2 * AT_CONV_BLOCK];
+  int32_t *acc, block;
   uint32_t *cols;
   int32_t b, px, oc;
   const output_range q = {p->output_offset, p->act_min, p->act_max}; /* int8 stores alias p */
@@ -211,10 +273,11 @@ void at_conv_eval(const at_model *m, const at_conv_params *p) {
   g.dil_h = p->dilation_h, g.dil_w = p->dilation_w;
   g.input_offset = p->input_offset;
   g.offset2 = at_pair16(p->input_offset);
-  /* the columns at the top of the buffer: the stack a run touches (the emulator's painted
+  /* used part at the top of the buffer: the stack a run touches (the emulator's painted
    * peak) is what this layer needs, not the cap */
-  cols = buf + AT_CONV_MAX_TAPS - g.groups * 4;
-
+  block = out_d < AT_CONV_BLOCK ? out_d : AT_CONV_BLOCK;
+  acc = (int32_t *)(buf + AT_CONV_MAX_TAPS + 4 + 2 * AT_CONV_BLOCK) - 2 * ((block + 1) & ~1); /* pairs */
+  cols = (uint32_t *)acc - g.groups * 4 - 4;
   for (b = 0; b < batches; ++b) {
     g.in = in + b * g.in_h * g.in_w * g.in_d;
     for (px = 0; px < pixels; px += 2) {
