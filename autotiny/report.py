@@ -373,12 +373,17 @@ def render(v: StudyView, drawn: list[Chart]) -> str:
                  "split the front-end's cost from the network's yet)</p>")
     if v.front:
         parts.append("<h2>Pareto table</h2>")
-        parts.append(_table(["trial", "val acc", "test acc", "flash B", "RAM B", "latency ms", "energy uJ", "candidate"],
+        acc = accuracy_key(v.front)
+        extra = [acc] if acc != "val_accuracy" else []  # what the search ranks by, where it is not plain val
+        parts.append(_table(["trial", "val acc", *extra, "test acc", "flash B", "RAM B", "latency ms", "energy uJ",
+                             "candidate"],
                             [[r.number, f"{r.metrics.get('val_accuracy', 0):.3f}",
+                              *(f"{r.metrics.get(k, 0):.3f}" for k in extra),
                               f"{r.metrics.get('test_accuracy', 0):.3f}", f"{r.value('flash_bytes'):,.0f}",
                               f"{r.value('ram_bytes'):,.0f}", f"{r.value('latency_ms'):.2f}",
                               f"{r.value('energy_uj'):.1f}", r.description] for r in v.front]))
-        parts.append(f"<p class='source'>{e(results.format_table(v.front).splitlines()[-1].capitalize())}</p>")
+        sources = results.format_table(v.front).splitlines()[-1]  # "sources: flash: ..., RAM: ..."
+        parts.append(f"<p class='source'>{e(sources[:1].upper() + sources[1:])}</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
 

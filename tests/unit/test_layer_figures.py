@@ -7,8 +7,8 @@ from tests.unit.test_blob import small_model
 
 def _measurement(layers) -> Measurement:
     f = Figure(1.0, "B", "emulated")
-    return Measurement(flash_bytes=f, ram_bytes=f, macs=Figure(1, "MAC", "file"), latency_ms=Figure(1, "ms", "emulated"),
-                       energy_uj=Figure(1, "uJ", "emulated"), layers=layers)
+    return Measurement(flash_bytes=f, ram_bytes=f, macs=Figure(1, "MAC", "file"),
+                       latency_ms=Figure(1, "ms", "emulated"), energy_uj=Figure(1, "uJ", "emulated"), layers=layers)
 
 
 def test_each_op_gets_its_cycles_and_the_memory_it_touches(tmp_path):
