@@ -64,7 +64,7 @@ class _State(ctypes.Structure):
                 ("cap_events", ctypes.c_uint32), ("mask", ctypes.c_uint32), ("n_blocks", ctypes.c_uint32),
                 ("cap_blocks", ctypes.c_uint32), ("prev", ctypes.c_void_p), ("index", ctypes.POINTER(ctypes.c_uint32)),
                 ("pool", ctypes.POINTER(_Block)), ("events", ctypes.POINTER(_Event)), ("miss", _MISS_FN), ("reg_read", ctypes.c_void_p),
-                ("stop", ctypes.c_void_p), ("reg_r0", ctypes.c_int), ("pad", ctypes.c_int)]
+                ("stop", ctypes.c_void_p), ("reg_r0", ctypes.c_int), ("pred_max", ctypes.c_uint32)]
 
 
 _native_lock = threading.Lock()
@@ -186,6 +186,7 @@ class Machine:
         st.reg_read = ctypes.cast(uclib.uc_reg_read, ctypes.c_void_p).value
         st.stop = ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value
         st.reg_r0 = A.UC_ARM_REG_R0
+        st.pred_max = cycles.predictor_max(core)
         assert A.UC_ARM_REG_R1 == A.UC_ARM_REG_R0 + 1 and A.UC_ARM_REG_R2 == A.UC_ARM_REG_R0 + 2
         st.boundary_addr = self.symbols.get("autotiny_layer_boundary", 0) & ~1
         self._hook_handle = ctypes.c_size_t()

@@ -4,7 +4,8 @@
  * block Unicorn executes it adds the block's static cost (instructions,
  * cycles) from an open-addressing table, plus a branch penalty chosen by the
  * previous block's outcome (taken = this block is not the previous block's
- * fall-through) and a 1-bit predictor state kept per block.  A block seen for
+ * fall-through) and the prediction of a per-block saturating counter (0..pred_max:
+ * pred_max 1 = the last outcome, 3 = a 2-bit counter; predicted taken in the upper half).  A block seen for
  * the first time is costed by a Python callback (capstone + cycle tables) once;
  * after that everything stays in C.  Calls into Unicorn (register read, stop)
  * go through function pointers handed over by Python, so this file needs no
@@ -20,8 +21,8 @@ typedef struct at_block {
   uint32_t size;     /* bytes; 0 = empty slot */
   uint32_t insns;    /* instructions in the block */
   uint32_t cycles;   /* static cost of the block, branch not taken */
-  uint32_t pen[4];   /* extra cycles by (last outcome << 1 | outcome), outcome 1 = taken */
-  uint32_t last;     /* predictor state: last outcome of this block's branch */
+  uint32_t pen[4];   /* extra cycles by (prediction << 1 | outcome), 1 = taken */
+  uint32_t last;     /* predictor counter of this block's branch, 0..pred_max */
   uint32_t end;      /* fall-through address: addr + size */
   uint64_t count;    /* executions (profile) */
   struct at_block *succ[2]; /* lookup cache: last successor, fall-through [0] and taken [1] */
@@ -55,7 +56,7 @@ typedef struct {
   at_reg_read_fn reg_read;
   at_stop_fn stop;
   int reg_r0;              /* UC_ARM_REG_R0 (R1, R2 follow) */
-  int pad;
+  uint32_t pred_max;       /* predictor counter maximum: 1 (last outcome) or 3 (2-bit counter) */
 } at_state;
 
 static at_block *lookup(at_state *s, uint32_t addr, uint32_t size) {
@@ -84,9 +85,9 @@ void at_block_hook(void *uc, uint64_t address, uint32_t size, void *user) {
   uint32_t addr = (uint32_t)address;
   at_block *p = s->prev, *b;
   if (p) {
-    uint32_t taken = addr != p->end;
-    s->cycles += p->pen[(p->last << 1) | taken];
-    p->last = taken;
+    uint32_t taken = addr != p->end, c = p->last;
+    s->cycles += p->pen[((c << 1 > s->pred_max) << 1) | taken];
+    p->last = taken ? c + (c < s->pred_max) : c - (c > 0);
     b = p->succ[taken];
     if (__builtin_expect(!b || b->addr != addr || b->size != size, 0)) b = p->succ[taken] = lookup(s, addr, size);
   } else {
