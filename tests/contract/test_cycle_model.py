@@ -274,6 +274,32 @@ def test_loop_branch_penalty_and_prediction(tmp_path):
     assert c["cycles"] - d["cycles"] == 6
 
 
+def test_m7_predictor_counter_width(tmp_path, monkeypatch):
+    """An inner loop of 4 passes run 3 times.  Its passes 2-4 are one block (pass 1 is in the block
+    that falls into the loop), whose branch goes T T N three times.  A 1-bit history mispredicts
+    each exit and the first T after it (5); a 2-bit saturating counter, starting weakly taken
+    (static backward prediction), only the exits (3): 2 mispredicts apart, 8 cycles each (J-M7;
+    the SUBS sets the flags 1 cycle before the BNE, too late for forwarding)."""
+    body = """
+  movs r4, #3
+4:
+  movs r0, #4
+2:
+  subs r0, r0, #1
+  add.w r1, r1, #1
+  bne 2b
+  subs r4, r4, #1
+  add.w r5, r5, #1
+  bne 4b
+"""
+    one, _ = run(tmp_path, "cortex-m7", "nest1", body)
+    monkeypatch.setitem(cycles.table("cortex-m7")["branch"], "predictor", "two_bit")
+    two, m = run(tmp_path, "cortex-m7", "nest2", body)
+    assert m.state.pred_max == 3
+    assert one["insns"] == two["insns"]
+    assert one["cycles"] - two["cycles"] == 2 * 8
+
+
 def test_it_block_skipped_instructions_are_counted(tmp_path):
     body = """
   cmp r0, r0
