@@ -21,7 +21,7 @@
 #include "kernels.h"
 
 /* Taps per column: 3x3x64, the largest receptive field of the MLPerf Tiny models (IC ResNet);
- * two columns of int16 = 2,320 B of stack at most (+ 512 B of accumulators). */
+ * two columns of int16 = 2,320 B of stack at most (+ 512 B of accumulators: AT_CONV_WORDS). */
 #define AT_CONV_MAX_TAPS 576
 
 typedef struct {
@@ -244,7 +244,8 @@ static __attribute__((noinline)) void requantise_block(const int32_t *acc, int32
   }
 }
 
-void at_conv_eval(const at_model *m, const at_conv_params *p) {
+/* The convolution, its columns and accumulators in buf (checked by at_conv_eval). */
+static __attribute__((noinline)) void conv_run(const at_model *m, const at_conv_params *p, uint32_t *buf) {
   const at_tensor *ti = &m->tensors[p->input], *tf = &m->tensors[p->filter];
   const at_tensor *to = &m->tensors[p->output];
   const int8_t *in = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->input);
@@ -255,29 +256,19 @@ void at_conv_eval(const at_model *m, const at_conv_params *p) {
   int8_t *out = (int8_t *)at_tensor_ptr(m, (uint32_t)p->output);
   const int32_t batches = ti->dims[0], out_w = to->dims[2], out_d = to->dims[3];
   const int32_t pixels = to->dims[1] * out_w;
-  /* two interleaved int16 columns + their tails, then a block's accumulators */
-  uint32_t buf[AT_CONV_MAX_TAPS + 4 + 2 * AT_CONV_BLOCK];
-  int32_t *acc, block;
-  uint32_t *cols;
-  int32_t b, px, oc;
   const output_range q = {p->output_offset, p->act_min, p->act_max}; /* int8 stores alias p */
+  uint32_t *const cols = buf;
+  int32_t *acc;
+  int32_t b, px, oc;
   geometry g;
   g.in_h = ti->dims[1], g.in_w = ti->dims[2], g.in_d = ti->dims[3];
   g.k_h = tf->dims[1], g.k_w = tf->dims[2];
   g.taps = g.k_h * g.k_w * g.in_d;
   g.groups = g.taps >> 2;
-  if (tf->dims[3] != g.in_d || g.taps > AT_CONV_MAX_TAPS || !at_multipliers_plain(mult, out_d)) {
-    at_conv_eval_reference(m, p);
-    return;
-  }
   g.dil_h = p->dilation_h, g.dil_w = p->dilation_w;
   g.input_offset = p->input_offset;
   g.offset2 = at_pair16(p->input_offset);
-  /* used part at the top of the buffer: the stack a run touches (the emulator's painted
-   * peak) is what this layer needs, not the cap */
-  block = out_d < AT_CONV_BLOCK ? out_d : AT_CONV_BLOCK;
-  acc = (int32_t *)(buf + AT_CONV_MAX_TAPS + 4 + 2 * AT_CONV_BLOCK) - 2 * ((block + 1) & ~1); /* pairs */
-  cols = (uint32_t *)acc - g.groups * 4 - 4;
+  acc = (int32_t *)(cols + g.groups * 4 + 4); /* after the columns' groups and tails */
   for (b = 0; b < batches; ++b) {
     g.in = in + b * g.in_h * g.in_w * g.in_d;
     for (px = 0; px < pixels; px += 2) {
@@ -294,4 +285,40 @@ void at_conv_eval(const at_model *m, const at_conv_params *p) {
       }
     }
   }
+}
+
+/* Stack buffers by receptive field: the columns (4 * groups + 4 words <= taps + 4) and a
+ * block's accumulators (2 per channel, 2 * AT_CONV_BLOCK at most).  A run touches, and the
+ * painted peak stack counts, the smallest that holds the layer -- KWS's layers the 64-tap one,
+ * 784 B -- not the cap's 2,832 B. */
+#define AT_CONV_WORDS(taps) ((taps) + 4 + 2 * AT_CONV_BLOCK)
+
+static __attribute__((noinline)) void conv_64(const at_model *m, const at_conv_params *p) {
+  uint32_t buf[AT_CONV_WORDS(64)];
+  conv_run(m, p, buf);
+}
+
+static __attribute__((noinline)) void conv_160(const at_model *m, const at_conv_params *p) {
+  uint32_t buf[AT_CONV_WORDS(160)];
+  conv_run(m, p, buf);
+}
+
+static __attribute__((noinline)) void conv_max(const at_model *m, const at_conv_params *p) {
+  uint32_t buf[AT_CONV_WORDS(AT_CONV_MAX_TAPS)];
+  conv_run(m, p, buf);
+}
+
+void at_conv_eval(const at_model *m, const at_conv_params *p) {
+  const at_tensor *ti = &m->tensors[p->input], *tf = &m->tensors[p->filter];
+  const int32_t taps = tf->dims[1] * tf->dims[2] * tf->dims[3];
+  const int32_t *mult = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->multipliers);
+  if (tf->dims[3] != ti->dims[3] || taps > AT_CONV_MAX_TAPS ||
+      !at_multipliers_plain(mult, m->tensors[p->output].dims[3]))
+    at_conv_eval_reference(m, p);
+  else if (taps <= 64)
+    conv_64(m, p);
+  else if (taps <= 160)
+    conv_160(m, p);
+  else
+    conv_max(m, p);
 }
