@@ -104,10 +104,12 @@ class TaskData:
 
 
 def precheck(spec: CandidateSpec, cfg: RunConfig, timings: Timings, seed: int = 0) -> PreCheck:
-    """Convert the untrained model with random calibration data and measure it: seconds, not minutes."""
+    """Measure the untrained model (its shape model: the converter's layout with random weights,
+    or, for a layer autotiny.probe does not know, a conversion): milliseconds to seconds."""
     from autotiny.compress import size_probe_tflite
     from autotiny.measure.backend import check_budget, measure
     from autotiny.models import FAMILIES
+    from autotiny.probe import shape_model
 
     task = get_task(cfg.task)
     shape = tuple(task.input_shape(spec))
@@ -116,9 +118,10 @@ def precheck(spec: CandidateSpec, cfg: RunConfig, timings: Timings, seed: int = 
         model = FAMILIES[spec.family].build(shape, task.n_outputs, spec.model_params, seed=seed)
     stages.enter("precheck")
     with timings.stage("precheck"):
-        rng = np.random.default_rng(seed)
-        calibration = rng.normal(0.0, 10.0, size=(8, *shape)).astype(np.float32)
-        tflite = size_probe_tflite(model, calibration, seed)
+        tflite = shape_model(model, seed)  # milliseconds; the converter's layout (autotiny.probe)
+        if tflite is None:  # a layer the shape writer does not know: convert (seconds)
+            calibration = np.random.default_rng(seed).normal(0.0, 10.0, size=(8, *shape)).astype(np.float32)
+            tflite = size_probe_tflite(model, calibration, seed)
         stages.enter("emulate")
         m = measure(tflite, cfg, seed=seed)
     return PreCheck(shape, m, check_budget(m, cfg.budget, cfg.board), model)

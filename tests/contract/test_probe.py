@@ -1,0 +1,76 @@
+"""The pre-check's shape model (autotiny.probe) equals what the TFLite converter makes of the same
+untrained model: the same blob size and arena, the same op sequence and MACs, and (in the
+emulator) the same flash and RAM and cycles within a fraction of a percent — so budget-first
+rejects exactly the candidates the converter path would, in milliseconds."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+
+from autotiny import blob
+from autotiny.compress import size_probe_tflite
+from autotiny.config import compose
+from autotiny.models import FAMILIES
+from autotiny.probe import shape_model
+from autotiny.space import load_space, suggest
+from autotiny.tasks import get_task
+from autotiny.tflite_model import read_tflite
+
+N_CANDIDATES = 4  # sampled from the default KWS space; each conversion takes seconds
+
+
+def _candidates():
+    space = load_space("kws")
+    sampler = optuna.samplers.RandomSampler(seed=7)
+    study = optuna.create_study(sampler=sampler)
+    specs = [suggest(space, study.ask()) for _ in range(N_CANDIDATES)]
+    # edges the sample may miss: no depthwise block, stride 1 everywhere
+    edge = optuna.trial.FixedTrial({"frontend.window_ms": 40, "frontend.n_mels": 32, "frontend.n_mfcc": 13,
+                                    "model.n_blocks": 1, "model.channels": 16, "model.first_kernel": "[3, 3]",
+                                    "model.first_stride": "[1, 1]", "training.epochs": 12,
+                                    "training.learning_rate": 0.005, "training.batch_size": 32})
+    return specs + [suggest(space, edge)]
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    task = get_task(compose([]).task)
+    out = []
+    for spec in _candidates():
+        shape = tuple(task.input_shape(spec))
+        model = FAMILIES[spec.family].build(shape, task.n_outputs, spec.model_params, seed=0)
+        converted = size_probe_tflite(model, np.random.default_rng(0).normal(0, 10, (8, *shape)).astype(np.float32))
+        out.append((spec, converted, shape_model(model)))
+    return out
+
+
+def test_shape_model_blob_equals_the_converted_one(pairs):
+    for spec, converted, fast in pairs:
+        assert fast is not None, spec
+        a, b = blob.from_tflite(converted), blob.from_tflite(fast)
+        assert (b.size, b.arena_size) == (a.size, a.arena_size), spec.model_params
+        assert b.op_names == a.op_names
+        assert read_tflite(fast).macs() == read_tflite(converted).macs() > 0
+
+
+@pytest.mark.needs_arm_gcc
+def test_shape_model_measures_like_the_converted_one(pairs):
+    from autotiny.measure.emulator import measure_emulated
+
+    board = compose([]).board
+    for spec, converted, fast in pairs:
+        a, b = measure_emulated(converted, board), measure_emulated(fast, board)
+        assert a.status == b.status == "ok"
+        assert b.flash_bytes.value == a.flash_bytes.value and b.ram_bytes.value == a.ram_bytes.value
+        assert b.latency_ms.value == pytest.approx(a.latency_ms.value, rel=0.01), spec.model_params
+
+
+def test_an_unknown_layer_falls_back_to_the_converter():
+    from autotiny.tf_env import tf_keras
+
+    keras = tf_keras()
+    inp = keras.Input((16, 4))
+    out = keras.layers.Dense(3, activation="softmax")(keras.layers.LSTM(4)(inp))
+    assert shape_model(keras.Model(inp, out)) is None
