@@ -74,7 +74,7 @@ def weights(draw, shape) -> np.ndarray:
 
 def bias_data(draw, n) -> np.ndarray:
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    mag = draw(st.sampled_from([0, 100, 5000, 100000]))
+    mag = draw(st.sampled_from([0, 100, 5000, 100000, 2**31 - 2**25]))  # sums past 2^30: the general paths
     return rng.integers(-mag, mag + 1, size=n).astype(np.int32)
 
 

@@ -226,22 +226,41 @@ typedef struct {
 
 /* Requantise a block's accumulators into the pixel pair's outputs, each channel's
  * multiplier and shift read once for both pixels.  A lone last pixel passes o1 == o0: its
- * stand-in result is written first, then overwritten. */
+ * stand-in result is written first, then overwritten.  narrow: every accumulator shifted
+ * left stays below 2^30 in magnitude (at_mbqm_narrow). */
+#define AT_REQUANTISE_LOOP(mbqm)                                                                     \
+  for (c = 0; c < n; ++c, acc += 2) {                                                                \
+    const int32_t sh = shift[c], m = mult[c];                                                        \
+    const int left = sh > 0 ? (int)sh : 0, right = left - (int)sh;                                   \
+    int32_t v0 = mbqm(acc[0], m, left, right) + off, v1 = mbqm(acc[1], m, left, right) + off;         \
+    v0 = v0 < lo ? lo : v0;                                                                          \
+    v1 = v1 < lo ? lo : v1;                                                                          \
+    o1[c] = (int8_t)(v1 > hi ? hi : v1);                                                             \
+    o0[c] = (int8_t)(v0 > hi ? hi : v0);                                                             \
+  }
+
 static __attribute__((noinline)) void requantise_block(const int32_t *acc, int32_t n, const int32_t *mult,
-                                                       const int32_t *shift, const output_range *q, int8_t *o0,
-                                                       int8_t *o1) {
+                                                       const int32_t *shift, const output_range *q, int narrow,
+                                                       int8_t *o0, int8_t *o1) {
   const int32_t off = q->output_offset, lo = q->act_min, hi = q->act_max;
   int32_t c;
-  for (c = 0; c < n; ++c, acc += 2) {
-    const int32_t sh = shift[c], m = mult[c];
-    const int left = sh > 0 ? (int)sh : 0, right = left - (int)sh;
-    int32_t v0 = at_mbqm_split(acc[0], m, left, right) + off;
-    int32_t v1 = at_mbqm_split(acc[1], m, left, right) + off;
-    v0 = v0 < lo ? lo : v0;
-    v1 = v1 < lo ? lo : v1;
-    o1[c] = (int8_t)(v1 > hi ? hi : v1);
-    o0[c] = (int8_t)(v0 > hi ? hi : v0);
+  if (narrow)
+    AT_REQUANTISE_LOOP(at_mbqm_narrow)
+  else
+    AT_REQUANTISE_LOOP(at_mbqm_split)
+}
+
+/* Whether every accumulator of the layer, shifted left by its channel's shift, stays below
+ * 2^30 in magnitude: |sum| <= taps * 128 * 255 (int8 weights times offset inputs) + |bias|. */
+static int narrow_sums(int32_t taps, const int32_t *bias, const int32_t *shift, int32_t n) {
+  int64_t most = 0;
+  int32_t c;
+  for (c = 0; c < n; ++c) {
+    const int64_t b = bias ? (bias[c] < 0 ? -(int64_t)bias[c] : bias[c]) : 0;
+    const int64_t sum = ((int64_t)taps * 128 * 255 + b) << (shift[c] > 0 ? shift[c] : 0);
+    if (sum > most) most = sum;
   }
+  return most < ((int64_t)1 << 30);
 }
 
 /* The convolution, its columns and accumulators in buf (checked by at_conv_eval). */
@@ -260,6 +279,7 @@ static __attribute__((noinline)) void conv_run(const at_model *m, const at_conv_
   uint32_t *const cols = buf;
   int32_t *acc;
   int32_t b, px, oc;
+  int narrow;
   geometry g;
   g.in_h = ti->dims[1], g.in_w = ti->dims[2], g.in_d = ti->dims[3];
   g.k_h = tf->dims[1], g.k_w = tf->dims[2];
@@ -269,6 +289,7 @@ static __attribute__((noinline)) void conv_run(const at_model *m, const at_conv_
   g.input_offset = p->input_offset;
   g.offset2 = at_pair16(p->input_offset);
   acc = (int32_t *)(cols + g.groups * 4 + 4); /* after the columns' groups and tails */
+  narrow = narrow_sums(g.taps, bias, shift, out_d);
   for (b = 0; b < batches; ++b) {
     g.in = in + b * g.in_h * g.in_w * g.in_d;
     for (px = 0; px < pixels; px += 2) {
@@ -281,7 +302,7 @@ static __attribute__((noinline)) void conv_run(const at_model *m, const at_conv_
       for (oc = 0; oc < out_d; oc += AT_CONV_BLOCK) {
         const int32_t n = out_d - oc < AT_CONV_BLOCK ? out_d - oc : AT_CONV_BLOCK;
         mac_block(filter + oc * g.taps, bias ? bias + oc : 0, n, g.taps, cols, acc);
-        requantise_block(acc, n, mult + oc, shift + oc, &q, o0 + oc, (two ? o1 : o0) + oc);
+        requantise_block(acc, n, mult + oc, shift + oc, &q, narrow, o0 + oc, (two ? o1 : o0) + oc);
       }
     }
   }
