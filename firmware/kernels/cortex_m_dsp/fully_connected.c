@@ -4,13 +4,54 @@
  * Four output units at a time: each input word is widened once with the input offset
  * added (SXTAB16) and multiplied into four rows, each row's weight word widened once
  * (SXTB16), 2 MACs per SMLAD (pair order: dsp_util.h).  No buffer: the input is widened
- * on the fly, its cost shared by the four rows.  A weight zero point other than 0 (not
+ * on the fly, its cost shared by the four rows.  Whole blocks run a hand-scheduled loop
+ * (fc_rows4), a last partial block the C loop.  A weight zero point other than 0 (not
  * produced by TFLite's int8 spec) goes to the reference kernel. */
 #include "dsp_util.h"
 #include "fixedpoint.h"
 #include "kernel_util.h"
 #include "kernels.h"
 
+
+/* acc[0..3] += four rows' dot products with x over `groups` (>= 1) groups of 4 inputs: rows
+ * w, w + stride, w + 2 stride, w + 3 stride.  Hand-scheduled (14 registers: r0 x, r1 rows 0/1,
+ * r2 rows 2/3, r3 stride, r4 count, r5 input offset pair, r6-r9 acc, r10/r11 the input word
+ * widened, r12/lr a weight word and its widened half), rows 1 and 3 read at [row 0/2 +
+ * stride].  Arguments: r0 x, r1 w, r2 groups, r3 stride, stack: acc, offset2. */
+#define AT_FC_ROW(acc, load)                                                                         \
+  load                                                                                               \
+  "sxtb16 lr, r12\n"                                                                                 \
+  "smlad " acc ", lr, r10, " acc "\n"                                                                \
+  "sxtb16 r12, r12, ror #8\n"                                                                        \
+  "smlad " acc ", r12, r11, " acc "\n"
+
+static __attribute__((naked, noinline)) void fc_rows4(const int8_t *x __attribute__((unused)),
+                                                      const int8_t *w __attribute__((unused)),
+                                                      int32_t groups __attribute__((unused)),
+                                                      int32_t stride __attribute__((unused)),
+                                                      int32_t *acc __attribute__((unused)),
+                                                      uint32_t offset2 __attribute__((unused))) {
+  __asm__ volatile(
+      "push {r4-r11, lr}\n"
+      "ldr lr, [sp, #36]\n" /* acc, offset2: the fifth and sixth arguments */
+      "ldr r5, [sp, #40]\n"
+      "ldm lr, {r6-r9}\n"
+      "mov r4, r2\n"
+      "add r2, r1, r3, lsl #1\n" /* rows 2, 3 */
+      "1:\n"
+      "ldr r12, [r0], #4\n"
+      "sxtab16 r10, r5, r12\n"
+      "sxtab16 r11, r5, r12, ror #8\n"
+      AT_FC_ROW("r7", "ldr r12, [r1, r3]\n")
+      AT_FC_ROW("r6", "ldr r12, [r1], #4\n")
+      AT_FC_ROW("r9", "ldr r12, [r2, r3]\n")
+      AT_FC_ROW("r8", "ldr r12, [r2], #4\n")
+      "subs r4, r4, #1\n"
+      "bne 1b\n"
+      "ldr lr, [sp, #36]\n"
+      "stm lr, {r6-r9}\n"
+      "pop {r4-r11, pc}\n");
+}
 
 void at_fc_eval(const at_model *m, const at_fc_params *p) {
   const at_tensor *tf = &m->tensors[p->filter];
@@ -44,6 +85,12 @@ void at_fc_eval(const at_model *m, const at_fc_params *p) {
       const int8_t *x = xb, *const x_end = xb + depth4;
       int32_t acc[4];
       int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+      if (n == 4 && depth4) { /* a whole block */
+        acc[0] = acc[1] = acc[2] = acc[3] = 0;
+        fc_rows4(x, w0, depth4 >> 2, depth, acc, offset2);
+        a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+        x += depth4, w0 += depth4, w1 += depth4, w2 += depth4, w3 += depth4;
+      }
       while (x < x_end) {
         const uint32_t v = at_load_s8x4(x);
         const uint32_t xlo = __sxtab16(offset2, v), xhi = at_sxtab16_ror8(offset2, v);
