@@ -70,6 +70,9 @@ static void fill_column(uint32_t *cols, int pixel, const geometry *g, int32_t iy
   /* with dilation 1 a window row is one run of bytes in the image (NHWC): the columns
    * [kx_lo, kx_hi) inside it, zeros either side */
   const int32_t kx_lo = ix0 < 0 ? -ix0 : 0, kx_hi = ix0 + g->k_w > g->in_w ? g->in_w - ix0 : g->k_w;
+  /* the common case a word at a time without put_taps' calls: whole rows of whole groups */
+  const int whole = g->dil_w == 1 && kx_lo == 0 && kx_hi == g->k_w && (row_taps & 3) == 0;
+  const uint32_t offset2 = g->offset2;
   for (ky = 0; ky < g->k_h; ++ky, k += row_taps) {
     const int32_t iy = iy0 + g->dil_h * ky;
     const int8_t *row;
@@ -78,6 +81,16 @@ static void fill_column(uint32_t *cols, int pixel, const geometry *g, int32_t iy
       continue;
     }
     row = g->in + iy * g->in_w * g->in_d;
+    if (whole) {
+      const int8_t *src = row + ix0 * g->in_d;
+      uint32_t *dst = cols + k + pixel * 2, *const end = dst + row_taps;
+      for (; dst < end; dst += 4, src += 4) {
+        const uint32_t v = at_load_s8x4(src);
+        dst[0] = __sxtab16(offset2, v);
+        dst[1] = at_sxtab16_ror8(offset2, v);
+      }
+      continue;
+    }
     if (g->dil_w == 1) {
       if (kx_hi <= kx_lo) {
         put_taps(cols, pixel, g, k, 0, row_taps);
