@@ -14,8 +14,8 @@ endif
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: setup toolchain browser run ui test bench clean
-setup: $(VENV)/.stamp toolchain browser
+.PHONY: setup toolchain browser postgres run ui test bench clean
+setup: $(VENV)/.stamp toolchain browser postgres
 
 $(VENV)/.stamp: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ browser:
 	  $(SUDO) apt-get update -q && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	    chromium fonts-dejavu-core; }
+
+# PostgreSQL server binaries, for sweeps with many workers and their tests (tests/e2e/test_workers.py starts a
+# throw-away server on 127.0.0.1 with them; nothing is started here). Debian keeps them in /usr/lib/postgresql/<ver>/bin.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; }
 
 # The default search: task=kws board=stm32f746; pass more overrides with ARGS="budget.ram_kb=64 ..."
 run: setup

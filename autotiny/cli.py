@@ -12,6 +12,8 @@ commands:
   rebuild  build + train a trial's candidate again  autotiny rebuild record=outputs/kws-stm32f746/best/trial.json [out=DIR]
   ui       MLflow UI on the logged trials      autotiny ui [port=5000] [tracking.uri=sqlite:///mlruns/mlflow.db]
   report   one HTML page on a study's choice   autotiny report study=kws-stm32f746 [out=report.html] [overwrite=true]
+  export   a trial's model as a firmware project, or an over-the-air update for an earlier export
+           autotiny export study=kws-stm32f746 trial=3 [out=DIR] [version=1.0.0] [update_from=DIR] [overwrite=true]
 
 Config groups (conf/): task, board, budget, search, tracking; any key can be overridden,
 e.g. budget.ram_kb=64 budget.flash_kb=128 search.seed=3 data.max_per_class=50."""
@@ -29,10 +31,20 @@ def _search(overrides: list[str]) -> int:
     progress = SearchProgress(cfg.search.n_trials, cfg.search.objectives)  # a live bar on a terminal, lines in a log
     search = Search(cfg, log=progress.log, progress=progress)
     progress.watch(lambda: search.runner.stage if search.runner is not None else "")
+    if cfg.search.worker is not None:  # one of a sweep's workers: its controller reports the study
+        outcome = search.run()
+        print(f"worker {cfg.search.worker}: ran {len(outcome.run_states)} trials "
+              f"({', '.join(sorted(set(outcome.run_states))) or 'none'})")
+        return outcome.exit_code
     if cfg.tracking.enabled:
         print(f"MLflow: {search.tracker.uri} (browse it: autotiny ui)", flush=True)
-    with progress:
-        outcome = search.run()
+    if cfg.search.workers > 1:
+        from autotiny.cluster import sweep
+
+        outcome = sweep(cfg, overrides)
+    else:
+        with progress:
+            outcome = search.run()
     print()
     print(f"study {outcome.study_name}: {outcome.n_complete} feasible, {outcome.n_infeasible} over budget, "
           f"{outcome.n_failed} failed")
@@ -102,7 +114,8 @@ def _rebuild(args: list[str]) -> int:
 
 COMMANDS = {"search": _search, "measure": _measure, "rebuild": _rebuild,
             "ui": lambda args: __import__("autotiny.ui").ui.main(args),
-            "report": lambda args: __import__("autotiny.report").report.main(args)}
+            "report": lambda args: __import__("autotiny.report").report.main(args),
+            "export": lambda args: __import__("autotiny.export").export.main(args)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,6 +39,9 @@ class Board(_Strict):
     ram_base: int = Field(ge=0)
     firmware_kb: int = Field(default=256, gt=0)
     stack_kb: int = Field(default=16, gt=0)  # stack region the firmware links (bottom of RAM; measurement headroom)
+    # Deploy: model slots the blob region is cut into for over-the-air updates (2 = A/B; firmware/runtime/slots.h).
+    # The flash figure budgets use counts every slot (autotiny.firmware.account).
+    model_slots: int = Field(default=2, ge=1, le=8)
     # Firmware build: the kernel set (firmware/kernels/<set>/; "auto" = the fastest set the core
     # has, autotiny.targets) and gcc's optimisation level, chosen per board by measurement.
     kernels: str = "auto"
@@ -197,6 +200,13 @@ class SearchSettings(_Strict):
     repeat_candidates: bool = False  # false: a candidate already answered reuses that result (small spaces)
     max_retries: int = Field(default=1, ge=0)  # a failed trial is retried on later runs, this many times
     runner: Literal["process", "inline"] = "process"  # process: trials in a worker the search can always stop
+    # Many workers on one study (autotiny.cluster): `workers` processes started by this command, or
+    # `worker` set on a process that joins a study its controller already created.
+    workers: int = Field(default=1, ge=1)
+    worker: int | None = Field(default=None, ge=0)
+    # Optuna's heartbeat: a trial whose worker stopped beating for grace_s is failed and re-queued
+    heartbeat_s: int = Field(default=30, gt=0)
+    grace_s: int = Field(default=120, gt=0)
 
     def storage_url(self) -> str:
         if self.storage:
@@ -235,6 +245,18 @@ class RunConfig(_Strict):
         if b.flash_kb is not None and b.flash_kb > board.flash_kb:
             raise ValueError(
                 f"budget.flash_kb={b.flash_kb:g} exceeds {board.name}'s flash of {board.flash_kb} KB")
+        return self
+
+    @model_validator(mode="after")
+    def _workers_share_a_server(self) -> RunConfig:
+        s = self.search
+        if s.grace_s <= s.heartbeat_s:
+            raise ValueError(f"search.grace_s={s.grace_s} must exceed search.heartbeat_s={s.heartbeat_s} "
+                             f"(a live worker would be taken for dead)")
+        if s.workers > 1 and s.storage_url().startswith("sqlite"):
+            raise ValueError(f"search.workers={s.workers} needs a database server the workers share: set "
+                             f"search.storage=postgresql://USER@127.0.0.1:5432/DB (SQLite serves one worker; "
+                             f"README, 'Many workers')")
         return self
 
 

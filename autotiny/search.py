@@ -8,10 +8,19 @@ What counts toward `search.n_trials` (the study's cap, across processes): comple
 (feasible or not) and failed trials that used up `search.max_retries`. A trial that was
 interrupted, or whose process died (kill -9, a lost node), does not count: the next run
 re-runs the same candidate. So does a failed trial with retries left.
+
+A dead process's trial is found two ways and re-queued in one place (`requeue_lost`): a process of
+this host seen gone (`_reap_lost`, at once), and Optuna's heartbeat for any host (after
+search.grace_s). Whoever moves the trial RUNNING → FAIL re-queues it, so it is queued once.
+
+The phases — `prepare` (create or reopen the study, re-queue what earlier runs left), `work` (trials
+inside `study.optimize`) and `finish` (outputs, the study's MLflow run) — run in one process by
+default; autotiny.cluster runs `prepare`/`finish` in a controller and `join`/`work` in each worker.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import socket
@@ -50,10 +59,13 @@ class SearchOutcome:
 
 
 def _sampler(cfg: RunConfig, n_existing: int):
+    import numpy as np
     import optuna
 
     s = cfg.search
     seed = s.seed + n_existing  # a resumed study must not replay the first trials' random draws
+    if s.worker is not None:  # workers joining at once must not draw the same candidates
+        seed = int(np.random.SeedSequence([s.seed, n_existing, s.worker]).generate_state(1)[0])
     if s.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(50, s.n_trials // 4)))
     if s.sampler == "random":
@@ -69,7 +81,21 @@ def _storage(cfg: RunConfig):
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     # Heartbeats fail a trial whose worker died on another machine; same-host deaths are found at once.
-    return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
+    return optuna.storages.RDBStorage(url, heartbeat_interval=cfg.search.heartbeat_s,
+                                      grace_period=cfg.search.grace_s, heartbeat_stale_trial_callback=requeue_lost)
+
+
+def requeue_lost(study, trial) -> None:
+    """Queue again (same parameters) a trial whose process died; called only by whoever moved it
+    RUNNING → FAIL: Optuna's heartbeat (any host) or `Search._reap_lost` (this host).
+
+    Optuna's RetryHeartbeatStaleTrialCallback queues the copy; it would copy every user attribute of
+    the dead trial too (its owner, its MLflow run, its own retry_of), so it gets only the retry's."""
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    retry = copy.copy(trial)
+    retry.user_attrs = {"retry_of": trial.number, "attempt": trial.user_attrs.get("attempt", 1)}
+    RetryHeartbeatStaleTrialCallback()(study, retry)
 
 
 def _study_identity(cfg: RunConfig, space: SearchSpace) -> dict:
@@ -78,9 +104,11 @@ def _study_identity(cfg: RunConfig, space: SearchSpace) -> dict:
 
 
 def _process_start(pid: int) -> str | None:
-    """The kernel's start time of a process: with the pid, it names one process (pids are reused)."""
+    """The kernel's start time of a live process: with the pid, it names one process (pids are reused).
+    None for a zombie: a killed worker whose parent died too stays one where nothing reaps orphans."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return None if fields[0] in ("Z", "X") else fields[19]
     except (OSError, IndexError):
         return None
 
@@ -150,6 +178,8 @@ class Search:
 
         cfg, t0 = self.cfg, time.perf_counter()
         trials = self.study.get_trials(deepcopy=False)
+        if self._reap_lost(trials, stale=False):  # a worker of this host died mid-trial: re-queued at once
+            trials = self.study.get_trials(deepcopy=False)
         if self._cap_reached(trial.number, trials):
             trial.set_user_attr("surplus", True)
             self.study.stop()
@@ -229,7 +259,7 @@ class Search:
             study.stop()
 
     # ---- the study --------------------------------------------------------------------------------
-    def _open_study(self):
+    def _open_study(self, create: bool = True):
         import optuna
 
         cfg = self.cfg
@@ -240,6 +270,10 @@ class Search:
             existing = optuna.load_study(study_name=cfg.search.study_name, storage=storage)
         except KeyError:
             existing = None
+        if existing is None and not create:
+            raise ConfigError(f"search.worker={cfg.search.worker}: no study named {cfg.search.study_name} in "
+                              f"{cfg.search.storage_url()}; a worker joins a study its controller created "
+                              f"(run the sweep with search.workers=N)")
         if existing is not None:
             old = existing.user_attrs.get("identity")
             if old and old != identity:
@@ -256,28 +290,41 @@ class Search:
             study.set_user_attr("identity", identity)
         return study
 
-    def _reap_lost(self) -> list[int]:
-        """Trials left RUNNING by a process of this host that died: fail them now (a resume must not
-        wait for the heartbeat's grace period); other hosts' dead trials are failed by the heartbeat."""
+    def _reap_lost(self, trials=None, stale: bool = True) -> list[int]:
+        """Trials left RUNNING by a process of this host that died: fail and re-queue them now (a resume
+        must not wait for the heartbeat's grace period); `stale`: also those whose heartbeat stopped."""
         import optuna
+        from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
 
         storage = self.study._storage
+        if trials is None:
+            trials = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         lost = []
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if _owner_dead(t.user_attrs.get("owner")):
+        for t in trials:
+            if t.state != TrialState.RUNNING or not _owner_dead(t.user_attrs.get("owner")):
+                continue
+            try:
                 storage.set_trial_user_attr(t._trial_id, "state", "lost")
                 storage.set_trial_user_attr(t._trial_id, "reason", "its search process died mid-trial")
                 storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-                lost.append(t.number)
-        optuna.storages.fail_stale_trials(self.study)
+            except UpdateFinishedTrialError:
+                continue  # another worker (or the heartbeat) failed it first, and re-queued it
+            requeue_lost(self.study, t)
+            lost.append(t.number)
+        if stale:
+            optuna.storages.fail_stale_trials(self.study)  # calls requeue_lost for each it fails
         return lost
 
     def _close_lost_runs(self) -> None:
         """Every MLflow run of a trial that died ends KILLED, never stays RUNNING."""
-        trials = self.study.get_trials(deepcopy=False)
-        for t, state in zip(trials, self._states(trials)):
-            if state == "lost" and t.user_attrs.get("mlflow_run_id") and self.tracker.client:
+        from optuna.trial import TrialState
+
+        if not self.tracker.client:
+            return
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+            # a dead trial: failed by the reaper (state lost) or by the heartbeat (no state of its own)
+            if t.user_attrs.get("state") in (None, "lost") and t.user_attrs.get("mlflow_run_id"):
                 try:
                     if self.tracker.client.get_run(t.user_attrs["mlflow_run_id"]).info.status == "RUNNING":
                         self.tracker.end_lost_trial(t.user_attrs["mlflow_run_id"], "its search process died")
@@ -300,18 +347,27 @@ class Search:
         return n
 
     def run(self) -> SearchOutcome:
+        """One process: prepare the study, run its trials, finish. A worker (search.worker set) joins
+        the study instead of preparing it and leaves the study's MLflow run to its controller."""
         self.signals.install()
         try:
-            return self._run()
+            if self.cfg.search.worker is not None:
+                self.join()
+            else:
+                self.prepare()
+            return self.finish(self.work())
         except BaseException:  # whatever stops the study, its MLflow run must not stay RUNNING
-            self.tracker.abandon_study()
+            if self.owns_study_run:
+                self.tracker.abandon_study()
             raise
         finally:
             if self.runner is not None:
                 self.runner.close()
             self.signals.restore()
 
-    def _run(self) -> SearchOutcome:
+    owns_study_run = False  # this process opened the study's MLflow parent run, and closes it
+
+    def _check(self) -> None:
         import warnings
 
         import optuna
@@ -319,15 +375,20 @@ class Search:
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         # heartbeats and grouped TPE are marked experimental; the warning is noise to our users
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-        cfg = self.cfg
         from autotiny.measure.backend import ensure_available
         from autotiny.preflight import check_run
 
         with self.signals.interruptible():
             # stores, folders, every data file and the toolchain: before TensorFlow and the first trial
-            dataset = check_run(cfg)
-            ensure_available(cfg)
-            self.data = TaskData(cfg, dataset=dataset)
+            dataset = check_run(self.cfg)
+            ensure_available(self.cfg)
+            self.data = TaskData(self.cfg, dataset=dataset)
+
+    def prepare(self) -> None:
+        """Create or reopen the study, its MLflow experiment and parent run; fail and re-queue what an
+        earlier run left. Runs once per study run, before any worker (first-time creation races)."""
+        cfg = self.cfg
+        self._check()
         self.study = self._open_study()
         lost = self._reap_lost()
         self.tracker.setup()
@@ -339,8 +400,10 @@ class Search:
                                            **{f"budget.{k}": v for k, v in cfg.budget.model_dump().items()},
                                            "budget.ram_bytes": cfg.budget.ram_bytes(cfg.board),
                                            "budget.flash_bytes": cfg.budget.flash_bytes(cfg.board)})
-        if parent:
+        self.owns_study_run = bool(parent)
+        if parent:  # where the workers log: they read these from the study, never create their own
             self.study.set_user_attr("mlflow_parent_run_id", parent)
+            self.study.set_user_attr("mlflow_experiment_id", self.tracker.experiment_id)
         done = self._done()
         remaining = max(cfg.search.n_trials - done, 0)
         retries = self._enqueue_retries(remaining)
@@ -351,9 +414,26 @@ class Search:
                  + (f", latency {cfg.budget.latency_ms:g} ms" if cfg.budget.latency_ms else "")
                  + (f", energy {cfg.budget.energy_uj:g} uJ" if cfg.budget.energy_uj else ""))
         if lost:
-            self.log(f"trials {', '.join(map(str, lost))} were left running by a search that died: marked lost")
+            self.log(f"trials {', '.join(map(str, lost))} were left running by a search that died: marked lost "
+                     f"and queued again")
         self.log(f"data: {self.data.dataset}")
         self.log(f"storage: {cfg.search.storage_url()}")
+
+    def join(self) -> None:
+        """A worker: open the study its controller prepared and log under its MLflow run."""
+        cfg = self.cfg
+        self._check()
+        self.study = self._open_study(create=False)
+        self.tracker.join(self.study.user_attrs.get("mlflow_experiment_id"),
+                          self.study.user_attrs.get("mlflow_parent_run_id"))
+        self.log(f"worker {cfg.search.worker} joined study {cfg.search.study_name}: "
+                 f"{self._done()}/{cfg.search.n_trials} trials done")
+
+    def work(self) -> bool:
+        """Run trials in this process inside `study.optimize` (where Optuna's heartbeat runs) until the
+        study holds search.n_trials, the timeout passes or a signal arrives; True when interrupted."""
+        cfg = self.cfg
+        remaining = max(cfg.search.n_trials - self._done(), 0)
         interrupted = self.signals.requested
         if remaining > 0 and not interrupted:
             self.runner = make_runner(cfg, self.signals, self.data, self.log)
@@ -366,14 +446,20 @@ class Search:
                 interrupted = True
             except TrialFailed as e:  # the worker could not start (TensorFlow import, firmware build)
                 raise ConfigError(f"the trial worker could not start: {e.reason}") from None
-        interrupted = interrupted or self.signals.requested
+        return interrupted or self.signals.requested
+
+    def finish(self, interrupted: bool) -> SearchOutcome:
+        """The study's outputs (pareto.csv, best/: views of the whole study) and, where this process
+        opened it, the end of the study's MLflow run."""
         outcome = self._outcome(interrupted)
         results.write_outputs(self.output_dir, outcome.pareto, outcome.best)
-        self.tracker.end_study(
-            {"n_complete": outcome.n_complete, "n_infeasible": outcome.n_infeasible, "n_failed": outcome.n_failed,
-             "best_val_accuracy": outcome.best.metrics.get("val_accuracy") if outcome.best else None,
-             "best_test_accuracy": outcome.best.metrics.get("test_accuracy") if outcome.best else None},
-            [self.output_dir / "pareto.csv"], interrupted)
+        if self.owns_study_run:
+            self.tracker.end_study(
+                {"n_complete": outcome.n_complete, "n_infeasible": outcome.n_infeasible,
+                 "n_failed": outcome.n_failed,
+                 "best_val_accuracy": outcome.best.metrics.get("val_accuracy") if outcome.best else None,
+                 "best_test_accuracy": outcome.best.metrics.get("test_accuracy") if outcome.best else None},
+                [self.output_dir / "pareto.csv"], interrupted)
         return outcome
 
     def _outcome(self, interrupted: bool) -> SearchOutcome:

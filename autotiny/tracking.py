@@ -77,10 +77,7 @@ class Tracker:
         self.experiment_id: str | None = None
         self.parent_run_id: str | None = None
 
-    def setup(self) -> None:
-        """Create database and experiment once, before any trial (concurrent creation races)."""
-        if not self.enabled:
-            return
+    def _connect(self) -> None:
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         import logging
 
@@ -89,6 +86,12 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         self.client = MlflowClient(tracking_uri=self.uri)
+
+    def setup(self) -> None:
+        """Create database and experiment once, before any trial (concurrent creation races)."""
+        if not self.enabled:
+            return
+        self._connect()
         exp = self.client.get_experiment_by_name(self.settings.experiment)
         if exp is None:
             artifacts = Path(self.settings.artifact_dir).resolve() / self.settings.experiment
@@ -103,6 +106,19 @@ class Tracker:
             self.experiment_id = exp.experiment_id
         if exp is not None:  # made by an older autotiny or by hand: give it what the UI needs
             mark_experiment(self.client, exp)
+
+    def join(self, experiment_id: str | None, parent_run_id: str | None) -> None:
+        """A worker of a study (autotiny.cluster): log into the experiment and under the parent run its
+        controller created; a worker never creates them (many creating at once race)."""
+        if not self.enabled:
+            return
+        if not experiment_id:
+            from autotiny.errors import ConfigError
+
+            raise ConfigError("the study has no MLflow experiment recorded by its controller; run the sweep "
+                              "with the same tracking.* settings as the controller (or tracking.enabled=false)")
+        self._connect()
+        self.experiment_id, self.parent_run_id = experiment_id, parent_run_id
 
     def start_study(self, study_name: str, existing_run_id: str | None, params: dict[str, Any]) -> str | None:
         """Reopen the study's parent run when resuming, else create it."""

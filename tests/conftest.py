@@ -4,7 +4,8 @@ Tests live by kind: tests/unit (one module, fast), tests/contract (bit-exact aga
 Micro, ARM build == host build, every board field at every consumer, cycle model against its
 sources), tests/e2e (the CLI as a user runs it: search, stop/resume, rebuild, the MLflow UI).
 Markers: needs_arm_gcc (the cross compiler), needs_data (../shared/data through AUTOTINY_DATA;
-the `data_root` fixture implies it), needs_chromium (Debian's chromium for the UI test).
+the `data_root` fixture implies it), needs_chromium (Debian's chromium for the UI test),
+needs_postgres (Debian's PostgreSQL binaries; the `postgres` fixture starts a server on 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ NEEDS = {
     "needs_chromium": (lambda: shutil.which("chromium") is not None,
                        "Debian's chromium is not installed (make setup installs it where apt works: "
                        "apt-get install --no-install-recommends chromium)"),
+    "needs_postgres": (lambda: __import__("tests.postgres").postgres.available(),
+                       "PostgreSQL's initdb/pg_ctl not found (make setup installs them: apt-get install "
+                       "--no-install-recommends postgresql; Debian puts them in /usr/lib/postgresql/<ver>/bin)"),
 }
 
 
@@ -54,6 +58,19 @@ def data_root() -> Path:
     if not env or not Path(env).is_dir():
         pytest.skip("real data not available: set AUTOTINY_DATA=DIR")
     return Path(env)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server of this test session on 127.0.0.1 (tests/postgres.py); each test makes its own
+    database with `postgres.create_database(name)`. Tests using it are marked needs_postgres."""
+    from tests.postgres import Server, available
+
+    if not available():
+        pytest.skip(NEEDS["needs_postgres"][1])
+    server = Server().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,156 @@
+"""Many workers on one study: a controller creates the study once, then starts the workers.
+
+`autotiny search ... search.workers=N` (N > 1; search.storage on a database server such as
+PostgreSQL) runs `sweep` here, the controller:
+
+1. It prepares the study exactly as a one-process search does (`Search.prepare`): the Optuna schema
+   and study, the MLflow experiment and the study's parent run, and what an earlier run left
+   behind failed and queued again. Once, before any worker exists: concurrent first-time creation
+   races in both Optuna and MLflow. The experiment and parent-run ids go into the study's user
+   attributes, where every worker reads them.
+2. It starts N workers, plain processes: `python -m autotiny.cli search <the same overrides>
+   search.worker=i`. Each joins the study (`Search.join`) and runs trials inside `study.optimize`
+   (Optuna's heartbeat runs only there) without any barrier, until the study holds search.n_trials:
+   the cap is the study's, counted across workers (autotiny.search).
+3. When they have all exited it fails and re-queues what a dead worker left running, and starts
+   another round while the study is short of its count for that reason (the others may have stopped
+   at the cap while a killed worker's trial was still marked running). Then it writes the study's
+   outputs and closes its MLflow run.
+
+Workers get SIGTERM when the controller dies (PR_SET_PDEATHSIG), so a killed sweep leaves no
+orphans, and Ctrl-C/SIGTERM of the controller stop them cleanly. Running the same command again
+continues the study. Plain processes rather than joblib's pool: a pool treats one worker killed
+as the pool broken, where here the other workers must go on.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Callable
+
+from autotiny.config import RunConfig
+from autotiny.search import Search, SearchOutcome
+
+
+def worker_command(overrides: list[str], index: int) -> list[str]:
+    """The command of worker `index`: the controller's own overrides, joining as that worker."""
+    kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "search.worker"]
+    return [sys.executable, "-m", "autotiny.cli", "search", *kept, f"search.worker={index}"]
+
+
+def _die_with_controller() -> None:
+    """In the worker, before exec: SIGTERM when the controller dies, even by kill -9."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class Worker:
+    def __init__(self, index: int, command: list[str], log: Callable[[str], None]):
+        self.index = index
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     bufsize=1, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                                     preexec_fn=_die_with_controller)
+        self._echo = threading.Thread(target=self._forward, args=(log,), daemon=True)
+        self._echo.start()
+
+    def _forward(self, log: Callable[[str], None]) -> None:
+        for line in self.proc.stdout:  # every line the worker prints, marked with its index
+            log(f"w{self.index}| {line.rstrip()}")
+
+    def wait(self) -> int:
+        code = self.proc.wait()
+        self._echo.join(5)
+        return code
+
+
+class Sweep:
+    POLL_S = 0.2
+
+    def __init__(self, cfg: RunConfig, overrides: list[str], log: Callable[[str], None] = print):
+        self.cfg, self.overrides, self.log = cfg, list(overrides), log
+        self.search = Search(cfg, log)
+        self.worker_codes: list[int] = []
+        self.timed_out = False
+
+    def run(self) -> SearchOutcome:
+        search = self.search
+        search.signals.install()
+        try:
+            search.prepare()
+            interrupted = self._rounds()
+            outcome = search.finish(interrupted)
+        except BaseException:
+            if search.owns_study_run:
+                search.tracker.abandon_study()
+            raise
+        finally:
+            search.signals.restore()
+        if not interrupted and outcome.exit_code == 0:
+            outcome.exit_code = self._exit_code()
+        return outcome
+
+    def _rounds(self) -> bool:
+        cfg, search = self.cfg, self.search
+        deadline = time.monotonic() + cfg.search.timeout_s if cfg.search.timeout_s else None
+        done_before = None
+        while True:
+            done = search._done()
+            remaining = cfg.search.n_trials - done
+            if remaining <= 0 or search.signals.requested:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                self.log(f"search.timeout_s={cfg.search.timeout_s:g} passed: no more workers started")
+                self.timed_out = True
+                break
+            if done_before is not None and done == done_before:
+                self.log(f"no trial finished in the last round of workers: stopping with {done}/{cfg.search.n_trials}")
+                break
+            done_before = done
+            n = min(cfg.search.workers, remaining)
+            self.log(f"starting {n} workers on study {cfg.search.study_name} ({done}/{cfg.search.n_trials} done)")
+            codes = self._round(n)
+            self.worker_codes += codes
+            lost = search._reap_lost()  # a worker killed mid-trial left it running: fail it, queue it again
+            search._close_lost_runs()
+            died = [f"w{i} ({_how(c)})" for i, c in enumerate(codes) if c not in (0, 130, 143)]
+            if died or lost:
+                self.log("workers that ended abnormally: " + (", ".join(died) or "none")
+                         + (f"; their trials {', '.join(map(str, lost))} are queued again" if lost else ""))
+        return search.signals.requested
+
+    def _round(self, n: int) -> list[int]:
+        workers = [Worker(i, worker_command(self.overrides, i), self.log) for i in range(n)]
+        forwarded = False
+        while any(w.proc.poll() is None for w in workers):
+            if self.search.signals.requested and not forwarded:  # stop them cleanly: they mark their trials
+                for w in workers:
+                    if w.proc.poll() is None:
+                        w.proc.send_signal(self.search.signals.signum or signal.SIGINT)
+                forwarded = True
+            time.sleep(self.POLL_S)
+        return [w.wait() for w in workers]
+
+    def _exit_code(self) -> int:
+        """2 when a worker refused its configuration, 1 when the study is short of its count."""
+        if 2 in self.worker_codes:
+            return 2
+        if self.search._done() < self.cfg.search.n_trials and not self.timed_out:
+            return 1
+        return 0
+
+
+def _how(code: int) -> str:
+    return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+
+
+def sweep(cfg: RunConfig, overrides: list[str], log: Callable[[str], None] = print) -> SearchOutcome:
+    return Sweep(cfg, overrides, log).run()

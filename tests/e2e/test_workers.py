@@ -1,0 +1,180 @@
+"""Many workers on one study (autotiny.cluster) on a real PostgreSQL: every trial accounted for
+once, a worker killed mid-trial costs nothing, a killed sweep continues when run again.
+
+Trials are cheap (tests/cheap_trials.py: the search as a user runs it, each trial's work a short
+sleep), so these tests are about the study machinery, not training."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from autotiny.cli import main
+from tests.cheap_trials import environment
+
+N_TRIALS = 12  # the accounting test: 4 workers; the kill tests run 2 (process start-up is most of their time)
+
+
+@pytest.fixture()
+def sweep(tmp_path, fake_speech, postgres):
+    """The command of a 4-worker sweep on a fresh database, its environment and the study's storage."""
+    name = f"t{os.getpid()}_{tmp_path.name}".lower().replace("-", "_")[-40:]
+    storage = postgres.create_database(name)
+    tracking = postgres.create_database(name + "_ml")
+    overrides = [f"data.root={fake_speech}", f"data.cache_dir={tmp_path / 'cache'}", "emulator=estimate",
+                 f"search.storage={storage}", f"search.output_dir={tmp_path / 'out'}", "search.study_name=t",
+                 f"tracking.uri={tracking}", f"tracking.artifact_dir={tmp_path / 'artifacts'}",
+                 "search.heartbeat_s=1", "search.grace_s=3", "search.timeout_s=null"]
+    return {"cmd": lambda workers, n: [sys.executable, "-m", "autotiny.cli", "search", *overrides,
+                                       f"search.workers={workers}", f"search.n_trials={n}"],
+            "storage": storage, "tracking": tracking, "tmp": tmp_path}
+
+
+def _run(cmd, env, timeout=600):
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    return r.returncode, r.stdout + r.stderr
+
+
+def _study(storage):
+    return optuna.load_study(study_name="t", storage=storage)
+
+
+def _check_accounting(study, n: int) -> list:
+    """The study holds exactly n complete trials; nothing is left running or queued; a dead
+    trial is retried once (by exactly one trial), any other trial is a complete one or a surplus."""
+    trials = study.get_trials(deepcopy=False)
+    states = Counter(t.state for t in trials)
+    assert states[TrialState.COMPLETE] == n, [
+        (t.number, t.state.name, t.user_attrs.get("state"), t.user_attrs.get("retry_of"),
+         t.user_attrs.get("owner", {}).get("pid")) for t in trials]
+    assert states[TrialState.RUNNING] == 0 and states[TrialState.WAITING] == 0
+    retry_of = [t.user_attrs["retry_of"] for t in trials if "retry_of" in t.user_attrs]
+    assert len(retry_of) == len(set(retry_of)), f"a trial was queued again twice: {retry_of}"
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert sorted(t.number for t in failed) == sorted(retry_of)
+    for t in trials:
+        assert t.state in (TrialState.COMPLETE, TrialState.FAIL) or t.user_attrs.get("surplus"), t
+    return failed
+
+
+def _check_mlflow(study, tracking):
+    """Every trial that ran has its MLflow run in the controller's experiment, under the study's
+    parent run, tagged with the study and its own trial number; nothing went to Default."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking)
+    experiment = study.user_attrs["mlflow_experiment_id"]
+    parent = study.user_attrs["mlflow_parent_run_id"]
+    assert client.search_runs(["0"]) == []  # Default
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
+        if t.state == TrialState.FAIL and "mlflow_run_id" not in t.user_attrs:
+            continue  # killed before its run was created
+        run = client.get_run(t.user_attrs["mlflow_run_id"])
+        assert run.info.experiment_id == experiment
+        assert run.data.tags["mlflow.parentRunId"] == parent
+        assert (run.data.tags["autotiny.study"], run.data.tags["autotiny.trial"]) == ("t", str(t.number))
+        assert run.info.status == ("FINISHED" if t.state == TrialState.COMPLETE else "KILLED")
+    assert client.get_run(parent).info.status == "FINISHED"
+
+
+def _wait_for(predicate, what: str, timeout: float = 300):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.mark.needs_postgres
+def test_four_workers_share_one_study_and_every_trial_counts_once(sweep):
+    meet = sweep["tmp"] / "meet"
+    meet.mkdir()
+    # each worker's first trial waits until all four are in a trial: they ran at the same time
+    env = environment(sweep["tmp"] / "site", AUTOTINY_CHEAP_MEET=f"{meet}:4")
+    code, out = _run(sweep["cmd"](4, N_TRIALS), env)
+    assert code == 0, out
+    assert len(list(meet.iterdir())) == 4
+    study = _study(sweep["storage"])
+    assert _check_accounting(study, N_TRIALS) == []
+    owners = {t.user_attrs["owner"]["pid"] for t in study.trials if t.state == TrialState.COMPLETE}
+    assert len(owners) == 4
+    _check_mlflow(study, sweep["tracking"])
+    assert len((sweep["tmp"] / "out" / "pareto.csv").read_text().splitlines()) > 1
+    assert f"study t: {N_TRIALS} feasible" in out
+
+
+@pytest.mark.needs_postgres
+def test_a_worker_killed_mid_trial_has_its_trial_failed_and_retried(sweep):
+    hang = sweep["tmp"] / "hang"
+    hang.mkdir()
+    env = environment(sweep["tmp"] / "site", AUTOTINY_CHEAP_HANG=str(hang), AUTOTINY_CHEAP_SECONDS="0.5")
+    proc = subprocess.Popen(sweep["cmd"](2, 6), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        _wait_for(lambda: (hang / "hang").exists() and (hang / "hang").read_text(), "a trial to hang")
+        victim = int((hang / "hang").read_text())
+        os.kill(victim, signal.SIGKILL)
+        out = proc.communicate(timeout=600)[0]
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out
+    study = _study(sweep["storage"])
+    failed = _check_accounting(study, 6)
+    assert len(failed) == 1 and failed[0].user_attrs["owner"]["pid"] == victim
+    dead = failed[0]
+    retry = next(t for t in study.trials if t.user_attrs.get("retry_of") == dead.number)
+    assert retry.state == TrialState.COMPLETE and retry.params == dead.params
+    assert retry.user_attrs["owner"]["pid"] != victim
+    _check_mlflow(study, sweep["tracking"])
+    assert "killed by SIGKILL" in out
+
+
+@pytest.mark.needs_postgres
+def test_a_killed_sweep_continues_when_the_same_command_runs_again(sweep):
+    hang = sweep["tmp"] / "hang"
+    hang.mkdir()
+    env = environment(sweep["tmp"] / "site", AUTOTINY_CHEAP_HANG=str(hang), AUTOTINY_CHEAP_SECONDS="0.5")
+    proc = subprocess.Popen(sweep["cmd"](2, 6), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # its own process group: the controller and its workers
+    try:
+        def progress():
+            try:
+                trials = _study(sweep["storage"]).get_trials(deepcopy=False)
+            except KeyError:  # not created yet
+                return False
+            return (hang / "hang").exists() and sum(t.state == TrialState.COMPLETE for t in trials) >= 2
+        _wait_for(progress, "two trials done and one hanging")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the whole sweep, at once
+        proc.wait()
+    killed = {t.number for t in _study(sweep["storage"]).trials if t.state == TrialState.RUNNING}
+    assert killed  # at least the hanging trial was mid-way
+    code, out = _run(sweep["cmd"](2, 6), env)  # the same command (the hang is used up)
+    assert code == 0, out
+    study = _study(sweep["storage"])
+    failed = _check_accounting(study, 6)
+    assert {t.number for t in failed} == killed
+    assert all(t.user_attrs["state"] == "lost" for t in failed)
+    _check_mlflow(study, sweep["tracking"])
+    assert f"trials {', '.join(map(str, sorted(killed)))} were left running by a search that died" in out
+
+
+def test_many_workers_on_sqlite_are_refused_in_one_line(tmp_path, capsys):
+    code = main(["search", "search.workers=3", f"search.studies_dir={tmp_path}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "search.workers=3" in err and "postgresql://" in err
+
+
+def test_a_worker_does_not_create_a_study(tmp_path, run_overrides, capsys):
+    code = main(["search", *run_overrides, "emulator=estimate", "search.worker=0"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "search.worker=0: no study named t" in err, err
