@@ -55,6 +55,11 @@ class _Writer:
     def activation(self, shape, scale=ACT_SCALE, zero_point=0) -> int:
         return self.b.tensor(shape, scale=scale, zero_point=zero_point)
 
+    def like(self, src: int, shape) -> int:
+        """An activation quantised as `src` (pooling and reshape keep their input's scale)."""
+        q = self.b.tensors[src].quantization
+        return self.activation(shape, scale=q.scale[0], zero_point=q.zeroPoint[0])
+
     def weights(self, shape, channels: int, dim: int = 0) -> int:
         data = self.rng.integers(-127, 128, shape, dtype=np.int8)
         return self.b.tensor(shape, scale=[W_SCALE] * channels, zero_point=[0] * channels, quantized_dimension=dim,
@@ -99,7 +104,7 @@ class _Writer:
             self.b.op("MEAN", [ins[0], axes], [y], options("ReducerOptionsT", keepDims=False))
             self.tensor_of[layer.name] = y
         elif kind in ("AveragePooling2D", "MaxPooling2D"):
-            y = self.activation(out_shape)
+            y = self.like(ins[0], out_shape)
             ph, pw = cfg["pool_size"]
             sh, sw = cfg["strides"] or cfg["pool_size"]
             self.b.op("AVERAGE_POOL_2D" if kind.startswith("Average") else "MAX_POOL_2D", [ins[0]], [y],
@@ -108,7 +113,7 @@ class _Writer:
             self.tensor_of[layer.name] = y
         elif kind in ("Flatten", "Reshape"):
             shape = self.b.tensor((len(out_shape),), "INT32", data=np.array(out_shape, np.int32))
-            y = self.activation(out_shape)
+            y = self.like(ins[0], out_shape)
             self.b.op("RESHAPE", [ins[0], shape], [y], options("ReshapeOptionsT", newShape=list(out_shape)))
             self.tensor_of[layer.name] = y
         elif kind == "Add" and len(ins) == 2:

