@@ -124,3 +124,85 @@ def test_depthwise_any(case):
     """test_runtime_ops's depthwise cases: depth multipliers and dilations the DSP kernel hands to
     the reference, tiny images, the kernel wider than the image."""
     check("depthwise any", *case)
+
+
+# ---------------------------------------------------------------------------
+# pooling
+
+
+@st.composite
+def dsp_pool_case(draw, op: str):
+    """Global pooling (the window is the image), windows with SAME padding, channel counts off
+    multiples of 4, windows past the int16 lane sums' 256 values (the reference's)."""
+    n, c = (1 if draw(st.integers(0, 4)) else 2), draw(st.sampled_from([1, 3, 4, 5, 8, 12, 16, 20, 64]))
+    if draw(st.integers(0, 5)):
+        h, w = draw(st.integers(1, 25)), draw(st.integers(1, 12))
+    else:  # global windows past 256 values: the reference
+        h, w = draw(st.integers(17, 30)), draw(st.integers(16, 20))
+    if draw(st.booleans()) or h * w > 256:  # global: what DS-CNN, ResNet and MobileNet end with
+        fh, fw, sh, sw, pad = h, w, 1, 1, 1
+    else:
+        fh, fw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+        sh, sw, pad = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(0, 1))
+        if out_dim(pad, h, fh, sh, 1) < 1 or out_dim(pad, w, fw, sw, 1) < 1:
+            pad = 0
+    oh, ow = out_dim(pad, h, fh, sh, 1), out_dim(pad, w, fw, sw, 1)
+    c = min(c, OUTPUT_CAPACITY // (n * oh * ow))
+    s, z = scales(draw, 1, -2.5, 0.5)[0], zp(draw)
+    b = ModelBuilder()
+    x = b.tensor((n, h, w, c), scale=s, zero_point=z)
+    y = b.tensor((n, oh, ow, c), scale=s, zero_point=z)
+    b.op(op, [x], [y], options("Pool2DOptionsT", padding=pad, strideH=sh, strideW=sw, filterHeight=fh,
+                               filterWidth=fw, fusedActivationFunction=draw(st.sampled_from([0, 1, 2, 3]))))
+    return b.build([x], [y]), int8_input(draw, (n, h, w, c))
+
+
+@SETTINGS
+@given(st.one_of(dsp_pool_case("AVERAGE_POOL_2D"), pool_case("AVERAGE_POOL_2D")))
+def test_average_pool(case):
+    check("average pool", *case)
+
+
+@SETTINGS
+@given(st.one_of(dsp_pool_case("MAX_POOL_2D"), pool_case("MAX_POOL_2D")))
+def test_max_pool(case):
+    check("max pool", *case)
+
+
+# ---------------------------------------------------------------------------
+# add
+
+
+@st.composite
+def same_shape_add_case(draw):
+    """ADD of two operands of one shape (the DSP kernel's case; add_case adds broadcasting)."""
+    shape = [draw(st.integers(1, 12)) for _ in range(draw(st.integers(1, 4)))]
+    while np.prod(shape) > OUTPUT_CAPACITY:
+        shape[int(np.argmax(shape))] //= 2
+    b = ModelBuilder()
+    s1, s2, so = scales(draw, 1, -2.5, 0.0)[0], scales(draw, 1, -2.5, 0.0)[0], scales(draw, 1, -2.5, 0.5)[0]
+    x1 = b.tensor(shape, scale=s1, zero_point=zp(draw))
+    x2 = b.tensor(shape, scale=s2, zero_point=zp(draw), data=int8_input(draw, shape))
+    y = b.tensor(shape, scale=so, zero_point=zp(draw))
+    ins = [x1, x2] if draw(st.booleans()) else [x2, x1]
+    b.op("ADD", ins, [y], options("AddOptionsT", fusedActivationFunction=draw(st.sampled_from([0, 1, 2, 3]))))
+    return b.build([x1], [y]), int8_input(draw, shape)
+
+
+@SETTINGS
+@given(st.one_of(same_shape_add_case(), same_shape_add_case(), add_case()))
+def test_add(case):
+    check("add", *case)
+
+
+def test_pool_and_add_ran():
+    """The DSP pooling and add kernels ran, and so did their reference fall-backs where a model
+    can reach one (the portable pooling's work is its static at_pool; max pooling has none)."""
+    for test, fn, fallback in (("average pool", "at_avgpool_eval", "at_pool"),
+                               ("max pool", "at_maxpool_eval", None),
+                               ("add", "at_add_eval", "at_add_eval_reference")):
+        seen = RAN.get(test)
+        if not seen:
+            pytest.skip(f"runs after the {test} test")
+        assert seen.get(fn, 0) >= 50, (test, fn, seen)
+        assert fallback is None or seen.get(fallback, 0) >= 5, (test, "fall-back not reached", seen)
