@@ -114,7 +114,7 @@ def test_depthwise_paths_ran():
     seen = RAN.get("depthwise")
     if not seen:
         pytest.skip("runs after test_depthwise_dsp_paths")
-    for fn in ("at_dw_3x3_s1", "at_dw_3x3_s2", "at_dw_10x4", "at_dw_generic"):
+    for fn in ("at_dw_3x3_s1", "at_dw_3x3_s2", "at_dw_10x4", "at_dw_generic", "at_dw_by_channels"):
         assert seen.get(fn, 0) >= 20, (fn, seen.get(fn, 0))
 
 
