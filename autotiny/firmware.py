@@ -18,7 +18,9 @@ Memory accounting, one definition used everywhere (`account`):
                    is not counted) + arena (from the blob's plan) + peak stack (measured)
     RAM reserved = the same with the stack a device must reserve, `stack_reservation(peak)`
                    (STACK_MARGIN: peak + 25 % + 256 B, rounded up to 8 B): the budget figure
-    flash        = firmware image (vectors + .text/.rodata + .data load image) + blob
+    flash        = firmware image (vectors + .text/.rodata + .data load image)
+                   + model slots × (slot header + blob): every slot must hold a model this size
+                   (board.model_slots, A/B by default: an update goes to the slot not running)
 """
 
 from __future__ import annotations
@@ -37,12 +39,14 @@ from autotiny.blob import ModelBlob
 from autotiny.config import Board, package_dir
 from autotiny.errors import AutotinyError, ModelError
 from autotiny.runtime import cache_dir
+from autotiny.slots import SLOT_HEADER_SIZE
 from autotiny.targets import Target, target
 
 FIRMWARE = package_dir("firmware")
 KB = 1024
 IO_REGION = 4 * KB  # .mailbox (256 B) + .outbuf (firmware/main.c AT_OUTPUT_CAPACITY)
 STATIC_REGION = 4 * KB  # .data + .bss (the link fails if they outgrow it)
+SLOT_ALIGN = 4 * KB  # each model slot starts on a 4 KB boundary (a common flash erase page)
 OUTPUT_CAPACITY = 3840  # firmware/main.c AT_OUTPUT_CAPACITY
 
 # The stack a device must reserve for a model: its measured (painted) peak + 25 % + 256 B,
@@ -63,7 +67,7 @@ def stack_reservation(peak: int) -> int:
 class Layout:
     """Where everything sits on a board, derived from its record (see boards/cortex_m.ld):
     RAM = stack (bottom, grows down: an overflow leaves RAM and faults) | IO | STATIC | arena;
-    flash = firmware | blob."""
+    flash = firmware | blob region, cut into `slots` model slots of `slot_size` bytes."""
 
     flash_origin: int
     flash_size: int  # whole chip
@@ -73,9 +77,17 @@ class Layout:
     blob_origin: int
     blob_region: int
     stack_region: int
+    slots: int = 1
     io_region: int = IO_REGION
     static_region: int = STATIC_REGION
     output_capacity: int = OUTPUT_CAPACITY
+
+    @property
+    def slot_size(self) -> int:
+        return self.blob_region // self.slots // SLOT_ALIGN * SLOT_ALIGN
+
+    def slot_origin(self, i: int) -> int:
+        return self.blob_origin + i * self.slot_size
 
     @property
     def io_origin(self) -> int:
@@ -99,7 +111,8 @@ def layout(board: Board) -> Layout:
     return Layout(flash_origin=board.flash_base, flash_size=board.flash_kb * KB, ram_origin=board.ram_base,
                   ram_size=board.ram_kb * KB, firmware_region=board.firmware_kb * KB,
                   blob_origin=board.flash_base + board.firmware_kb * KB,
-                  blob_region=(board.flash_kb - board.firmware_kb) * KB, stack_region=board.stack_kb * KB)
+                  blob_region=(board.flash_kb - board.firmware_kb) * KB, stack_region=board.stack_kb * KB,
+                  slots=board.model_slots)
 
 
 def memory_ld(board: Board) -> str:
@@ -115,7 +128,9 @@ def memory_ld(board: Board) -> str:
             f"  ARENA  (rw) : ORIGIN = 0x{lay.arena_origin:08X}, LENGTH = {lay.arena_region}\n"
             "}\n"
             f"__ram_size = {lay.ram_size};\n"
-            f"__flash_size = {lay.flash_size};\n")
+            f"__flash_size = {lay.flash_size};\n"
+            f"__slot_count = {lay.slots};\n"
+            f"__slot_size = {lay.slot_size};\n")
 
 
 CFLAGS = ("-std=c99", "-g", "-Wall", "-Wextra", "-Werror", "-ffunction-sections", "-fdata-sections",
@@ -159,6 +174,7 @@ class RamFlash:
     flash_capacity: int
     stack_measured: bool = False
     stack_region: int = 0  # what the measurement firmware links (headroom for painting)
+    slots: int = 1  # model slots in flash (board.model_slots), each holding a slot header + the blob
 
     @property
     def static_ram(self) -> int:
@@ -182,8 +198,18 @@ class RamFlash:
         return self.ram_reserved
 
     @property
+    def slot_bytes(self) -> int:
+        """Flash one model slot needs for this model: slot header + blob."""
+        return SLOT_HEADER_SIZE + self.blob
+
+    @property
     def flash(self) -> int:
-        return self.firmware_flash + self.blob
+        """The flash figure budgets are checked against: the firmware and every model slot."""
+        return self.firmware_flash + self.slots * self.slot_bytes
+
+    def describe_flash(self) -> str:
+        return (f"flash {self.flash:,} B = firmware {self.firmware_flash:,} + {self.slots} model slot"
+                f"{'s' if self.slots > 1 else ''} × (slot header {SLOT_HEADER_SIZE} + blob {self.blob:,})")
 
     @property
     def fits(self) -> bool:
@@ -327,7 +353,7 @@ def account(blob: ModelBlob, board: Board, image: FirmwareImage | None = None,
                     peak_stack=peak_stack if peak_stack is not None else image.stack_estimate,
                     firmware_flash=image.flash_image, blob=blob.size, ram_capacity=lay.ram_size,
                     flash_capacity=lay.flash_size, stack_measured=peak_stack is not None,
-                    stack_region=lay.stack_region)
+                    stack_region=lay.stack_region, slots=lay.slots)
 
 
 def check_fits(blob: ModelBlob, board: Board, image: FirmwareImage | None = None) -> None:
@@ -338,8 +364,9 @@ def check_fits(blob: ModelBlob, board: Board, image: FirmwareImage | None = None
         problems.append(f"arena {blob.arena_size:,} B > {lay.arena_region:,} B of RAM for the arena "
                         f"({lay.ram_size // KB} KB RAM - {lay.stack_region // KB} KB stack - "
                         f"{(lay.io_region + lay.static_region) // KB} KB firmware)")
-    if blob.size > lay.blob_region:
-        problems.append(f"blob {blob.size:,} B > {lay.blob_region:,} B blob flash region")
+    if SLOT_HEADER_SIZE + blob.size > lay.slot_size:
+        problems.append(f"blob {blob.size:,} B + {SLOT_HEADER_SIZE} B slot header > {lay.slot_size:,} B model slot "
+                        f"({lay.blob_region // KB} KB blob region / {lay.slots} slots)")
     out_bytes = blob.output_dtype.itemsize * int(_prod(blob.output_shape))
     if out_bytes > lay.output_capacity:
         problems.append(f"output {out_bytes:,} B > {lay.output_capacity:,} B output buffer")

@@ -1,6 +1,9 @@
 /* autotiny firmware: run the model blob stored in its own flash region.
  *
- *  1. validate the blob (magic, version, sizes, CRC-32, tables, op params)
+ *  1. pick the model: the valid slot with the newest version (runtime/slots.h: slot header
+ *     CRC, content CRC-32, runtime version, input/output signature), or, when no slot has a
+ *     slot header, the bare blob at the start of the blob region (factory image, measurement);
+ *     validate the blob (magic, version, sizes, CRC-32, tables, op params)
  *  2. the input tensor sits at arena offset 0 = __arena_start, a fixed address
  *     per board where the host / emulator writes the input before reset
  *  3. run every op; autotiny_layer_boundary(op, opcode, phase) marks the
@@ -12,9 +15,15 @@
 #include <string.h>
 
 #include "runtime/at_runtime.h"
+#include "runtime/slots.h"
 
 #define AT_MAILBOX_MAGIC 0x424D5441u /* "ATMB" */
 #define AT_OUTPUT_CAPACITY 3840u
+/* The input/output signature the application is written for (an export's Makefile sets it
+ * from its model_spec.h); 0 accepts any, as the measurement firmware does. */
+#ifndef AT_EXPECTED_SIGNATURE
+#define AT_EXPECTED_SIGNATURE 0u
+#endif
 
 typedef struct {
   uint32_t magic;
@@ -27,10 +36,15 @@ typedef struct {
   uint32_t output_addr, output_size;
   uint32_t arena_addr, arena_size, arena_capacity;
   uint32_t blob_addr, blob_size, blob_capacity;
-  uint32_t reserved[48];
+  uint32_t n_slots;      /* 16: model slots in the blob region */
+  uint32_t active_slot;  /* 17: the slot running, AT_SLOT_NONE for a bare blob */
+  uint32_t version_major_minor, version_patch; /* 18, 19: its model version (major << 16 | minor) */
+  uint32_t slot_status[AT_MAX_SLOTS]; /* 20..27: why each slot runs or not (slots.h) */
+  uint32_t reserved[36];
 } at_mailbox; /* 256 bytes */
 
 extern const uint8_t __blob_start[], __blob_end[];
+extern const uint8_t __slot_size[], __slot_count[]; /* memory.ld: the blob region cut into slots */
 extern uint8_t __arena_start[], __arena_end[];
 
 __attribute__((section(".mailbox"), used)) volatile at_mailbox at_mb;
@@ -68,7 +82,14 @@ int main(void) {
   at_mb.arena_addr = (uint32_t)(uintptr_t)__arena_start;
   at_mb.arena_capacity = arena_capacity;
 
-  st = at_model_load(&m, __blob_start, (uint32_t)(__blob_end - __blob_start));
+  at_mb.n_slots = (uint32_t)(uintptr_t)__slot_count;
+  st = at_slots_select(&m, __blob_start, (uint32_t)(uintptr_t)__slot_size, at_mb.n_slots, AT_EXPECTED_SIGNATURE,
+                       arena_capacity, AT_OUTPUT_CAPACITY, (uint32_t *)at_mb.slot_status, (uint32_t *)&at_mb.active_slot);
+  if (st == AT_OK && at_mb.active_slot != AT_SLOT_NONE) {
+    const at_slot_header *s = (const at_slot_header *)(__blob_start + at_mb.active_slot * (uint32_t)(uintptr_t)__slot_size);
+    at_mb.version_major_minor = ((uint32_t)s->major << 16) | s->minor;
+    at_mb.version_patch = s->patch;
+  }
   if (st == AT_OK) {
     at_mb.blob_size = m.hdr->total_size;
     at_mb.arena_size = m.hdr->arena_size;

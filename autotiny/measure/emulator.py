@@ -103,7 +103,7 @@ def measure_emulated(tflite_bytes: bytes, board, max_instructions: int | None = 
         f"model emulation/cycles/{board.core}.yaml): inference {r.cycles:,} cycles, {r.instructions:,} "
         f"instructions (whole run from reset incl. blob CRC check: {r.total_cycles:,} cycles); "
         f"{r.wall_s * 1e3:.0f} ms wall",
-        acct.describe_ram() + f"; flash = firmware {acct.firmware_flash:,} + blob {acct.blob:,} B",
+        acct.describe_ram() + "; " + acct.describe_flash(),
         power_note,
     ]
     if acct.stack_reserved > acct.stack_region:

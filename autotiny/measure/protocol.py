@@ -7,8 +7,8 @@ high-water mark and the per-layer cycle marks.
     r = emulate(blob_bytes, compose(["board=stm32f746"]).board)   # EmulationResult
 
 Owns: the firmware's fixed addresses as its ELF names them (`__blob_start`,
-`__arena_start`, `at_mb`, `at_output`, `__stack_top`), stack painting, the mailbox
-layout, and one Machine per board record and process (keyed by the whole record, so an
+`__slot_size`, `__slot_count`, `__arena_start`, `at_mb`, `at_output`, `__stack_top`), stack
+painting, the mailbox layout (model slots: words 16-27), and one Machine per board record and process (keyed by the whole record, so an
 override such as board.ram_kb=128 gets its own firmware and memory map).  The machine
 itself is autotiny.measure.machine; figures and reports are autotiny.measure.emulator.
 """
@@ -62,6 +62,9 @@ class EmulationResult:
     board: str = ""
     core: str = ""
     clock_hz: int = 0
+    active_slot: int = -1  # the model slot that ran; -1: a bare blob (no slot header in flash)
+    slot_status: list[int] = field(default_factory=list)  # per slot: autotiny.slots.slot_status_names()
+    version: tuple[int, int, int] | None = None  # the running slot's model version
 
     @property
     def ok(self) -> bool:
@@ -81,6 +84,10 @@ def status_name(code: int) -> str:
         return "fault handler entered"
     if code == -1:
         return "no status (firmware never started)"
+    from autotiny import slots
+
+    if code == slots.no_slot_status():
+        return "no model slot holds a model this firmware can run"
     return STATUS_NAMES.get(code, f"unknown status {code:#x}")
 
 
@@ -141,7 +148,7 @@ def discard(m: Machine) -> None:
 
 def emulate(blob_bytes: bytes, board, input: np.ndarray | None = None,
             max_instructions: int | None = None, cycle_model: bool = True,
-            on: Machine | None = None) -> EmulationResult:
+            on: Machine | None = None, slots: list[bytes | None] | None = None) -> EmulationResult:
     """Run one inference of a model blob on the emulated board.
 
     `board` is the board record (autotiny.config.Board); `input` an array of the
@@ -149,31 +156,50 @@ def emulate(blob_bytes: bytes, board, input: np.ndarray | None = None,
     board's own (tests: firmware and memory map deliberately mismatched).  A fault,
     an unmapped access or the instruction cap gives a result with `fault` set (and
     `ok` False) instead of raising; ModelError only for a blob that cannot even be
-    loaded (too large for the blob region, bad header)."""
+    loaded (too large for a model slot, bad header).
+
+    `slots`: what flash holds in each model slot (autotiny.slots.slot_image bytes, None for an
+    erased slot); the firmware picks the model, and `blob_bytes` is the model whose input is given
+    and whose output is read.  Without it the bare blob sits in slot 0 and the other slots'
+    headers are erased: the firmware runs it as a factory image."""
     from autotiny.blob import load_blob
 
     t0 = time.perf_counter()
     blob = load_blob(bytes(blob_bytes))
     m = on if on is not None else machine(board, cycle_model=cycle_model)
     syms = m.symbols
-    blob_start, blob_end = syms["__blob_start"], syms["__blob_end"]
-    if blob.size > blob_end - blob_start:
-        raise ModelError(f"blob {blob.size:,} B does not fit the {board.name} blob region "
-                         f"({blob_end - blob_start:,} B at {blob_start:#010x})")
+    blob_start, slot_size = syms["__blob_start"], syms["__slot_size"]
+    if slots is None and blob.size > slot_size:
+        raise ModelError(f"blob {blob.size:,} B does not fit a {board.name} model slot "
+                         f"({slot_size:,} B at {blob_start:#010x})")
     with m.lock:
-        return _emulate_locked(m, blob, board, input, max_instructions, t0)
+        return _emulate_locked(m, blob, board, input, max_instructions, t0, slots)
 
 
-def _emulate_locked(m: Machine, blob, board, input, max_instructions, t0) -> EmulationResult:
+def _write_slots(m: Machine, blob, slots) -> None:
+    syms = m.symbols
+    start, size, count = syms["__blob_start"], syms["__slot_size"], syms["__slot_count"]
+    if slots is None:  # the bare blob in slot 0; every other slot's header erased
+        m.write(start, blob.data)
+        for i in range(1, count):
+            m.write(start + i * size, b"\xff" * 128)
+        return
+    if len(slots) > count:
+        raise ValueError(f"{len(slots)} slot images for a firmware with {count} model slots")
+    for i in range(count):
+        image = slots[i] if i < len(slots) and slots[i] is not None else b""
+        m.write(start + i * size, bytes(image[:size]) + b"\xff" * (size - min(len(image), size)))
+
+
+def _emulate_locked(m: Machine, blob, board, input, max_instructions, t0, slots=None) -> EmulationResult:
     from autotiny.blob import OPCODE_NAMES
 
     syms = m.symbols
-    blob_start = syms["__blob_start"]
     arena = syms["__arena_start"]
     out_addr = syms["at_output"]
     mb = syms["at_mb"]
     # inputs
-    m.write(blob_start, blob.data)
+    _write_slots(m, blob, slots)
     if input is None:
         x = np.zeros(blob.input_shape, dtype=blob.input_dtype)
     else:
@@ -210,6 +236,14 @@ def _emulate_locked(m: Machine, blob, board, input, max_instructions, t0) -> Emu
         inf_cycles, inf_insns = ends[-1][3] - starts[0][3], ends[-1][4] - starts[0][4]
     else:  # never reached the first layer (fault, firmware error)
         inf_cycles, inf_insns = info["cycles"], info["insns"]
+    n_slots = int(words[16]) if status != -1 else 0
+    slot_status = [int(w) for w in words[20:20 + min(n_slots, 8)]]
+    active = int(words[17]) if n_slots else -1
+    version = None
+    if active != -1 and active < n_slots:
+        version = (int(words[18]) >> 16, int(words[18]) & 0xFFFF, int(words[19]))
+    else:
+        active = -1
     if info["fault"] is not None:
         discard(m)  # the CPU may be in an odd state: start clean next time
     return EmulationResult(status=status, status_name=status_name(status), fault=info["fault"],
@@ -217,7 +251,8 @@ def _emulate_locked(m: Machine, blob, board, input, max_instructions, t0) -> Emu
                            cycles=inf_cycles, instructions=inf_insns, layers=layers,
                            total_cycles=info["cycles"], total_instructions=info["insns"],
                            peak_stack_bytes=peak, output=output, wall_s=time.perf_counter() - t0,
-                           board=board.name, core=board.core, clock_hz=board.clock_hz)
+                           board=board.name, core=board.core, clock_hz=board.clock_hz,
+                           active_slot=active, slot_status=slot_status, version=version)
 
 
 def _layers(events, op_names, opcode_names) -> list[Layer]:

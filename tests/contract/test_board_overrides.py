@@ -65,10 +65,14 @@ def test_flash_fields_reach_linker_script_fits_check_and_memory_map():
     assert ld["BLOB"] == (0x00200000 + 128 * KB, 384 * KB)
     mem = emulator.memory_map(b)
     assert (mem.flash_base, mem.flash_size) == (0x00200000, 512 * KB)
-    firmware.check_fits(stub_blob(size=384 * KB), b)
-    with pytest.raises(ModelError, match=r"blob 400,000 B > 393,216 B blob flash region"):
-        firmware.check_fits(stub_blob(size=400_000), b)
-    firmware.check_fits(stub_blob(size=400_000), board())  # 768 KB blob region on the real board
+    # the blob region holds board.model_slots slots (A/B: 2 x 192 KB), each a 128 B slot header + the blob
+    assert f"__slot_size = {192 * KB};" in firmware.memory_ld(b) and "__slot_count = 2;" in firmware.memory_ld(b)
+    firmware.check_fits(stub_blob(size=192 * KB - 128), b)
+    with pytest.raises(ModelError, match=r"blob 200,000 B \+ 128 B slot header > 196,608 B model slot"):
+        firmware.check_fits(stub_blob(size=200_000), b)
+    one = board("board.flash_kb=512", "board.firmware_kb=128", "board.model_slots=1")
+    firmware.check_fits(stub_blob(size=200_000), one)
+    firmware.check_fits(stub_blob(size=200_000), board())  # 2 x 384 KB slots on the real board
 
 
 def test_ram_base_and_stack_kb_reach_linker_script():
