@@ -15,7 +15,7 @@
  * requantised in a second loop, where the channel's multiplier, shift and range stay in
  * registers.  Whole small planes (DS-CNN's 25x5) take a few bands per channel.
  *
- * Stack: about 1.2 KB (row buffer, sums of a band, filter words, band row pointers). */
+ * Stack: about 1.5 KB (row buffer, sums of a band, filter words, band row pointers). */
 #include <arm_acle.h>
 #include <string.h>
 
@@ -26,7 +26,7 @@
 #define AT_DW_BUF 256      /* int16 row-buffer entries: rows x pitch */
 #define AT_DW_ROWS 32      /* rows of the ring at most */
 #define AT_DW_TILE 32      /* outputs per row of a column tile */
-#define AT_DW_ACC 64       /* raw sums of one band: output rows x tile width */
+#define AT_DW_ACC 128      /* raw sums of one band: output rows x tile width */
 #define AT_DW_SMALL_PLANE 16 /* outputs per channel up to which four channels at a time are faster */
 #define AT_DW_MAX_K 16 /* kernel rows the row buffer takes */
 #define AT_DW_MAX_PAIRS 48 /* filter words of one channel: kernel rows x (columns + 1) / 2 */
@@ -307,13 +307,38 @@ static int at_dw_requant_ok(const int32_t *mult, const int32_t *shift, int32_t n
   return 1;
 }
 
+/* The image as the row-buffer path walks it: rows of `w` columns, element strides in the NHWC
+ * tensors; a tall narrow plane (DS-CNN's 25x5) is walked transposed, so that buffer rows are
+ * long and per-row costs are shared by more outputs. */
+typedef struct {
+  int32_t h, w, oh, ow, kh, kw, sh, sw, ph, pw;
+  int32_t in_row, in_col, out_row, out_col, f_row, f_col;
+} at_dw_view;
+
+static at_dw_view at_dw_orient(const at_dwconv_params *p, int32_t in_h, int32_t in_w, int32_t depth,
+                               int32_t out_h, int32_t out_w, int32_t kh, int32_t kw) {
+  at_dw_view v;
+  if (out_w < out_h) {
+    v.h = in_w, v.w = in_h, v.oh = out_w, v.ow = out_h, v.kh = kw, v.kw = kh;
+    v.sh = p->stride_w, v.sw = p->stride_h, v.ph = p->pad_w, v.pw = p->pad_h;
+    v.in_row = depth, v.in_col = in_w * depth, v.out_row = depth, v.out_col = out_w * depth;
+    v.f_row = depth, v.f_col = kw * depth;
+  } else {
+    v.h = in_h, v.w = in_w, v.oh = out_h, v.ow = out_w, v.kh = kh, v.kw = kw;
+    v.sh = p->stride_h, v.sw = p->stride_w, v.ph = p->pad_h, v.pw = p->pad_w;
+    v.in_row = in_w * depth, v.in_col = depth, v.out_row = out_w * depth, v.out_col = depth;
+    v.f_row = kw * depth, v.f_col = depth;
+  }
+  return v;
+}
+
 void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) {
   const at_tensor *ti = &m->tensors[p->input], *tf = &m->tensors[p->filter];
   const at_tensor *to = &m->tensors[p->output];
-  const int32_t batches = ti->dims[0], in_h = ti->dims[1], in_w = ti->dims[2], depth = ti->dims[3];
-  const int32_t kh = tf->dims[1], kw = tf->dims[2];
-  const int32_t out_h = to->dims[1], out_w = to->dims[2];
-  const int32_t sh = p->stride_h, sw = p->stride_w;
+  const int32_t batches = ti->dims[0], depth = ti->dims[3];
+  const at_dw_view v = at_dw_orient(p, ti->dims[1], ti->dims[2], depth, to->dims[1], to->dims[2], tf->dims[1],
+                                    tf->dims[2]);
+  const int32_t kh = v.kh, kw = v.kw, sh = v.sh, sw = v.sw;
   const int32_t kw2 = (kw + 1) / 2;
   const int is_3x3 = kh == 3 && kw == 3 && (sw == 1 || sw == 2);
   const int8_t *in, *filter;
@@ -330,13 +355,13 @@ void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) {
   int16_t *band[AT_DW_ROWS];
 
   /* a tile's columns + 2 for the pair kernels' reads past it, even (word-aligned rows) */
-  tile = AT_DW_TILE < out_w ? AT_DW_TILE : out_w;
+  tile = AT_DW_TILE < v.ow ? AT_DW_TILE : v.ow;
   if (kh > 0) {
     while (tile > 1 && (((tile - 1) * sw + kw + 3) & ~1) * kh > AT_DW_BUF) --tile;
   }
   pitch = ((tile - 1) * sw + kw + 3) & ~1;
   if (p->depth_multiplier != 1 || p->dilation_h != 1 || p->dilation_w != 1 || kh < 1 || kh > AT_DW_MAX_K ||
-      kw < 1 || kh * kw2 > AT_DW_MAX_PAIRS || pitch * kh > AT_DW_BUF || out_w < 1 || sh < 1) {
+      kw < 1 || kh * kw2 > AT_DW_MAX_PAIRS || pitch * kh > AT_DW_BUF || v.ow < 1 || sh < 1) {
     at_dwconv_eval_reference(m, p);
     return;
   }
@@ -349,7 +374,7 @@ void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) {
     at_dwconv_eval_reference(m, p);
     return;
   }
-  if (depth >= 4 && out_h * out_w <= AT_DW_SMALL_PLANE) {
+  if (depth >= 4 && v.oh * v.ow <= AT_DW_SMALL_PLANE) {
     at_dw_by_channels(m, p);
     return;
   }
@@ -359,32 +384,33 @@ void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) {
   out = (int8_t *)at_tensor_ptr(m, (uint32_t)p->output);
 
   for (b = 0; b < batches; ++b) {
-    const int8_t *in_b = in + b * in_h * in_w * depth;
-    int8_t *out_b = out + b * out_h * out_w * depth;
+    const int8_t *in_b = in + b * v.h * v.w * depth;
+    int8_t *out_b = out + b * v.oh * v.ow * depth;
     for (c = 0; c < depth; ++c) {
       const int32_t mu = mult[c], sc = shift[c], bias_c = bias ? bias[c] : 0;
       int64_t bound = bias_c < 0 ? -(int64_t)bias_c : bias_c; /* of |sum|: |input + offset| <= max_in */
       int fast;
       /* filter words along a row; for 3x3: {k0,k1}, {k1,k2} per row */
       for (ky = 0; ky < kh; ++ky) {
-        const int8_t *f = filter + ky * kw * depth + c;
+        const int8_t *f = filter + ky * v.f_row + c;
+        const int32_t fc = v.f_col;
         if (is_3x3) {
-          pairs[2 * ky] = at_pack16(f[0], f[depth]);
-          pairs[2 * ky + 1] = at_pack16(f[depth], f[2 * depth]);
+          pairs[2 * ky] = at_pack16(f[0], f[fc]);
+          pairs[2 * ky + 1] = at_pack16(f[fc], f[2 * fc]);
         } else {
           for (i = 0; i < kw2; ++i)
-            pairs[ky * kw2 + i] = at_pack16(f[2 * i * depth], 2 * i + 1 < kw ? f[(2 * i + 1) * depth] : 0);
+            pairs[ky * kw2 + i] = at_pack16(f[2 * i * fc], 2 * i + 1 < kw ? f[(2 * i + 1) * fc] : 0);
         }
-        for (i = 0; i < kw; ++i) bound += (int64_t)max_in * (f[i * depth] < 0 ? -f[i * depth] : f[i * depth]);
+        for (i = 0; i < kw; ++i) bound += (int64_t)max_in * (f[i * fc] < 0 ? -f[i * fc] : f[i * fc]);
       }
       fast = sc < 0 && bound < (1 << 29);
-      for (t0 = 0; t0 < out_w; t0 += tile) {
-        const int32_t n = out_w - t0 < tile ? out_w - t0 : tile;
-        const int32_t ix0 = t0 * sw - p->pad_w;  /* input column of buffer column 0 */
+      for (t0 = 0; t0 < v.ow; t0 += tile) {
+        const int32_t n = v.ow - t0 < tile ? v.ow - t0 : tile;
+        const int32_t ix0 = t0 * sw - v.pw;      /* input column of buffer column 0 */
         const int32_t ncols = (n - 1) * sw + kw; /* columns this tile's outputs read */
         const int32_t j0 = ix0 < 0 ? (-ix0 < ncols ? -ix0 : ncols) : 0;
-        const int32_t j1 = in_w - ix0 < ncols ? (in_w - ix0 > j0 ? in_w - ix0 : j0) : ncols;
-        const int8_t *src = in_b + (ix0 + j0) * depth + c;
+        const int32_t j1 = v.w - ix0 < ncols ? (v.w - ix0 > j0 ? v.w - ix0 : j0) : ncols;
+        const int8_t *src = in_b + (ix0 + j0) * v.in_col + c;
         int32_t loaded = 0, next_iy = 0, head = 0; /* ring rows head.. hold input rows next_iy - loaded.. */
         /* columns outside [j0, j1) must be 0: the row loads never write them */
         if (j0 != last_j0 || j1 != last_j1) {
@@ -392,10 +418,10 @@ void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) {
           last_j0 = j0;
           last_j1 = j1;
         }
-        for (oy = 0; oy < out_h; oy += band_rows) {
-          const int32_t rows = out_h - oy < band_rows ? out_h - oy : band_rows;
-          const int32_t iy0 = oy * sh - p->pad_h, need = (rows - 1) * sh + kh;
-          int8_t *dst = out_b + (oy * out_w + t0) * depth + c;
+        for (oy = 0; oy < v.oh; oy += band_rows) {
+          const int32_t rows = v.oh - oy < band_rows ? v.oh - oy : band_rows;
+          const int32_t iy0 = oy * sh - v.ph, need = (rows - 1) * sh + kh;
+          int8_t *dst = out_b + oy * v.out_row + t0 * v.out_col + c;
           int32_t slot;
           if (loaded && next_iy - loaded <= iy0 && iy0 < next_iy) { /* keep the rows this band shares */
             const int32_t drop = iy0 - (next_iy - loaded);
@@ -410,7 +436,7 @@ void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) {
             band[i] = buf + slot * pitch;
             if (++slot == ring) slot = 0;
           }
-          at_dw_load_rows(band + loaded, need - loaded, next_iy, in_h, src, in_w * depth, depth, j0, j1,
+          at_dw_load_rows(band + loaded, need - loaded, next_iy, v.h, src, v.in_row, v.in_col, j0, j1,
                           p->input_offset);
           next_iy += need - loaded;
           loaded = need;
@@ -423,11 +449,11 @@ void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) {
           else
             at_dw_generic(acc, band, rows, sh, n, pairs, bias_c, kh, kw2, sw);
           if (fast && full)
-            at_dw_requant_band(dst, out_w * depth, depth, acc, rows, n, mu, sc, zp, -128, 127, 1, 1);
+            at_dw_requant_band(dst, v.out_row, v.out_col, acc, rows, n, mu, sc, zp, -128, 127, 1, 1);
           else if (fast)
-            at_dw_requant_band(dst, out_w * depth, depth, acc, rows, n, mu, sc, zp, lo, hi, 1, 0);
+            at_dw_requant_band(dst, v.out_row, v.out_col, acc, rows, n, mu, sc, zp, lo, hi, 1, 0);
           else
-            at_dw_requant_band(dst, out_w * depth, depth, acc, rows, n, mu, sc, zp, lo, hi, 0, 0);
+            at_dw_requant_band(dst, v.out_row, v.out_col, acc, rows, n, mu, sc, zp, lo, hi, 0, 0);
         }
       }
     }
