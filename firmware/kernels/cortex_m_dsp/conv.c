@@ -239,8 +239,7 @@ typedef struct {
 
 /* Requantise a block's accumulators into the pixel pair's outputs, each channel's
  * multiplier and shift read once for both pixels.  A lone last pixel passes o1 == o0: its
- * stand-in result is written first, then overwritten.  narrow: every accumulator shifted
- * left stays below 2^30 in magnitude (at_mbqm_narrow). */
+ * stand-in result is written first, then overwritten.  narrow: narrow_sums. */
 #define AT_REQUANTISE_LOOP(mbqm)                                                                     \
   for (c = 0; c < n; ++c, acc += 2) {                                                                \
     const int32_t sh = shift[c], m = mult[c];                                                        \
@@ -252,28 +251,97 @@ typedef struct {
     o0[c] = (int8_t)(v0 > hi ? hi : v0);                                                             \
   }
 
+/* requantise_block for a narrow layer whose shifts are all negative (left 0, right >= 1): per
+ * channel SMMULR(2a, m) for both pixels, then the reference's round-half-away shift in the
+ * form floor((h + 2^(right-1) - [h < 0]) / 2^right) -- the same value as at_rdbpot for
+ * right >= 1 -- computed in 32 bits: the add can overflow only for h >= 0, and then the
+ * unsigned sum is exact and shifted logically (V flag).  Arguments: r0 acc, r1 n (>= 1),
+ * r2 mult, r3 shift, stack: o0, o1, q.  r0-r2 hold the output offset and range so the
+ * compares are 16-bit and fold their ITs. */
+static __attribute__((naked, noinline)) void requantise_shifts_right(
+    const int32_t *acc __attribute__((unused)), int32_t n __attribute__((unused)),
+    const int32_t *mult __attribute__((unused)), const int32_t *shift __attribute__((unused)),
+    int8_t *o0 __attribute__((unused)), int8_t *o1 __attribute__((unused)),
+    const output_range *q __attribute__((unused))) {
+  __asm__ volatile(
+      "push {r4-r11, lr}\n"
+      "mov r8, r0\n"              /* acc */
+      "mov r9, r2\n"              /* mult */
+      "mov r10, r3\n"             /* shift */
+      "add lr, r2, r1, lsl #2\n"  /* mult's end */
+      "ldr r11, [sp, #36]\n"      /* o0 */
+      "ldr r12, [sp, #40]\n"      /* o1 */
+      "ldr r3, [sp, #44]\n"       /* q */
+      "ldm r3, {r0-r2}\n"         /* output offset, act_min, act_max */
+      "1:\n"
+      "ldr r7, [r10], #4\n"
+      "ldr r6, [r9], #4\n"
+      "ldrd r4, r5, [r8], #8\n"
+      "rsbs r7, r7, #0\n"         /* right */
+      "lsls r4, r4, #1\n"
+      "lsls r5, r5, #1\n"
+      "smmulr r4, r4, r6\n"
+      "smmulr r5, r5, r6\n"
+      "movs r3, #1\n"
+      "lsls r3, r3, r7\n"
+      "lsrs r3, r3, #1\n"         /* 2^(right-1) */
+      "adds r6, r4, r3\n"
+      "sub r6, r6, r4, lsr #31\n"
+      "ite vs\n"
+      "lsrvs r4, r6, r7\n"
+      "asrvc r4, r6, r7\n"
+      "adds r6, r5, r3\n"
+      "sub r6, r6, r5, lsr #31\n"
+      "ite vs\n"
+      "lsrvs r5, r6, r7\n"
+      "asrvc r5, r6, r7\n"
+      "adds r4, r4, r0\n"
+      "adds r5, r5, r0\n"
+      "cmp r4, r1\n"
+      "it lt\n"
+      "movlt r4, r1\n"
+      "cmp r4, r2\n"
+      "it gt\n"
+      "movgt r4, r2\n"
+      "cmp r5, r1\n"
+      "it lt\n"
+      "movlt r5, r1\n"
+      "cmp r5, r2\n"
+      "it gt\n"
+      "movgt r5, r2\n"
+      "strb r5, [r12], #1\n"      /* o1 first: a lone last pixel passes o1 == o0 */
+      "strb r4, [r11], #1\n"
+      "cmp r9, lr\n"
+      "bne 1b\n"
+      "pop {r4-r11, pc}\n");
+}
+
 static __attribute__((noinline)) void requantise_block(const int32_t *acc, int32_t n, const int32_t *mult,
                                                        const int32_t *shift, const output_range *q, int narrow,
                                                        int8_t *o0, int8_t *o1) {
   const int32_t off = q->output_offset, lo = q->act_min, hi = q->act_max;
   int32_t c;
-  if (narrow)
+  if (narrow == 2)
+    requantise_shifts_right(acc, n, mult, shift, o0, o1, q);
+  else if (narrow)
     AT_REQUANTISE_LOOP(at_mbqm_narrow)
   else
     AT_REQUANTISE_LOOP(at_mbqm_split)
 }
 
-/* Whether every accumulator of the layer, shifted left by its channel's shift, stays below
- * 2^30 in magnitude: |sum| <= taps * 128 * 255 (int8 weights times offset inputs) + |bias|. */
+/* 1 when every accumulator of the layer, shifted left by its channel's shift, stays below
+ * 2^30 in magnitude (|sum| <= taps * 128 * 255, int8 weights times offset inputs, + |bias|),
+ * 2 when moreover every shift is negative (requantise_shifts_right), else 0. */
 static int narrow_sums(int32_t taps, const int32_t *bias, const int32_t *shift, int32_t n) {
   int64_t most = 0;
-  int32_t c;
+  int32_t c, all_right = 1;
   for (c = 0; c < n; ++c) {
     const int64_t b = bias ? (bias[c] < 0 ? -(int64_t)bias[c] : bias[c]) : 0;
     const int64_t sum = ((int64_t)taps * 128 * 255 + b) << (shift[c] > 0 ? shift[c] : 0);
     if (sum > most) most = sum;
+    if (shift[c] >= 0) all_right = 0;
   }
-  return most < ((int64_t)1 << 30);
+  return most < ((int64_t)1 << 30) ? 1 + all_right : 0;
 }
 
 /* The convolution, its columns and accumulators in buf (checked by at_conv_eval). */
