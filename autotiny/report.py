@@ -55,6 +55,7 @@ class StudyView:
     budget: dict[str, float | None]  # figure name → limit (bytes, ms, uJ); None: no limit
     records: list[TrialRecord]  # every trial that left a record, by number
     parent_run_id: str | None = None
+    config: object = None  # the RunConfig of its task and board (autotiny.config.RunConfig)
     front: list[TrialRecord] = field(default_factory=list)
     chosen: TrialRecord | None = None
 
@@ -78,8 +79,10 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
 
 
-def load_study(name: str, storage: str, studies_dir: Path, compose_for, best_json: Path | None = None) -> StudyView:
-    """The study `name` in `storage`; ConfigError (one line) when unknown or without a completed trial.
+def load_study(name: str, storage: str, studies_dir: Path, compose_for, best_json: Path | None = None,
+               command: str = "report") -> StudyView:
+    """The study `name` in `storage`; ConfigError (one line, starting with `command`) when unknown or
+    without a completed trial.
 
     compose_for(task, board) → RunConfig of the study's task and board (the budget's reference);
     best_json: the search's best/trial.json (the chosen model, when it belongs to this study)."""
@@ -90,19 +93,19 @@ def load_study(name: str, storage: str, studies_dir: Path, compose_for, best_jso
     if path is not None and not path.is_file():  # opening would create an empty database
         known = sorted(p.stem for p in studies_dir.glob("*.db")) if path.parent == studies_dir.resolve() else []
         has = f"; studies in {studies_dir}: {', '.join(known)}" if known else f"; no study in {path.parent}"
-        raise ConfigError(f"report: unknown study={name}: no {path}{has} (or point search.studies_dir / "
+        raise ConfigError(f"{command}: unknown study={name}: no {path}{has} (or point search.studies_dir / "
                           f"search.storage at the store the search used)")
     try:
         names = optuna.get_all_study_names(storage)
     except Exception as e:
-        raise ConfigError(f"report: cannot read the study store {storage}: "
+        raise ConfigError(f"{command}: cannot read the study store {storage}: "
                           f"{str(e).strip().splitlines()[0]}") from None
     if name not in names:
-        raise ConfigError(f"report: unknown study={name} in {storage}; it holds: {', '.join(sorted(names)) or 'none'}")
+        raise ConfigError(f"{command}: unknown study={name} in {storage}; it holds: {', '.join(sorted(names)) or 'none'}")
     study = optuna.load_study(study_name=name, storage=storage)
     records = [r for t in study.get_trials(deepcopy=False) if (r := results.record_of(t)) is not None]
     if not any(r.state in ("complete", "infeasible") for r in records):
-        raise ConfigError(f"report: study={name} has no completed trial yet ({len(study.trials)} trials, none "
+        raise ConfigError(f"{command}: study={name} has no completed trial yet ({len(study.trials)} trials, none "
                           f"complete); run autotiny search on it first")
     identity = study.user_attrs.get("identity") or {}
     first = records[0].study
@@ -116,7 +119,7 @@ def load_study(name: str, storage: str, studies_dir: Path, compose_for, best_jso
                      budget={"ram_bytes": budget.ram_bytes(cfg.board), "flash_bytes": budget.flash_bytes(cfg.board),
                              "latency_ms": budget.latency_ms, "energy_uj": budget.energy_uj},
                      records=sorted(records, key=lambda r: r.number),
-                     parent_run_id=study.user_attrs.get("mlflow_parent_run_id"))
+                     parent_run_id=study.user_attrs.get("mlflow_parent_run_id"), config=cfg)
     view.front = results.pareto_front(view.feasible, view.objectives)
     view.chosen = _chosen_by_search(view, best_json) or results.best_of(view.front, view.objectives)
     return view
@@ -423,6 +426,23 @@ def log_to_mlflow(v: StudyView, drawn: list[Chart], page: Path, tracking_uri: st
 
 # ---- command ----------------------------------------------------------------------------------------
 
+def find_study(name: str, overrides: list[str], cfg, command: str = "report") -> StudyView:
+    """The study as the command line names it: the same overrides as the search find its store and
+    outputs; its own task and board unless the overrides name others (`cfg`: compose(overrides))."""
+    from autotiny.config import compose
+
+    given = {a.split("=", 1)[0] for a in overrides}
+
+    def compose_for(task: str, board: str):
+        if (task == cfg.task.name or "task" in given) and (board == cfg.board.name or "board" in given):
+            return cfg
+        return compose([*(f"{g}={v}" for g, v in (("task", task), ("board", board)) if g not in given), *overrides,
+                        f"search.study_name={name}"])
+
+    return load_study(name, cfg.search.storage_url(), Path(cfg.search.studies_dir), compose_for,
+                      Path(cfg.search.output_dir) / "best" / "trial.json", command)
+
+
 OPTIONS = ("study", "out", "overwrite")
 
 
@@ -451,16 +471,7 @@ def main(args: list[str]) -> int:
         raise ConfigError(f"report: out={out} is a folder; give the path of the .html file to write")
     if out.exists() and overwrite != "true":
         raise ConfigError(f"report: out={out} already exists; pass overwrite=true to replace it, or another out=")
-    given = {a.split("=", 1)[0] for a in rest}
-
-    def compose_for(task: str, board: str):
-        if (task == cfg.task.name or "task" in given) and (board == cfg.board.name or "board" in given):
-            return cfg
-        return compose([*(f"{g}={v}" for g, v in (("task", task), ("board", board)) if g not in given), *rest,
-                        f"search.study_name={name}"])
-
-    view = load_study(name, cfg.search.storage_url(), Path(cfg.search.studies_dir), compose_for,
-                      Path(cfg.search.output_dir) / "best" / "trial.json")
+    view = find_study(name, rest, cfg)
     drawn = charts(view)
     results.atomic_write(out, render(view, drawn))
     out.chmod(0o644)  # a page to share (the atomic write's temporary file is private)

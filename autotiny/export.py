@@ -1,0 +1,394 @@
+"""`autotiny export study=<name> trial=<n> | run_id=<mlflow run>`: a trial's model as a firmware project.
+
+The folder holds what a user builds and flashes: the firmware sources for the study's board (the
+runtime, the board's kernel sets, startup code, linker script and the memory.ld autotiny.firmware
+writes from the board record), a Makefile with the flags autotiny.firmware builds with, the model as
+.tflite, as a bare blob and as a slot image (slot header + blob, autotiny.slots), `model_spec.h` (the
+input/output spec, the signature the firmware accepts, the slot layout), `export.json` (what a later
+`update_from=` reads) and a README with the record's figures and their sources.
+
+`update_from=<earlier export>` writes only the new model's slot image and says whether the firmware
+that export deployed takes it: same signature, a runtime new enough, a slot large enough, a newer version.
+
+Finds the study as `autotiny report` does (report.find_study); knows nothing of how figures are measured:
+every figure is read off the trial record.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+from autotiny import firmware, slots
+from autotiny.errors import ConfigError
+from autotiny.trial import TrialRecord
+
+OPTIONS = ("study", "trial", "run_id", "out", "overwrite", "update_from", "version")
+MANIFEST = "export.json"
+FIRST_VERSION = (1, 0, 0)
+FIGURES = {"flash_bytes": "flash", "ram_bytes": "RAM reserved", "ram_used_bytes": "RAM used",
+           "latency_ms": "latency", "energy_uj": "energy per inference", "macs": "MACs"}
+
+
+# ---- which trial ----------------------------------------------------------------------------------
+
+def pick_trial(view, trial: str | None, run_id: str | None) -> TrialRecord:
+    """The record a trial= or run_id= names; ConfigError (one line) when unknown or not exportable."""
+    if trial is not None:
+        if not trial.isdigit():
+            raise ConfigError(f"export: trial={trial}: give a trial number (0, 1, ...)")
+        rec = next((r for r in view.records if r.number == int(trial)), None)
+        if rec is None:
+            raise ConfigError(f"export: unknown trial={trial} in study {view.name}; its trials: "
+                              f"{_span([r.number for r in view.records])}")
+    else:
+        rec = next((r for r in view.records if r.mlflow_run_id == run_id), None)
+        if rec is None:
+            raise ConfigError(f"export: unknown run_id={run_id}: no trial of study {view.name} has that MLflow run")
+    if rec.reused_from is not None:
+        raise ConfigError(f"export: trial {rec.number} reused trial {rec.reused_from}'s result; export "
+                          f"trial={rec.reused_from}")
+    if rec.state == "failed":
+        raise ConfigError(f"export: trial {rec.number} failed ({rec.stage or 'unknown stage'}: {rec.reason}); "
+                          f"nothing to export")
+    if not rec.trained or rec.state != "complete":
+        why = f" ({rec.reason})" if rec.reason else ""
+        raise ConfigError(f"export: trial {rec.number} was never trained: state {rec.state}{why}; "
+                          f"export a trained trial")
+    tflite = Path(rec.artifacts.get("model.tflite", ""))
+    if not rec.artifacts.get("model.tflite") or not tflite.is_file():
+        raise ConfigError(f"export: trial {rec.number}'s model.tflite is missing ({tflite or 'not recorded'}); "
+                          f"rebuild it: autotiny rebuild record=<its trial.json>")
+    return rec
+
+
+def _span(numbers: list[int]) -> str:
+    if not numbers:
+        return "none"
+    return f"{min(numbers)}-{max(numbers)}" if len(numbers) > 2 else ", ".join(map(str, numbers))
+
+
+# ---- the folder ---------------------------------------------------------------------------------------
+
+def firmware_files(board) -> list[tuple[Path, str]]:
+    """(source, path in the export) for every file the board's firmware is built from."""
+    from autotiny.targets import target
+
+    t = target(board.core)
+    root = firmware.FIRMWARE
+    dirs = [root / "runtime", *(root / "kernels" / s for s in firmware.kernel_sets(board))]
+    headers = [h for d in dirs for h in sorted(d.glob("*.h"))]
+    files = [*firmware._sources(board), *headers, t.linker_script]
+    return [(f, "firmware/" + str(f.relative_to(root))) for f in files]
+
+
+def makefile(board, sources: list[str], signature: int) -> str:
+    from autotiny.targets import target
+
+    t = target(board.core)
+    cflags = " ".join([*firmware.board_flags(board), *firmware.CFLAGS])
+    ldflags = " ".join([*t.cpu_flags(board.fpu), *firmware.LDFLAGS])
+    script = "firmware/" + str(t.linker_script.relative_to(firmware.FIRMWARE))
+    srcs = " \\\n          ".join(sources)
+    return f"""# {board.name}: the autotiny firmware and its runtime, as autotiny.firmware builds it.
+# make            -> build/firmware.elf (flash it; then write model/slot0.bin at the slot 0 address, README)
+CC      = {t.compiler}
+CFLAGS  = {cflags} \\
+          -DAT_EXPECTED_SIGNATURE=0x{signature:08X}u -Ifirmware -Ifirmware/runtime -I.
+LDFLAGS = {ldflags} -Lfirmware/boards -T{script}
+SRCS    = {srcs}
+OBJS    = $(patsubst firmware/%.c,build/%.o,$(SRCS))
+HDRS    = $(wildcard firmware/runtime/*.h firmware/kernels/*/*.h) model_spec.h
+
+all: build/firmware.elf
+
+build/firmware.elf: $(OBJS) firmware/boards/memory.ld {script}
+\t$(CC) $(LDFLAGS) -Wl,-Map=build/firmware.map -o $@ $(OBJS) -lm
+
+build/%.o: firmware/%.c $(HDRS)
+\t@mkdir -p $(dir $@)
+\t$(CC) $(CFLAGS) -c $< -o $@
+
+clean:
+\trm -rf build
+
+.PHONY: all clean
+"""
+
+
+def _io_spec(blob) -> dict:
+    h = blob.header
+    return {side: {"dtype": getattr(h, f"{side}_dtype").lower(), "shape": list(getattr(h, f"{side}_shape")),
+                   "scale": getattr(h, f"{side}_scale"), "zero_point": getattr(h, f"{side}_zero_point"),
+                   "bytes": int(getattr(blob, f"{side}_dtype").itemsize
+                                * math.prod(getattr(h, f"{side}_shape")))}
+            for side in ("input", "output")}
+
+
+def model_spec_h(manifest: dict, labels: list[str] | None) -> str:
+    io, lay = manifest["io"], manifest["layout"]
+    v = manifest["version"].split(".")
+    lines = ["/* The model this firmware was exported with (autotiny export); see README.md. */",
+             "#ifndef AT_MODEL_SPEC_H", "#define AT_MODEL_SPEC_H", "",
+             f"/* study {manifest['study']}, trial {manifest['trial']}, board {manifest['board']} */",
+             f"#define AT_MODEL_VERSION_MAJOR {v[0]}", f"#define AT_MODEL_VERSION_MINOR {v[1]}",
+             f"#define AT_MODEL_VERSION_PATCH {v[2]}",
+             "/* input/output types and shapes (slots.h at_signature); the Makefile builds the firmware to accept",
+             " * only models with this signature */",
+             f"#define AT_MODEL_SIGNATURE 0x{manifest['signature']:08X}u"]
+    for side in ("input", "output"):
+        s, up = io[side], side.upper()
+        lines += [f"#define AT_MODEL_{up}_DTYPE AT_{s['dtype'].upper()}",
+                  f"#define AT_MODEL_{up}_RANK {len(s['shape'])}",
+                  f"#define AT_MODEL_{up}_DIMS {{{', '.join(map(str, s['shape']))}}}",
+                  f"#define AT_MODEL_{up}_BYTES {s['bytes']}u",
+                  f"/* this model's quantisation; an update may change it: read m.hdr->{side} at run time */",
+                  f"#define AT_MODEL_{up}_SCALE {s['scale']!r}f",
+                  f"#define AT_MODEL_{up}_ZERO_POINT {s['zero_point']}"]
+    if labels:
+        lines.append("#define AT_MODEL_LABELS {" + ", ".join(json.dumps(c) for c in labels) + "}")
+    lines += [f"/* model slots: {lay['slots']} × {lay['slot_size']} B from 0x{lay['blob_origin']:08X} */",
+              f"#define AT_MODEL_SLOTS {lay['slots']}u", f"#define AT_MODEL_SLOT_SIZE {lay['slot_size']}u",
+              f"#define AT_MODEL_SLOT_ADDRESS(i) (0x{lay['blob_origin']:08X}u + (i) * AT_MODEL_SLOT_SIZE)",
+              "", "#endif", ""]
+    return "\n".join(lines)
+
+
+def manifest_of(view, rec: TrialRecord, board, blob, version: tuple[int, int, int]) -> dict:
+    lay = firmware.layout(board)
+    return {"format": 1, "study": view.name, "trial": rec.number, "mlflow_run_id": rec.mlflow_run_id,
+            "task": view.task, "board": board.name, "version": slots.version_text(version),
+            "runtime_version": slots.runtime_text(slots.runtime_version()),
+            "signature": slots.signature(blob.data), "blob_bytes": blob.size, "io": _io_spec(blob),
+            "layout": {"slots": lay.slots, "slot_size": lay.slot_size, "blob_origin": lay.blob_origin,
+                       "slot_header": slots.SLOT_HEADER_SIZE},
+            "figures": {k: {"value": f.value, "unit": f.unit, "source": f.source, "assumption": f.assumption}
+                        for k, f in rec.figures.items()}}
+
+
+def _figure_lines(manifest: dict) -> list[str]:
+    out = []
+    for key, label in FIGURES.items():
+        f = manifest["figures"].get(key)
+        if f:
+            note = f" ({f['assumption']})" if f.get("assumption") else ""
+            out.append(f"| {label} | {f['value']:,.6g} {f['unit']} | {f['source']}{note} |")
+    return out
+
+
+def readme(manifest: dict, rec: TrialRecord, board, labels: list[str] | None) -> str:
+    io, lay = manifest["io"], manifest["layout"]
+    slot_bytes = lay["slot_header"] + manifest["blob_bytes"]
+    fe = (rec.candidate or {}).get("frontend") or {}
+    front = (f"The input is the `{fe.get('type')}` front-end's output with the parameters "
+             f"`{json.dumps(fe.get('params', {}))}` (autotiny/frontends/), quantised with the input scale and "
+             "zero point. There is no C front-end in this export yet: compute the features as "
+             "autotiny.frontends does.") if fe else "The record does not say how the input is made."
+    rows = "\n".join(_figure_lines(manifest)) or "| (the record holds no figures) | | |"
+    return f"""# {manifest['study']} trial {manifest['trial']} on {board.name}
+
+Exported by `autotiny export` from the trial record (MLflow run `{manifest['mlflow_run_id'] or 'none'}`).
+Model version {manifest['version']}, runtime {manifest['runtime_version']}, signature
+0x{manifest['signature']:08X} (input/output types and shapes).
+
+## Build and flash
+
+```sh
+make                         # arm-none-eabi-gcc (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi)
+```
+builds `build/firmware.elf` with the flags autotiny measured the model with. Flash it, then write
+`model/slot0.bin` (slot header + model blob, {slot_bytes:,} B) at slot 0, 0x{lay['blob_origin']:08X}.
+The flash after the firmware is cut into {lay['slots']} model slots of {lay['slot_size']:,} B; at reset
+the firmware runs the valid slot with the newest version. With no slot header anywhere it runs
+`model/model.blob` written bare at 0x{lay['blob_origin']:08X} (what autotiny's measurements do).
+
+## Calling it from your application
+
+`firmware/main.c` is the whole example: it runs one inference on the input found at the arena start
+and copies the output to `at_output`. In your application keep its first half and call:
+
+```c
+#include "runtime/at_runtime.h"
+#include "runtime/slots.h"
+#include "model_spec.h"
+extern const uint8_t __blob_start[], __slot_size[], __slot_count[];
+extern uint8_t __arena_start[], __arena_end[];
+
+at_model m;
+uint32_t why[AT_MAX_SLOTS], slot;   /* per slot: runs, empty, bad CRC, ... (slots.h) */
+uint32_t arena = (uint32_t)(__arena_end - __arena_start);
+int st = at_slots_select(&m, __blob_start, (uint32_t)(uintptr_t)__slot_size, (uint32_t)(uintptr_t)__slot_count,
+                         AT_MODEL_SIGNATURE, arena, AT_MODEL_OUTPUT_BYTES, why, &slot);
+/* once per inference: */
+memcpy(__arena_start, features, AT_MODEL_INPUT_BYTES);   /* the input sits at arena offset 0 */
+st = at_model_invoke(&m, __arena_start, arena, 0);
+const int8_t *scores = at_tensor_ptr(&m, m.hdr->output.tensor);
+```
+
+Input: {io['input']['dtype']} {io['input']['shape']} ({io['input']['bytes']} B), scale {io['input']['scale']:.6g},
+zero point {io['input']['zero_point']}. Output: {io['output']['dtype']} {io['output']['shape']}
+({io['output']['bytes']} B), scale {io['output']['scale']:.6g}, zero point {io['output']['zero_point']}
+{f"(classes, in order: {', '.join(labels)})" if labels else ""}. {front}
+An update may bring other scales: read them from `m.hdr->input` / `m.hdr->output` rather than
+hard-coding them.
+
+## RAM, flash and latency (from the trial record)
+
+| figure | value | source |
+|---|---|---|
+{rows}
+
+`emulated`: this firmware and blob run on the emulated {board.name} (autotiny's measurement);
+`file`: read off the .tflite. Flash counts every model slot: firmware + {lay['slots']} × (slot header
+{lay['slot_header']} B + blob {manifest['blob_bytes']:,} B) for records made since model slots exist.
+
+## Updating the model over the air
+
+`autotiny export study=... trial=<new> update_from=<this folder>` writes the new model's slot image
+and says whether this firmware takes it. Write it into the slot that is not running (the one whose
+version is lower, or an empty one), then reset: the firmware switches only when the slot's CRC-32,
+runtime version and signature check out and its version is the newest, and otherwise keeps running
+the old model; mailbox words 17-27 (firmware/main.c) say which slot runs and why each other slot does not.
+"""
+
+
+def write_export(out: Path, view, rec: TrialRecord, board, blob, tflite: bytes, version, labels) -> dict:
+    manifest = manifest_of(view, rec, board, blob, version)
+    files = firmware_files(board)
+    for src, rel in files:
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, out / rel)
+    (out / "firmware" / "boards" / "memory.ld").write_text(firmware.memory_ld(board))
+    sources = [rel for src, rel in files if src.suffix == ".c"]
+    (out / "Makefile").write_text(makefile(board, sources, manifest["signature"]))
+    (out / "model").mkdir()
+    (out / "model" / "model.tflite").write_bytes(tflite)
+    (out / "model" / "model.blob").write_bytes(blob.data)
+    (out / "model" / "slot0.bin").write_bytes(slots.slot_image(blob.data, version))
+    (out / "model_spec.h").write_text(model_spec_h(manifest, labels))
+    (out / "README.md").write_text(readme(manifest, rec, board, labels))
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+# ---- an update for an earlier export ----------------------------------------------------------------
+
+def read_manifest(folder: Path) -> dict:
+    path = folder / MANIFEST
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise ConfigError(f"export: update_from={folder} is not an export (no readable {MANIFEST}); give the "
+                          f"folder an earlier autotiny export wrote") from None
+    if not isinstance(d, dict) or d.get("format") != 1 or not {"signature", "layout", "version"} <= set(d):
+        raise ConfigError(f"export: update_from={folder}: {MANIFEST} is not an autotiny export manifest")
+    return d
+
+
+def update_checks(deployed: dict, image: bytes) -> list[tuple[str, bool, str]]:
+    """(check, passed, detail) for each thing the deployed firmware checks before it switches."""
+    hdr, _ = slots.parse(image)
+    lay = deployed["layout"]
+    old_v = slots.parse_version(deployed["version"], "deployed version")
+    return [
+        ("signature", hdr.signature == deployed["signature"],
+         f"0x{hdr.signature:08X} vs the application's 0x{deployed['signature']:08X} (input/output types and shapes)"),
+        ("runtime", hdr.min_runtime <= _runtime_int(deployed["runtime_version"]),
+         f"needs {slots.runtime_text(hdr.min_runtime)}, the firmware runs {deployed['runtime_version']}"),
+        ("slot size", len(image) <= lay["slot_size"],
+         f"{len(image):,} B (header + blob) in a {lay['slot_size']:,} B slot"),
+        ("version", hdr.version > old_v,
+         f"{slots.version_text(hdr.version)} after the deployed {deployed['version']} (the newest valid slot runs)"),
+    ]
+
+
+def _runtime_int(text: str) -> int:
+    a, b, c = (int(p) for p in text.split("."))
+    return a << 16 | b << 8 | c
+
+
+def write_update(out: Path, deployed: dict, view, rec: TrialRecord, board, blob, tflite: bytes,
+                 version) -> tuple[bool, list[tuple[str, bool, str]]]:
+    image = slots.slot_image(blob.data, version)
+    (out / "model").mkdir(parents=True)
+    (out / "model" / "update.bin").write_bytes(image)
+    (out / "model" / "model.tflite").write_bytes(tflite)
+    manifest = manifest_of(view, rec, board, blob, version)
+    checks = update_checks(deployed, image)
+    manifest["update_from"] = {"study": deployed.get("study"), "trial": deployed.get("trial"),
+                               "version": deployed["version"],
+                               "checks": {name: {"ok": ok, "detail": d} for name, ok, d in checks}}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    return all(ok for _, ok, _ in checks), checks
+
+
+# ---- command ----------------------------------------------------------------------------------------
+
+def _options(args: list[str]) -> tuple[dict[str, str], list[str]]:
+    opts: dict[str, str] = {}
+    rest = []
+    for a in args:
+        key = a.split("=", 1)[0]
+        if key in OPTIONS and "=" in a:
+            if key in opts:
+                raise ConfigError(f"export: give {key}= once")
+            opts[key] = a.split("=", 1)[1]
+        else:
+            rest.append(a)
+    return opts, rest
+
+
+def main(args: list[str]) -> int:
+    from autotiny import blob as blobs
+    from autotiny.config import compose
+    from autotiny.report import find_study
+
+    opts, rest = _options(args)
+    if not opts.get("study"):
+        raise ConfigError("export needs study=<name> and trial=<n> or run_id=<mlflow run id>")
+    if "trial" in opts and "run_id" in opts:
+        raise ConfigError("export: give trial= or run_id=, not both")
+    if not opts.get("trial") and not opts.get("run_id"):
+        raise ConfigError("export needs trial=<n> or run_id=<mlflow run id> (which of the study's models)")
+    overwrite = opts.get("overwrite", "false").lower()
+    if overwrite not in ("true", "false"):
+        raise ConfigError(f"export: overwrite={opts['overwrite']}: must be true or false")
+    deployed = read_manifest(Path(opts["update_from"])) if "update_from" in opts else None
+    name = opts["study"]
+    cfg = compose([*rest, f"search.study_name={name}"])
+    view = find_study(name, rest, cfg, command="export")
+    rec = pick_trial(view, opts.get("trial"), opts.get("run_id"))
+    board, labels = view.config.board, list(view.config.task.classes)
+    if deployed is not None and deployed["board"] != board.name:
+        raise ConfigError(f"export: update_from={opts['update_from']} was exported for {deployed['board']}, "
+                          f"this study is on {board.name}")
+    kind = "update" if deployed else "export"
+    out = Path(opts.get("out") or Path(cfg.search.output_dir) / f"{kind}-trial{rec.number:04d}")
+    if out.exists() and overwrite != "true":
+        raise ConfigError(f"export: out={out} already exists; pass overwrite=true to replace it, or another out=")
+    if deployed is not None:
+        old = slots.parse_version(deployed["version"], "deployed version")
+        version = slots.parse_version(opts["version"]) if "version" in opts else (old[0], old[1] + 1, 0)
+    else:
+        version = slots.parse_version(opts["version"]) if "version" in opts else FIRST_VERSION
+    tflite = Path(rec.artifacts["model.tflite"]).read_bytes()
+    blob = blobs.from_tflite(tflite, source=rec.artifacts["model.tflite"])
+    firmware.check_fits(blob, board)  # ModelError: exit 2, one line with the figures
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    if deployed is None:
+        m = write_export(out, view, rec, board, blob, tflite, version, labels)
+        print(f"export: {out.resolve()} (trial {rec.number}, version {m['version']}, {board.name}: "
+              f"{m['layout']['slots']} model slots of {m['layout']['slot_size']:,} B; build it: make -C {out})")
+        return 0
+    ok, checks = write_update(out, deployed, view, rec, board, blob, tflite, version)
+    print(f"update: {out.resolve() / 'model' / 'update.bin'} (trial {rec.number}, version "
+          f"{slots.version_text(version)}) for the firmware exported in {opts['update_from']}:")
+    for check, passed, detail in checks:
+        print(f"  {'ok ' if passed else 'NO '} {check}: {detail}")
+    print("the deployed firmware takes it: write it to the slot not running and reset" if ok else
+          "the deployed firmware would refuse it and keep its model")
+    return 0 if ok else 1
