@@ -118,7 +118,7 @@ def precheck(spec: CandidateSpec, cfg: RunConfig, timings: Timings, seed: int = 
         model = FAMILIES[spec.family].build(shape, task.n_outputs, spec.model_params, seed=seed)
     stages.enter("precheck")
     with timings.stage("precheck"):
-        tflite = shape_model(model, seed)  # milliseconds; the converter's layout (autotiny.probe)
+        tflite = shape_model(model, seed, spec.quantization)  # milliseconds; the converter's layout
         if tflite is None:  # a layer the shape writer does not know: convert (seconds)
             calibration = np.random.default_rng(seed).normal(0.0, 10.0, size=(8, *shape)).astype(np.float32)
             tflite = size_probe_tflite(model, calibration, seed)
@@ -177,7 +177,14 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
         lr = keras.optimizers.schedules.CosineDecay(spec.training.learning_rate, steps, alpha=0.05)
         model.compile(optimizer=keras.optimizers.Adam(lr),
                       loss=task.loss, metrics=[task.metric])
-        losses = _fit(model, spec, data, x_train, y_train, guard, np.random.default_rng([seed, 1]), verbose)
+        rng = np.random.default_rng([seed, 1])
+        losses = _fit(model, spec.training.epochs, spec, data, x_train, y_train, guard, rng, verbose)
+        if spec.quantization == "int8_qat" and guard.bad_epoch is None:
+            from autotiny.compress import QAT_EPOCH_SHARE, QAT_MIN_EPOCHS, qat_model
+
+            model = qat_model(model, task.loss, task.metric, spec.training.learning_rate)
+            qat_epochs = max(QAT_MIN_EPOCHS, round(spec.training.epochs * QAT_EPOCH_SHARE))
+            losses += _fit(model, qat_epochs, spec, data, x_train, y_train, guard, rng, verbose)
     if guard.bad_epoch is not None:
         raise TrainingError(f"training diverged at epoch {guard.bad_epoch} (loss {guard.loss}, non-finite "
                             f"weights or loss; learning_rate={spec.training.learning_rate:g})")
@@ -199,18 +206,18 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
                    decision_metrics=figures, noisy=noisy, field_snr_db=field_snr)
 
 
-def _fit(model, spec: CandidateSpec, data: TaskData, x_train: np.ndarray, y_train: np.ndarray, guard: _NanGuard,
-         rng: np.random.Generator, verbose: int) -> list[float]:
+def _fit(model, epochs: int, spec: CandidateSpec, data: TaskData, x_train: np.ndarray, y_train: np.ndarray,
+         guard: _NanGuard, rng: np.random.Generator, verbose: int) -> list[float]:
     """Train; with augmentation, each epoch on freshly noised examples (one fit call per epoch, so
     the optimiser and the learning-rate schedule carry on across epochs)."""
     t = spec.training
     x_epoch = data.augmented_train_features(spec, rng)
     if x_epoch is None:
-        hist = model.fit(x_train[..., None], y_train, batch_size=t.batch_size, epochs=t.epochs, shuffle=True,
+        hist = model.fit(x_train[..., None], y_train, batch_size=t.batch_size, epochs=epochs, shuffle=True,
                          verbose=verbose, callbacks=[guard.callback()])
         return hist.history.get("loss", [float("nan")])
     losses: list[float] = []
-    for epoch in range(t.epochs):
+    for epoch in range(epochs):
         if epoch:
             x_epoch = data.augmented_train_features(spec, rng)
         hist = model.fit(x_epoch[..., None], y_train, batch_size=t.batch_size, initial_epoch=epoch, epochs=epoch + 1,

@@ -45,7 +45,10 @@ def _shape(kt) -> tuple[int, ...]:
 
 
 class _Writer:
-    def __init__(self, seed: int):
+    def __init__(self, seed: int, quantization: str):
+        # quantisation-aware training (tfmot's default scheme) quantises Dense weights per tensor;
+        # the converter's post-training path per output channel
+        self.dense_channels = 1 if quantization == "int8_qat" else None
         self.b = ModelBuilder()
         self.rng = np.random.default_rng(seed)
         self.tensor_of: dict[str, int] = {}  # keras layer name -> tflite tensor of its output
@@ -65,9 +68,10 @@ class _Writer:
         return self.b.tensor(shape, scale=[W_SCALE] * channels, zero_point=[0] * channels, quantized_dimension=dim,
                              data=data)
 
-    def bias(self, n: int, in_scale: float = ACT_SCALE) -> int:
+    def bias(self, n: int, scales: int | None = None) -> int:
         data = self.rng.integers(-1000, 1000, n, dtype=np.int32)
-        return self.b.tensor((n,), "INT32", scale=[in_scale * W_SCALE] * n, zero_point=[0] * n, data=data)
+        k = n if scales is None else scales
+        return self.b.tensor((n,), "INT32", scale=[ACT_SCALE * W_SCALE] * k, zero_point=[0] * k, data=data)
 
     def fuse(self, src: int, relu6: bool) -> None:
         opts = self.op_of.get(src)
@@ -156,7 +160,8 @@ class _Writer:
         opts = options("FullyConnectedOptionsT", fusedActivationFunction=RELU if act == "relu" else NONE,
                        keepNumDims=False)
         y = self.activation(out_shape)
-        self.b.op("FULLY_CONNECTED", [x, self.weights((units, n_in), units), self.bias(units)], [y], opts)
+        scales = self.dense_channels or units
+        self.b.op("FULLY_CONNECTED", [x, self.weights((units, n_in), scales), self.bias(units, scales)], [y], opts)
         self.op_of[y] = opts
         if act == "softmax":
             probs = self.activation(out_shape, scale=1.0 / 256, zero_point=-128)
@@ -167,10 +172,11 @@ class _Writer:
         self.tensor_of[layer.name] = y
 
 
-def shape_model(model, seed: int = 0) -> bytes | None:
-    """The int8 .tflite of an untrained tf_keras model as the converter would lay it out, or None
-    when a layer is not one this writer knows (the caller converts instead)."""
-    w = _Writer(seed)
+def shape_model(model, seed: int = 0, quantization: str = "int8_ptq") -> bytes | None:
+    """The int8 .tflite of an untrained tf_keras model as the converter would lay it out after
+    `quantization` (autotiny.space.QUANTIZATION_MODES), or None when a layer is not one this
+    writer knows (the caller converts instead)."""
+    w = _Writer(seed, quantization)
     try:
         for layer in model.layers:
             w.layer(layer)

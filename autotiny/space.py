@@ -89,7 +89,15 @@ class SearchSpace(_Strict):
     source: str = ""
 
 
-QUANTIZATION_MODES = ("int8_ptq",)
+# What each mode changes on the device: README "Compression".  int8_ptq and int8_qat give the same
+# int8 graph (QAT changes the weights, not the layout); the others are refused with the reason.
+QUANTIZATION_MODES = ("int8_ptq", "int8_qat")
+NOT_YET = {
+    "int16x8": "16x8 (int16 activations, int8 weights) needs int16 kernels in the firmware runtime, which "
+               "it does not have yet",
+    "int8_pruned": "pruning pays only with a sparse weight encoding in the model blob, which the runtime "
+                   "does not decode yet",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,6 +232,9 @@ def _check_space(space: SearchSpace, path: Path) -> None:
         _param_def(getattr(space.training, key), f"{path}: training.{key}")
     q = _param_def(space.compression.quantization, f"{path}: compression.quantization")
     for mode in (q.choices if isinstance(q, Choice) else [q]):
+        if mode in NOT_YET:
+            raise ConfigError(f"{path}: compression.quantization: {mode} is not available: {NOT_YET[mode]}; "
+                              f"available: {', '.join(QUANTIZATION_MODES)}")
         if mode not in QUANTIZATION_MODES:
             raise ConfigError(f"{path}: compression.quantization: unknown mode '{mode}'; "
                               f"available: {', '.join(QUANTIZATION_MODES)}")

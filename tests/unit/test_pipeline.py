@@ -57,3 +57,31 @@ def test_precheck_sizes_equal_the_trained_model_sizes(tiny_space, fake_speech, t
     assert trained.measurement.flash_bytes.value == pre.measurement.flash_bytes.value
     assert trained.measurement.ram_bytes.value == pre.measurement.ram_bytes.value
     assert {"build", "precheck", "data", "train", "convert", "measure", "evaluate"} <= set(timings.seconds)
+
+
+def test_quantisation_aware_training_gives_the_precheck_sizes(tiny_space, fake_speech, tmp_path):
+    """int8_qat fine-tunes a fake-quantised copy after float training; the device graph is the
+    same int8 graph, so budget-first's sizes still hold."""
+    import dataclasses
+
+    from autotiny.pipeline import TaskData
+
+    cfg = compose([f"data.root={fake_speech}", f"data.cache_dir={tmp_path}", "task.noise.enabled=false"])
+    spec = dataclasses.replace(_spec(tiny_space), quantization="int8_qat")
+    timings = Timings()
+    pre = precheck(spec, cfg, timings)
+    trained = train_and_measure(pre, spec, cfg, TaskData(cfg), timings)
+    assert trained.epochs_run == spec.training.epochs + 2  # float epochs, then at least 2 QAT epochs
+    assert trained.measurement.flash_bytes.value == pre.measurement.flash_bytes.value
+    assert trained.measurement.ram_bytes.value == pre.measurement.ram_bytes.value
+    assert 0 <= trained.val.accuracy <= 1
+
+
+def test_modes_the_runtime_cannot_run_yet_are_refused_with_the_reason(tmp_path):
+    from autotiny.errors import ConfigError
+
+    for mode, why in (("int16x8", "needs int16 kernels"), ("int8_pruned", "sparse weight encoding")):
+        path = tmp_path / f"{mode}.yaml"
+        path.write_text(f"frontend: {{type: mfcc}}\nmodel: {{type: ds_cnn}}\ncompression: {{quantization: {mode}}}\n")
+        with pytest.raises(ConfigError, match=f"{mode} is not available: .*{why}.*available: int8_ptq, int8_qat"):
+            load_space(str(path))
