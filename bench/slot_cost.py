@@ -29,7 +29,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     added = subprocess.run(["git", "log", "--diff-filter=A", "--format=%H", "--", "firmware/runtime/slots.c"],
                            cwd=ROOT, capture_output=True, text=True).stdout.split()
-    ap.add_argument("--before", default=f"{added[-1]}~1" if added else "HEAD")
+    ap.add_argument("--before", default=f"{added[-1][:12]}~1" if added else "HEAD")
     args = ap.parse_args()
     boards = [load_board(n) for n in ("stm32f746", "nrf52840", "stm32l4r5")]
     after = [fw.build(b) for b in boards]
@@ -47,7 +47,7 @@ def main() -> None:
             before = [fw.build(b) for b in boards]
         finally:
             fw.FIRMWARE, cm.package_dir = real_dir, real_pkg
-    print(f"firmware without model slots (main.c of {args.before[:12]}) vs with them (this tree)")
+    print(f"firmware without model slots (main.c of {args.before}) vs with them (this tree)")
     print(f"{'board':10} {'flash image B':>22} {'static RAM B':>16} {'stack bound B':>16}")
     for b, x, y in zip(boards, before, after):
         print(f"{b.name:10} {x.flash_image:>8,} -> {y.flash_image:>7,} (+{y.flash_image - x.flash_image:>4})"
