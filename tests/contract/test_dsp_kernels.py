@@ -24,7 +24,6 @@ from tests.tflite_builder import ModelBuilder, options
 pytestmark = pytest.mark.needs_arm_gcc
 
 BOARDS = ("stm32l4r5", "stm32f746")  # Cortex-M4F, Cortex-M7: the same C, compiled and timed apart
-CASES = 200
 
 _boards: dict[str, object] = {}
 RAN: dict[str, dict[str, int]] = {}  # test -> function of the DSP set -> cases that executed it
