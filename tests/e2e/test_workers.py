@@ -178,3 +178,44 @@ def test_a_worker_does_not_create_a_study(tmp_path, run_overrides, capsys):
     code = main(["search", *run_overrides, "emulator=estimate", "search.worker=0"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "search.worker=0: no study named t" in err, err
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.needs_postgres
+def test_workers_log_through_an_mlflow_tracking_server(sweep, postgres):
+    """tracking.uri=http://…: an MLflow server (on 127.0.0.1, backed by PostgreSQL) in front of the
+    runs; the workers write artifacts to the shared tracking.artifact_dir themselves."""
+    import urllib.request
+
+    port = _free_port()
+    backend = postgres.create_database(sweep["tmp"].name.lower().replace("-", "_")[-30:] + "_srv")
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                               "--workers", "1", "--backend-store-uri", backend],
+                              env=dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        def up():
+            assert server.poll() is None, "mlflow server exited"
+            try:
+                return urllib.request.urlopen(f"{uri}/health", timeout=2).status == 200
+            except OSError:
+                return False
+        _wait_for(up, "the MLflow server")
+        cmd = [a if not a.startswith("tracking.uri=") else f"tracking.uri={uri}" for a in sweep["cmd"](2, 4)]
+        code, out = _run(cmd, environment(sweep["tmp"] / "site"))
+        assert code == 0, out
+        study = _study(sweep["storage"])
+        assert _check_accounting(study, 4) == []
+        _check_mlflow(study, uri)
+        assert list((sweep["tmp"] / "artifacts").rglob("trial.json"))  # written by the workers, not the server
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the server and its uvicorn worker: our own process group
+        server.wait(60)
