@@ -250,7 +250,7 @@ hard-coding them.
 and says whether this firmware takes it. Write it into the slot that is not running (the one whose
 version is lower, or an empty one), then reset: the firmware switches only when the slot's CRC-32,
 runtime version and signature check out and its version is the newest, and otherwise keeps running
-the old model; mailbox words 17-27 (firmware/main.c) say which slot runs and why each other slot does not.
+the old model; mailbox words 16-27 (firmware/main.c) say which slot runs and why each other slot does not.
 """
 
 

@@ -189,7 +189,7 @@ def format_table(rows: list[TrialRecord]) -> str:
     ram = {"tflm": "tflm (TFLM arena, 64-bit host)",
            "emulated": "emulated (static + arena + stack reserved for the measured peak)"}.get(src("ram_bytes"),
                                                                                               src("ram_bytes"))
-    flash = {"file": "file (.tflite size)", "emulated": "emulated (firmware + model blob)"}.get(
+    flash = {"file": "file (.tflite size)", "emulated": "emulated (firmware + every model slot)"}.get(
         src("flash_bytes"), src("flash_bytes"))
     notes = f"flash: {flash}, RAM: {ram}, *latency: {src('latency_ms')}, *energy: {src('energy_uj')}"
     return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, body), f"sources: {notes}"])
