@@ -1,4 +1,4 @@
-"""Audio front-ends, chosen by name from the config (`FRONTENDS`)."""
+"""Front-ends (audio MFCC, image resize), chosen by name from the search space (`FRONTENDS`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from autotiny.errors import ConfigError
+from autotiny.frontends import image as _image
 from autotiny.frontends import mfcc as _mfcc
 
 
@@ -23,6 +24,7 @@ class Frontend:
 
 FRONTENDS: dict[str, Frontend] = {
     "mfcc": Frontend("mfcc", _mfcc.MfccParams, _mfcc.output_shape, _mfcc.mfcc),
+    "image": Frontend("image", _image.ImageParams, _image.output_shape, _image.image),
 }
 
 

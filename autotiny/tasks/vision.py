@@ -1,0 +1,77 @@
+"""Tiny grayscale image classification: MNIST digits (the shared data's 10,000-image test set,
+split three ways) or scikit-learn's 8×8 digits (bundled: no download; what the tests use).
+
+Owns the datasets (`autotiny.data.images`), features from the image front-end (resize, scale to
+[0, 1]) through the on-disk cache, a softmax classifier scored by int8 accuracy.  No field noise:
+`noisy_features`/`augmented_features` keep the base class's None.  Must not know the board,
+budget, measurement or how trials run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from autotiny.errors import ConfigError
+from autotiny.tasks.base import Task
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from autotiny.config import RunConfig
+    from autotiny.config import Task as TaskSettings
+    from autotiny.data.images import ImageDataset
+    from autotiny.evaluate import Scores
+    from autotiny.space import CandidateSpec
+
+
+class ImageClassification(Task):
+    kind = "vision"
+    loss = "sparse_categorical_crossentropy"
+    metric = "accuracy"
+    datasets = ("mnist", "digits")
+
+    def __init__(self, settings: TaskSettings):
+        if settings.dataset not in self.datasets:
+            raise ConfigError(f"task.dataset={settings.dataset}: the {self.kind} task reads "
+                              f"{', '.join(self.datasets)}")
+        super().__init__(settings)
+
+    def data_root(self, cfg: RunConfig) -> Path:
+        from autotiny.data.images import mnist_root
+
+        return mnist_root(cfg.data.root) if self.settings.dataset == "mnist" else Path("sklearn")
+
+    def dataset(self, cfg: RunConfig, root: Path | None = None) -> ImageDataset:
+        from autotiny.data import images
+
+        d = cfg.data
+        split = dict(val_pct=d.val_pct, test_pct=d.test_pct, seed=d.seed, max_per_class=d.max_per_class)
+        if self.settings.dataset == "digits":
+            return images.digits(**split)
+        return images.mnist(str(root) if root is not None else d.root, **split)
+
+    def input_shape(self, spec: CandidateSpec) -> tuple[int, ...]:
+        from autotiny.frontends import get_frontend
+
+        return tuple(get_frontend(spec.frontend).output_shape(spec.frontend_params))
+
+    def features(self, dataset: ImageDataset, spec: CandidateSpec, split: str,
+                 cache_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+        from autotiny.data.cache import cached_features
+
+        return cached_features(dataset, split, spec.frontend, spec.frontend_params, cache_dir)
+
+    def score(self, model: bytes, features: np.ndarray, labels: np.ndarray) -> Scores:
+        from autotiny.evaluate import score
+
+        return score(model, features, labels, self.n_outputs)
+
+    def describe_model(self, spec: CandidateSpec) -> str:
+        import dataclasses
+
+        return " ".join([spec.family] + [f"{k}={v}" for k, v in dataclasses.asdict(spec.model_params).items()
+                                         if k != "dropout"])
+
+    def describe_frontend(self, spec: CandidateSpec) -> str:
+        return f"{spec.frontend} {spec.frontend_params.size}x{spec.frontend_params.size}"
