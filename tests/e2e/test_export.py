@@ -202,3 +202,34 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path):
     r = export([*args, "run_id=run0003", f"out={out}", "overwrite=true"], tmp_path)
     assert r.returncode == 0 and "(trial 3, version 1.0.0" in r.stdout, r.stderr
     shutil.rmtree(out)
+
+
+# ---- a real KWS model on real clips ---------------------------------------------------------------------
+
+@pytest.mark.needs_arm_gcc
+def test_exported_mlperf_kws_model_answers_real_clips_as_the_host(tmp_path: Path, data_root: Path):
+    """The MLPerf Tiny int8 KWS reference model as a trial's model, exported for nrf52840, built with its
+    Makefile and run on real Speech Commands clips through the MFCC front-end: the emulated firmware's
+    outputs equal the host runtime's, byte for byte."""
+    from autotiny import blob as blobs
+    from autotiny import runtime
+    from autotiny.data.speech_commands import SpeechCommands
+    from autotiny.frontends.mfcc import mfcc, quantize
+    from autotiny.measure.protocol import emulate
+
+    model = (data_root / "mlperf_tiny" / "kws_ref_model_int8.tflite").read_bytes()
+    args = [*make_study(tmp_path, [trained(tmp_path, 0, model)]), "board=nrf52840"]
+    out = tmp_path / "kws"
+    r = export([*args, "trial=0", f"out={out}"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    machine, board = emulated(out, "nrf52840")
+    blob = blobs.load_blob(out / "model" / "model.blob")
+    waves, labels = SpeechCommands(data_root / "speech_commands_v0.02", max_per_class=1).load("all")
+    x = quantize(mfcc(waves[:6]), blob.header.input_scale, blob.header.input_zero_point)[..., None]
+    assert x.shape == (6, *blob.input_shape[1:])
+    host = runtime.HostModel(blob)
+    slot0 = (out / "model" / "slot0.bin").read_bytes()
+    for clip in x:
+        res = emulate(blob.data, board, clip[None], on=machine, slots=[slot0])
+        assert res.ok and res.active_slot == 0, res.status_name
+        assert res.output.tobytes() == host.run(clip[None]).tobytes()
