@@ -73,7 +73,7 @@ def main() -> int:
         if kws.exists():
             b = blob.from_tflite(kws)
             print("\nKWS DS-CNN on each board (RAM reserved = static + arena + stack reservation of the "
-                  f"-fstack-usage bound, {firmware.STACK_RULE}; flash = firmware + blob):")
+                  f"-fstack-usage bound, {firmware.STACK_RULE}; flash = firmware + model slots × (slot header + blob)):")
             for bd in boards:
                 a = firmware.account(b, bd)
                 print(f"  {bd.name:10} RAM {a.ram:7,} B of {a.ram_capacity:,}   flash {a.flash:7,} B of "
