@@ -65,6 +65,7 @@ class Trained:
     decision_metrics: dict[str, float]  # val_/test_ cost per 1,000, decision accuracy, macro-F1, per class
     noisy: dict[float, tuple[Scores, Scores]]  # SNR (dB) -> (val, test) with the splits' own noise
     field_snr_db: float | None  # where selection and decisions look (None: clean)
+    operating: Scores  # the test split decided by the tuned rule at the field SNR (its confusion matrix)
 
     @property
     def field(self) -> tuple[Scores, Scores]:
@@ -200,10 +201,10 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
         test = task.score(tflite, x_test, y_test) if len(x_test) else val
         noisy = _score_noisy(tflite, spec, cfg, data, task)
         field_snr = cfg.task.noise.field_snr_db if noisy else None
-        decision, figures = decide(*noisy.get(field_snr, (val, test)), cfg)
+        decision, figures, operating = decide(*noisy.get(field_snr, (val, test)), cfg)
     return Trained(tflite, m, check_budget(m, cfg.budget, cfg.board), val, test,
                    epochs_run=len(losses), final_loss=float(losses[-1]), decision=decision,
-                   decision_metrics=figures, noisy=noisy, field_snr_db=field_snr)
+                   decision_metrics=figures, noisy=noisy, field_snr_db=field_snr, operating=operating)
 
 
 def _fit(model, epochs: int, spec: CandidateSpec, data: TaskData, x_train: np.ndarray, y_train: np.ndarray,
@@ -242,16 +243,21 @@ def _score_noisy(tflite: bytes, spec: CandidateSpec, cfg: RunConfig, data: TaskD
     return out
 
 
-def decide(val: Scores, test: Scores, cfg: RunConfig) -> tuple[dict, dict[str, float]]:
-    """Tune the decision rule on validation data under the task's costs; judge it on both splits."""
+def decide(val: Scores, test: Scores, cfg: RunConfig) -> tuple[dict, dict[str, float], Scores]:
+    """Tune the decision rule on validation data under the task's costs; judge it on both splits.
+    Also returns the test split's decisions as Scores: the confusion at the operating point."""
     from autotiny.decisions import cost_matrix, decision_metrics, tune
 
     classes = list(cfg.task.classes)
     cost = cost_matrix(cfg.task.costs, classes)
     rule = tune(val.probs, val.labels, cost)
     figures = decision_metrics(val.labels, rule.decide(val.probs), cost, classes, "val")
-    figures.update(decision_metrics(test.labels, rule.decide(test.probs), cost, classes, "test"))
-    return rule.to_dict(classes), figures
+    decided = rule.decide(test.probs)
+    figures.update(decision_metrics(test.labels, decided, cost, classes, "test"))
+    confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    np.add.at(confusion, (test.labels, decided), 1)
+    operating = Scores(accuracy=figures["test_decision_accuracy"], n=len(decided), confusion=confusion)
+    return rule.to_dict(classes), figures, operating
 
 
 def write_c_header(model: bytes, path: Path, symbol: str = "autotiny_model") -> None:

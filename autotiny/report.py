@@ -263,7 +263,9 @@ def confusion_chart(v: StudyView) -> Chart:
         return Chart("confusion_matrix", title, "", note=NOT_RECORDED + (f" (trial {rec.number} has no confusion "
                                                                          f"matrix file)" if rec else ""))
     return Chart("confusion_matrix", f"{title} (trial {rec.number})",
-                 f"the int8 model on the test split (the trial's artifact {path})", path.read_bytes())
+                 f"the int8 model's decisions on the test split at the task's field SNR, by the decision "
+                 f"rule tuned on validation data under the task's costs (the trial's artifact {path})",
+                 path.read_bytes())
 
 
 def snr_chart(v: StudyView) -> Chart:

@@ -153,8 +153,10 @@ def run_candidate(spec: CandidateSpec, cfg: RunConfig, data: TaskData | None, nu
         (trial_dir / "model.tflite").write_bytes(result.tflite)
         from autotiny.evaluate import confusion_png
 
-        confusion_png(result.test, cfg.task.classes, trial_dir / "confusion_matrix.png",
-                      f"trial {number}: int8 test accuracy {result.test.accuracy:.3f} (n={result.test.n})")
+        where = "clean" if result.field_snr_db is None else f"{result.field_snr_db:g} dB SNR"
+        confusion_png(result.operating, cfg.task.classes, trial_dir / "confusion_matrix.png",
+                      f"trial {number}: int8 test, {where}, cost-tuned decisions: accuracy "
+                      f"{result.operating.accuracy:.3f} (n={result.operating.n})")
         rec.artifacts["model.tflite"] = str((trial_dir / "model.tflite").resolve())
         rec.artifacts["confusion_matrix.png"] = str((trial_dir / "confusion_matrix.png").resolve())
         rec.metrics.update(result.accuracy_metrics())

@@ -54,6 +54,9 @@ def test_precheck_sizes_equal_the_trained_model_sizes(tiny_space, fake_speech, t
     metrics = trained.accuracy_metrics()
     assert metrics["val_accuracy_field"] == metrics["val_accuracy_10db"] == trained.noisy[10.0][0].accuracy
     assert {"test_accuracy_0db", "test_accuracy_clean"} - set(metrics) == {"test_accuracy_clean"}
+    # the confusion matrix a trial keeps is the operating point's: field SNR, cost-tuned decisions
+    assert trained.operating.confusion.sum() == trained.noisy[10.0][1].n
+    assert trained.operating.accuracy == trained.decision_metrics["test_decision_accuracy"]
     assert trained.measurement.flash_bytes.value == pre.measurement.flash_bytes.value
     assert trained.measurement.ram_bytes.value == pre.measurement.ram_bytes.value
     assert {"build", "precheck", "data", "train", "convert", "measure", "evaluate"} <= set(timings.seconds)
