@@ -103,7 +103,7 @@ class Sweep:
         deadline = time.monotonic() + cfg.search.timeout_s if cfg.search.timeout_s else None
         done_before = None
         while True:
-            done = search._done()
+            done = search.done()
             remaining = cfg.search.n_trials - done
             if remaining <= 0 or search.signals.requested:
                 break
@@ -119,8 +119,7 @@ class Sweep:
             self.log(f"starting {n} workers on study {cfg.search.study_name} ({done}/{cfg.search.n_trials} done)")
             codes = self._round(n)
             self.worker_codes += codes
-            lost = search._reap_lost()  # a worker killed mid-trial left it running: fail it, queue it again
-            search._close_lost_runs()
+            lost = search.reap_lost()  # a worker killed mid-trial left it running: fail it, queue it again
             died = [f"w{i} ({_how(c)})" for i, c in enumerate(codes) if c not in (0, 130, 143)]
             if died or lost:
                 self.log("workers that ended abnormally: " + (", ".join(died) or "none")
@@ -143,7 +142,7 @@ class Sweep:
         """2 when a worker refused its configuration, 1 when the study is short of its count."""
         if 2 in self.worker_codes:
             return 2
-        if self.search._done() < self.cfg.search.n_trials and not self.timed_out:
+        if self.search.done() < self.cfg.search.n_trials and not self.timed_out:
             return 1
         return 0
 

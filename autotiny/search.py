@@ -316,6 +316,17 @@ class Search:
             optuna.storages.fail_stale_trials(self.study)  # calls requeue_lost for each it fails
         return lost
 
+    def done(self) -> int:
+        """Trials that count toward search.n_trials, across every process of the study."""
+        return self._done()
+
+    def reap_lost(self) -> list[int]:
+        """Fail and re-queue what dead processes left running, close their MLflow runs (autotiny.cluster
+        calls it when its workers have exited); the trial numbers found."""
+        lost = self._reap_lost()
+        self._close_lost_runs()
+        return lost
+
     def _close_lost_runs(self) -> None:
         """Every MLflow run of a trial that died ends KILLED, never stays RUNNING."""
         from optuna.trial import TrialState

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import optuna
 import pytest
@@ -219,3 +218,9 @@ def test_workers_log_through_an_mlflow_tracking_server(sweep, postgres):
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # the server and its uvicorn worker: our own process group
         server.wait(60)
+
+
+def test_a_grace_period_shorter_than_the_heartbeat_is_refused(tmp_path, capsys):
+    code = main(["search", "search.heartbeat_s=30", "search.grace_s=20", f"search.studies_dir={tmp_path}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "search.grace_s=20 must exceed search.heartbeat_s=30" in err
