@@ -214,7 +214,7 @@ def pareto_front(rows: list[TrialRecord], objectives: list[str]) -> list[TrialRe
     return sorted(front, key=lambda r: -r.metrics.get("val_accuracy_field", r.metrics.get("val_accuracy", 0)))
 
 
-def best_of(front: list[TrialRecord], objectives: list[str] = ("accuracy",)) -> TrialRecord | None:
+def best_of(front: list[TrialRecord], objectives: list[str]) -> TrialRecord | None:
     """The feasible Pareto candidate with the lowest expected cost when cost is an objective,
     else the best validation accuracy at the field SNR; then the smaller."""
     quality = ((lambda r: -(r.value("val_cost_per_1000") if r.value("val_cost_per_1000") is not None else float("inf")))

@@ -491,5 +491,6 @@ class Search:
             tracking_uri=self.tracker.uri if self.tracker.enabled else None,
             n_complete=len(feasible), n_infeasible=states.count("infeasible"),
             n_failed=states.count("failed") + states.count("exhausted"),
-            pareto=pareto, best=results.best_of(pareto), output_dir=self.output_dir,
+            pareto=pareto, best=results.best_of(pareto, list(self.cfg.search.objectives)),
+            output_dir=self.output_dir,
             interrupted=interrupted, exit_code=code, run_states=list(ran))

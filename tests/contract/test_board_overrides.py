@@ -86,7 +86,7 @@ def test_ram_base_and_stack_kb_reach_linker_script():
 
 def test_core_fpu_and_n_irq_reach_the_compiler_flags():
     assert firmware.board_flags(board()) == ("-mcpu=cortex-m7", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard", "-mthumb",
-                                             "-DAT_N_IRQ=98", "-DAT_CORE_M7", "-O2")
+                                             "-DAT_N_IRQ=98", "-DAT_CORE_M7", "-O3")
     m4 = board("board.core=cortex-m4", "board.fpu=fpv4-sp-d16", "board.n_irq=20", "board.opt_level=Os")
     assert firmware.board_flags(m4) == ("-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-mthumb",
                                         "-DAT_N_IRQ=20", "-Os")

@@ -136,7 +136,7 @@ def test_registry_by_name():
     assert fe.output_shape(MfccParams(n_mfcc=13)) == (49, 13)
     x = tone(500.0)[None]
     np.testing.assert_array_equal(fe.compute(x, MfccParams()), mfcc(x))
-    with pytest.raises(ConfigError, match="unknown front-end 'logmel': available mfcc"):
+    with pytest.raises(ConfigError, match="unknown front-end 'logmel': available image, mfcc"):
         get_frontend("logmel")
 
 

@@ -27,16 +27,22 @@ def write(tmp_path, text):
 
 
 def test_packaged_kws_space_samples_valid_candidates():
+    from autotiny.models import FAMILIES
+
     space = load_space("kws")
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
-    kernels = set()
-    for _ in range(20):
+    kernels, families = set(), set()
+    for _ in range(100):
         trial = study.ask()
         spec = suggest(space, trial)
-        assert isinstance(spec.model_params, DsCnnParams) and isinstance(spec.frontend_params, MfccParams)
-        assert 1 <= spec.model_params.n_blocks <= 4
-        kernels.add(spec.model_params.first_kernel)
+        assert isinstance(spec.model_params, FAMILIES[spec.family].params_type)
+        assert isinstance(spec.frontend_params, MfccParams)
+        families.add(spec.family)
+        if spec.family == "ds_cnn":
+            assert isinstance(spec.model_params, DsCnnParams) and 1 <= spec.model_params.n_blocks <= 4
+            kernels.add(spec.model_params.first_kernel)
         study.tell(trial, 0.0)
+    assert families == {"ds_cnn", "tc_resnet", "mobilenet_v1", "cnn", "resnet"}
     assert kernels <= {(10, 4), (5, 3), (3, 3)} and len(kernels) > 1
 
 
