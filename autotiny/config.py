@@ -333,6 +333,22 @@ def validate(raw: dict) -> RunConfig:
         raise ConfigError(_one_line(err)) from None
 
 
+def split_options(args: list[str], names: tuple[str, ...], command: str) -> tuple[dict[str, str], list[str]]:
+    """A command's own `name=value` options (e.g. report's study=, out=) apart from the Hydra
+    overrides that follow them; an option given twice is a one-line error."""
+    opts: dict[str, str] = {}
+    rest = []
+    for a in args:
+        key = a.split("=", 1)[0]
+        if key in names and "=" in a:
+            if key in opts:
+                raise ConfigError(f"{command}: give {key}= once")
+            opts[key] = a.split("=", 1)[1]
+        else:
+            rest.append(a)
+    return opts, rest
+
+
 def compose(overrides: list[str]) -> RunConfig:
     """Hydra compose API (not @hydra.main) so every error becomes our one-line ConfigError."""
     from hydra import compose as hydra_compose

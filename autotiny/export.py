@@ -326,26 +326,12 @@ def write_update(out: Path, deployed: dict, view, rec: TrialRecord, board, blob,
 
 # ---- command ----------------------------------------------------------------------------------------
 
-def _options(args: list[str]) -> tuple[dict[str, str], list[str]]:
-    opts: dict[str, str] = {}
-    rest = []
-    for a in args:
-        key = a.split("=", 1)[0]
-        if key in OPTIONS and "=" in a:
-            if key in opts:
-                raise ConfigError(f"export: give {key}= once")
-            opts[key] = a.split("=", 1)[1]
-        else:
-            rest.append(a)
-    return opts, rest
-
-
 def main(args: list[str]) -> int:
     from autotiny import blob as blobs
-    from autotiny.config import compose
+    from autotiny.config import compose, split_options
     from autotiny.report import find_study
 
-    opts, rest = _options(args)
+    opts, rest = split_options(args, OPTIONS, "export")
     if not opts.get("study"):
         raise ConfigError("export needs study=<name> and trial=<n> or run_id=<mlflow run id>")
     if "trial" in opts and "run_id" in opts:

@@ -449,18 +449,9 @@ OPTIONS = ("study", "out", "overwrite")
 
 
 def main(args: list[str]) -> int:
-    from autotiny.config import compose
+    from autotiny.config import compose, split_options
 
-    opts: dict[str, str] = {}
-    rest = []
-    for a in args:
-        key = a.split("=", 1)[0]
-        if key in OPTIONS and "=" in a:
-            if key in opts:
-                raise ConfigError(f"report: give {key}= once")
-            opts[key] = a.split("=", 1)[1]
-        else:
-            rest.append(a)
+    opts, rest = split_options(args, OPTIONS, "report")
     if not opts.get("study"):
         raise ConfigError("report needs study=<name> (a search.study_name, e.g. study=kws-stm32f746)")
     overwrite = opts.get("overwrite", "false").lower()
