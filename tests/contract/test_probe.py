@@ -31,10 +31,11 @@ def _candidates():
     edge = optuna.trial.FixedTrial({"frontend.window_ms": 40, "frontend.n_mels": 32, "frontend.n_mfcc": 13,
                                     "model.family": "ds_cnn", "model.ds_cnn.n_blocks": 1, "model.ds_cnn.channels": 16,
                                     "model.ds_cnn.first_kernel": "[3, 3]", "model.ds_cnn.first_stride": "[1, 1]",
-                                    "training.epochs": 12, "training.learning_rate": 0.005, "training.batch_size": 32})
+                                    "training.epochs": 12, "training.learning_rate": 0.005, "training.batch_size": 32,
+                                    "compression.quantization": "int8_ptq"})
     specs.append(suggest(space, edge))
     common = {"frontend.window_ms": 30, "frontend.n_mels": 40, "frontend.n_mfcc": 10, "training.epochs": 12,
-              "training.learning_rate": 0.005, "training.batch_size": 32}
+              "training.learning_rate": 0.005, "training.batch_size": 32, "compression.quantization": "int8_ptq"}
     for family, params in (("mobilenet_v1", {"alpha": 0.25, "n_blocks": 7, "first_stride": "[2, 1]"}),
                            ("cnn", {"n_layers": 3, "channels": 16})):
         fixed = {**common, "model.family": family, **{f"model.{family}.{k}": v for k, v in params.items()}}
