@@ -18,7 +18,7 @@ from autotiny.config import compose
 from autotiny.firmware import OUTPUT_CAPACITY  # the firmware's output buffer
 from autotiny.measure import emulator, protocol
 from tests.contract.test_runtime_ops import (SETTINGS, add_case, bias_data, conv_case, int8_input, out_dim,
-                                             pool_case, scales, weights, zp)
+                                             pool_case, pool_model, scales, weights, zp)
 from tests.tflite_builder import ModelBuilder, options
 
 pytestmark = pytest.mark.needs_arm_gcc
@@ -146,14 +146,8 @@ def dsp_pool_case(draw, op: str):
         if out_dim(pad, h, fh, sh, 1) < 1 or out_dim(pad, w, fw, sw, 1) < 1:
             pad = 0
     oh, ow = out_dim(pad, h, fh, sh, 1), out_dim(pad, w, fw, sw, 1)
-    c = min(c, OUTPUT_CAPACITY // (n * oh * ow))
-    s, z = scales(draw, 1, -2.5, 0.5)[0], zp(draw)
-    b = ModelBuilder()
-    x = b.tensor((n, h, w, c), scale=s, zero_point=z)
-    y = b.tensor((n, oh, ow, c), scale=s, zero_point=z)
-    b.op(op, [x], [y], options("Pool2DOptionsT", padding=pad, strideH=sh, strideW=sw, filterHeight=fh,
-                               filterWidth=fw, fusedActivationFunction=draw(st.sampled_from([0, 1, 2, 3]))))
-    return b.build([x], [y]), int8_input(draw, (n, h, w, c))
+    return pool_model(draw, op, (n, h, w, c), (fh, fw), (sh, sw), pad,
+                      channels=min(c, OUTPUT_CAPACITY // (n * oh * ow)))
 
 
 @SETTINGS

@@ -230,6 +230,15 @@ def pool_case(draw, op: str):
     pad = draw(st.integers(0, 1))
     if out_dim(pad, h, fh, sh, 1) < 1 or out_dim(pad, w, fw, sw, 1) < 1:
         pad = 0
+    return pool_model(draw, op, (n, h, w, c), (fh, fw), (sh, sw), pad)
+
+
+def pool_model(draw, op: str, shape, window, strides, pad: int, channels: int | None = None):
+    """A one-op pooling model (input and output quantised alike, a drawn fused activation) and its
+    input; `channels` overrides the input's channel count (to fit the output buffer)."""
+    n, h, w, c = shape
+    c = c if channels is None else channels
+    (fh, fw), (sh, sw) = window, strides
     oh, ow = out_dim(pad, h, fh, sh, 1), out_dim(pad, w, fw, sw, 1)
     s, z = scales(draw, 1, -2.5, 0.5)[0], zp(draw)
     b = ModelBuilder()
