@@ -163,6 +163,7 @@ class Task(_Strict):
     dataset: str = Field(min_length=1)
     space: str
     classes: list[str] = Field(min_length=2)
+    channels: int | None = Field(default=None, ge=1)  # time-series tasks: values per time step (sensor axes)
     costs: Costs = Field(default_factory=Costs)
     noise: Noise = Field(default_factory=Noise)
 
@@ -318,6 +319,8 @@ def _one_line(err: ValidationError) -> str:
         return f"unknown key '{loc}'"
     if e["type"] == "missing":
         return f"missing key '{loc}'"
+    if e.get("input") == "???":  # a mandatory value its config group leaves open (e.g. a folder's classes)
+        return f"{loc} has no value: set it on the command line ({loc}=...)"
     if not loc:  # model-level validator
         return e["msg"].removeprefix("Value error, ")
     msg = e["msg"].removeprefix("Value error, ")
