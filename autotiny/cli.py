@@ -22,7 +22,14 @@ e.g. budget.ram_kb=64 budget.flash_kb=128 search.seed=3 data.max_per_class=50.""
 def _search(overrides: list[str]) -> int:
     from autotiny.config import compose
 
-    cfg = compose(overrides)  # validated before TensorFlow is imported
+    cfg = compose(overrides)  # validated before TensorFlow is imported (hydra/launcher=… by Hydra too)
+    from autotiny.launch import launcher_of
+
+    if launcher_of(overrides) and cfg.search.workers < 2:
+        from autotiny.errors import ConfigError
+
+        raise ConfigError(f"hydra/launcher={launcher_of(overrides)} starts the workers of a sweep: set "
+                          f"search.workers=N (N > 1) and a PostgreSQL search.storage (README, 'Many workers')")
     from autotiny.results import format_table
     from autotiny.search import Search
 

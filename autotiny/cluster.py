@@ -17,10 +17,21 @@ PostgreSQL) runs `sweep` here, the controller:
    at the cap while a killed worker's trial was still marked running). Then it writes the study's
    outputs and closes its MLflow run.
 
+Launchers. By default (2) the workers are plain processes on this machine. With `hydra/launcher=NAME`
+(and any `hydra.launcher.*` settings) step 2 is instead one Hydra multirun over the worker index,
+`python -m autotiny.launch --multirun <the same overrides> search.worker=0,…,N-1 hydra/launcher=NAME`
+(autotiny.launch): hydra-submitit-launcher's `submitit_slurm` submits it as a SLURM job array,
+`submitit_local` runs it as local submitit jobs. Hydra's own multirun is the only way its launcher
+plugins run, and autotiny composes its config with the compose API everywhere else (one-line errors),
+so the controller prepares the study here and hands just the worker list to a Hydra app whose jobs
+are ordinary workers. Steps 1 and 3 are the same for every launcher: no second scheduler.
+
 Workers get SIGTERM when the controller dies (PR_SET_PDEATHSIG), so a killed sweep leaves no
 orphans, and Ctrl-C/SIGTERM of the controller stop them cleanly. Running the same command again
 continues the study. Plain processes rather than joblib's pool: a pool treats one worker killed
-as the pool broken, where here the other workers must go on.
+as the pool broken, where here the other workers must go on. A launcher's jobs are the launcher's:
+the controller stops the multirun process, and SLURM jobs outlive it (`scancel` them, or let them
+stop at the study's cap).
 """
 
 from __future__ import annotations
@@ -31,16 +42,31 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Callable
 
 from autotiny.config import RunConfig
+from autotiny.launch import is_launch_override, launcher_of
 from autotiny.search import Search, SearchOutcome
 
 
+def _worker_overrides(overrides: list[str]) -> list[str]:
+    """What every worker runs: the controller's own overrides, without a worker index or a launcher."""
+    return [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "search.worker" and not is_launch_override(o)]
+
+
 def worker_command(overrides: list[str], index: int) -> list[str]:
-    """The command of worker `index`: the controller's own overrides, joining as that worker."""
-    kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "search.worker"]
-    return [sys.executable, "-m", "autotiny.cli", "search", *kept, f"search.worker={index}"]
+    """The command of worker `index`, a plain process joining the study as that worker."""
+    return [sys.executable, "-m", "autotiny.cli", "search", *_worker_overrides(overrides), f"search.worker={index}"]
+
+
+def launch_command(overrides: list[str], n: int, sweep_dir: Path) -> list[str]:
+    """One Hydra multirun whose jobs are workers 0..n-1, started by the launcher the overrides name
+    (autotiny.launch); its files (each job's .hydra/, submitit's logs) go under `sweep_dir`."""
+    launch = [o for o in overrides if is_launch_override(o)]
+    return [sys.executable, "-m", "autotiny.launch", "--multirun", *_worker_overrides(overrides), *launch,
+            f"hydra.sweep.dir={sweep_dir}", "hydra.sweep.subdir=w${hydra.job.num}", "hydra.job.name=autotiny",
+            "search.worker=" + ",".join(map(str, range(n)))]
 
 
 def _die_with_controller() -> None:
@@ -54,8 +80,11 @@ def _die_with_controller() -> None:
 
 
 class Worker:
-    def __init__(self, index: int, command: list[str], log: Callable[[str], None]):
-        self.index = index
+    """A process the controller started (a worker, or the Hydra multirun of the workers); its output
+    comes back line by line, prefixed with its label."""
+
+    def __init__(self, label: str, command: list[str], log: Callable[[str], None]):
+        self.label = label
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      bufsize=1, env=dict(os.environ, PYTHONUNBUFFERED="1"),
                                      preexec_fn=_die_with_controller)
@@ -64,7 +93,7 @@ class Worker:
 
     def _forward(self, log: Callable[[str], None]) -> None:
         for line in self.proc.stdout:  # every line the worker prints, marked with its index
-            log(f"w{self.index}| {line.rstrip()}")
+            log(f"{self.label}| {line.rstrip()}")
 
     def wait(self) -> int:
         code = self.proc.wait()
@@ -78,7 +107,9 @@ class Sweep:
     def __init__(self, cfg: RunConfig, overrides: list[str], log: Callable[[str], None] = print):
         self.cfg, self.overrides, self.log = cfg, list(overrides), log
         self.search = Search(cfg, log)
+        self.launcher = launcher_of(overrides)  # None: plain processes on this machine
         self.worker_codes: list[int] = []
+        self.rounds = 0
         self.timed_out = False
 
     def run(self) -> SearchOutcome:
@@ -116,18 +147,28 @@ class Sweep:
                 break
             done_before = done
             n = min(cfg.search.workers, remaining)
-            self.log(f"starting {n} workers on study {cfg.search.study_name} ({done}/{cfg.search.n_trials} done)")
-            codes = self._round(n)
-            self.worker_codes += codes
+            self.rounds += 1
+            how = f" through hydra/launcher={self.launcher}" if self.launcher else ""
+            self.log(f"starting {n} workers{how} on study {cfg.search.study_name} "
+                     f"({done}/{cfg.search.n_trials} done)")
+            ended = self._round(n)
+            self.worker_codes += [code for _, code in ended]
             lost = search.reap_lost()  # a worker killed mid-trial left it running: fail it, queue it again
-            died = [f"w{i} ({_how(c)})" for i, c in enumerate(codes) if c not in (0, 130, 143)]
+            died = [f"{label} ({_how(code)})" for label, code in ended if code not in (0, 130, 143)]
             if died or lost:
                 self.log("workers that ended abnormally: " + (", ".join(died) or "none")
                          + (f"; their trials {', '.join(map(str, lost))} are queued again" if lost else ""))
         return search.signals.requested
 
-    def _round(self, n: int) -> list[int]:
-        workers = [Worker(i, worker_command(self.overrides, i), self.log) for i in range(n)]
+    def _round(self, n: int) -> list[tuple[str, int]]:
+        """Start n workers and wait for them: plain processes, or one Hydra multirun of n jobs."""
+        if self.launcher:
+            stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{self.rounds}"
+            folder = Path(self.cfg.search.output_dir).resolve() / "launch" / stamp
+            self.log(f"the launcher's files and each worker's log: {folder}")
+            workers = [Worker(f"hydra/launcher={self.launcher}", launch_command(self.overrides, n, folder), self.log)]
+        else:
+            workers = [Worker(f"w{i}", worker_command(self.overrides, i), self.log) for i in range(n)]
         forwarded = False
         while any(w.proc.poll() is None for w in workers):
             if self.search.signals.requested and not forwarded:  # stop them cleanly: they mark their trials
@@ -136,7 +177,7 @@ class Sweep:
                         w.proc.send_signal(self.search.signals.signum or signal.SIGINT)
                 forwarded = True
             time.sleep(self.POLL_S)
-        return [w.wait() for w in workers]
+        return [(w.label, w.wait()) for w in workers]
 
     def _exit_code(self) -> int:
         """2 when a worker refused its configuration, 1 when the study is short of its count."""

@@ -166,6 +166,35 @@ def test_a_killed_sweep_continues_when_the_same_command_runs_again(sweep):
     assert f"trials {', '.join(map(str, sorted(killed)))} were left running by a search that died" in out
 
 
+@pytest.mark.needs_postgres
+def test_workers_started_by_hydras_submitit_launcher(sweep):
+    """hydra/launcher=submitit_local: the controller creates the study, then one Hydra multirun over
+    search.worker=0,1 runs the workers as submitit jobs (the same launcher code path as submitit_slurm)."""
+    meet = sweep["tmp"] / "meet"
+    meet.mkdir()
+    env = environment(sweep["tmp"] / "site", AUTOTINY_CHEAP_MEET=f"{meet}:2")
+    code, out = _run([*sweep["cmd"](2, 6), "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"], env)
+    assert code == 0, out
+    assert len(list(meet.iterdir())) == 2  # the two jobs ran trials at the same time
+    study = _study(sweep["storage"])
+    assert _check_accounting(study, 6) == []
+    assert len({t.user_attrs["owner"]["pid"] for t in study.trials if t.state == TrialState.COMPLETE}) == 2
+    _check_mlflow(study, sweep["tracking"])
+    jobs = sorted((sweep["tmp"] / "out" / "launch").glob("*/w*/.hydra/overrides.yaml"))
+    assert [j.parent.parent.name for j in jobs] == ["w0", "w1"]
+    assert [f"search.worker={i}" in j.read_text() for i, j in enumerate(jobs)] == [True, True]
+    assert "through hydra/launcher=submitit_local" in out and "study t: 6 feasible" in out
+
+
+def test_a_launcher_without_workers_is_refused_in_one_line(tmp_path, capsys):
+    code = main(["search", "hydra/launcher=submitit_local", f"search.studies_dir={tmp_path}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "search.workers=N" in err, err
+    code = main(["search", "hydra/launcher=slurm", f"search.studies_dir={tmp_path}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "hydra/launcher/slurm" in err, err
+
+
 def test_many_workers_on_sqlite_are_refused_in_one_line(tmp_path, capsys):
     code = main(["search", "search.workers=3", f"search.studies_dir={tmp_path}"])
     err = capsys.readouterr().err.strip()
