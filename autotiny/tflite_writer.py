@@ -19,8 +19,8 @@ import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
 TYPES = {"INT8": schema.TensorType.INT8, "INT32": schema.TensorType.INT32,
-         "FLOAT32": schema.TensorType.FLOAT32, "INT64": schema.TensorType.INT64}
-NP = {"INT8": np.int8, "INT32": np.int32, "FLOAT32": np.float32, "INT64": np.int64}
+         "FLOAT32": schema.TensorType.FLOAT32, "INT64": schema.TensorType.INT64, "INT16": schema.TensorType.INT16}
+NP = {"INT8": np.int8, "INT32": np.int32, "FLOAT32": np.float32, "INT64": np.int64, "INT16": np.int16}
 
 
 class ModelBuilder:

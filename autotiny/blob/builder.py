@@ -1,4 +1,4 @@
-"""The conversion: an int8 .tflite -> ModelBlob.
+"""The conversion: an int8 or 16x8 (int16 activations, int8 weights) .tflite -> ModelBlob.
 
 The Builder holds the blob being written (tensor table, op records, aliases) and the
 helpers every lowering needs (tensor registration, quantization parameters, fused
@@ -62,7 +62,8 @@ class Builder:
 
     def const(self, values, dtype=np.int32, name="") -> int:
         arr = np.asarray(values, dtype=dtype).reshape(-1)
-        dt = {np.dtype(np.int32): 2, np.dtype(np.int8): 1, np.dtype(np.float32): 3}[arr.dtype]
+        dt = {np.dtype(np.int32): 2, np.dtype(np.int8): 1, np.dtype(np.float32): 3,
+              np.dtype(np.int16): 4, np.dtype(np.int64): 5}[arr.dtype]
         self.tensors.append(BlobTensor(dt, (len(arr),), STORE_BLOB, name=name, data=arr.tobytes()))
         return len(self.tensors) - 1
 
@@ -77,7 +78,21 @@ class Builder:
         if a not in (0, 1, 2, 3):
             raise self.fail(op, f"fused activation {a} is not supported")
         s, zp = self.q(out_idx)
+        if self.m.tensors[out_idx].dtype == "INT16":
+            return activation_range(a, s, zp, -32768, 32767)
         return activation_range(a, s, zp)
+
+    def int16(self, op: Op, *idx: int) -> bool:
+        """Whether an op runs on int16 activations (TFLite's 16x8 mode): its activation tensors
+        `idx` are all int16 with zero point 0, or all not int16 (else a ModelError)."""
+        types = [self.m.tensors[i].dtype for i in idx]
+        if "INT16" not in types:
+            return False
+        if any(t != "INT16" for t in types):
+            raise self.fail(op, f"mixed activation types {'/'.join(types)}")
+        if any(self.q(i)[1] != 0 for i in idx):
+            raise self.fail(op, "int16 activations with a non-zero zero point (16x8 is symmetric)")
+        return True
 
     def requant_vectors(self, op: Op, in_idx: int, w_idx: int, out_idx: int, n: int):
         in_s, _ = self.q(in_idx)
@@ -97,10 +112,10 @@ class Builder:
             shifts.append(sh)
         return self.const(mults, name="multipliers"), self.const(shifts, name="shifts")
 
-    def bias(self, op: Op) -> int:
+    def bias(self, op: Op, dtype: str = "INT32") -> int:
         if len(op.inputs) < 3 or op.inputs[2] < 0:
             return -1
-        return self.tensor(op.inputs[2], op, dtypes=("INT32",))
+        return self.tensor(op.inputs[2], op, dtypes=(dtype,))
 
     def emit(self, op: Op, blob_op: ops.BlobOp, words: list[int]) -> None:
         assert blob_op in ops.LOWERINGS[op.name].emits, f"{op.name} lowering emits undeclared {blob_op.name}"
@@ -127,10 +142,11 @@ def from_tflite(model: TfliteModel | bytes | str | Path, source: str | None = No
                          f"{len(model.outputs)} in model {where}")
     ops.check_supported(model, where)
     b = Builder(model, where)
-    in_t = b.tensor(model.inputs[0], None, ("INT8", "FLOAT32"))
+    io_types = ("INT8", "INT16", "FLOAT32")
+    in_t = b.tensor(model.inputs[0], None, io_types)
     for op in model.ops:
         b.add_op(op)
-    out_t = b.tensor(model.outputs[0], None, ("INT8", "FLOAT32"))
+    out_t = b.tensor(model.outputs[0], None, io_types)
     if not b.ops:
         raise ModelError(f"model {where} has no ops")
     records = [(code, words) for _, code, words in b.ops]

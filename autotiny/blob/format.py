@@ -33,10 +33,10 @@ TENSOR_RECORD = 44
 DATA_ALIGN = 16
 ARENA_ALIGN = 16
 
-DTYPES = {"INT8": 1, "INT32": 2, "FLOAT32": 3}
+DTYPES = {"INT8": 1, "INT32": 2, "FLOAT32": 3, "INT16": 4, "INT64": 5}
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
-NP_DTYPES = {1: np.int8, 2: np.int32, 3: np.float32}
-ELEM_SIZE = {1: 1, 2: 4, 3: 4}
+NP_DTYPES = {1: np.int8, 2: np.int32, 3: np.float32, 4: np.int16, 5: np.int64}
+ELEM_SIZE = {1: 1, 2: 4, 3: 4, 4: 2, 5: 8}
 STORE_ARENA, STORE_BLOB = 0, 1
 
 # the runtime's status codes (at_runtime.h; tests/unit/test_op_table.py checks the C names agree)

@@ -32,21 +32,23 @@ def quantize_multiplier(d: float) -> tuple[int, int]:
     return q_fixed, shift
 
 
-def activation_range(act: int, scale: float, zero_point: int) -> tuple[int, int]:
-    """CalculateActivationRangeQuantized for int8: act is the schema ActivationFunctionType."""
+def activation_range(act: int, scale: float, zero_point: int, qmin: int = -128,
+                     qmax: int = 127) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized: act is the schema ActivationFunctionType, [qmin, qmax]
+    the output type's range (int8 by default; int16: -32768, 32767)."""
     s = np.float32(scale)
 
     def q(f: float) -> int:  # zero_point + round(f / scale), division in float32
         return zero_point + int(_round_half_away(float(np.float32(f) / s)))
 
     if act == 0:
-        return -128, 127
+        return qmin, qmax
     if act == 1:  # RELU
-        return max(-128, q(0.0)), 127
+        return max(qmin, q(0.0)), qmax
     if act == 2:  # RELU_N1_TO_1
-        return max(-128, q(-1.0)), min(127, q(1.0))
+        return max(qmin, q(-1.0)), min(qmax, q(1.0))
     if act == 3:  # RELU6
-        return max(-128, q(0.0)), min(127, q(6.0))
+        return max(qmin, q(0.0)), min(qmax, q(6.0))
     raise ValueError(act)
 
 
@@ -65,3 +67,54 @@ def out_size(padding: int, in_size: int, filter_size: int, stride: int, dilation
 
 def f32(x: float) -> float:
     return float(np.float32(x))
+
+
+def _libm_expf():
+    """The C library's expf (what TFLM's std::exp(float) calls), else exp rounded to float32."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+        fn = libm.expf
+        fn.argtypes, fn.restype = [ctypes.c_float], ctypes.c_float
+        return lambda x: np.float32(fn(float(x)))
+    except (OSError, AttributeError):
+        return lambda x: np.float32(math.exp(float(x)))
+
+
+def int16_lut(func, input_min: float, input_max: float) -> np.ndarray:
+    """TFLite's gen_lut<float, int16_t, int16_t> for an int16 input and a Q0.15 output over
+    [-1, 1]: 512 steps plus one entry for the last slope, each sample biased by half the
+    interpolation error at the step's midpoint.  Float32 arithmetic throughout."""
+    f = np.float32
+    lo, hi = f(input_min), f(input_max)
+    steps = 512
+    step = f((hi - lo) / f(steps))
+    half = f(step / f(2))
+    inv = f(f(65536.0) / f(2.0))
+
+    def rnd(x):
+        return f(_round_half_away(float(x)))
+
+    lut = np.empty(steps + 1, dtype=np.int16)
+    for i in range(steps):
+        x = f(lo + f(f(i) * step))
+        val = func(x)
+        mid = func(f(x + half))
+        nxt = func(f(lo + f(f(i + 1) * step)))
+        sample = rnd(f(val * inv))
+        interp = rnd(f(f(f(nxt * inv) + rnd(f(val * inv))) / f(2)))
+        err = f(interp - rnd(f(mid * inv)))
+        bias = rnd(f(err / f(2)))
+        lut[i] = int(min(max(f(sample - bias), f(-32768)), f(32767)))
+    lut[steps] = int(min(max(rnd(f(func(hi) * inv)), f(-32768)), f(32767)))
+    return lut
+
+
+def softmax_int16_luts() -> tuple[np.ndarray, np.ndarray]:
+    """The int16 softmax's tables (TFLM's Prepare): exp over [-10, 0], 1/(1+x) over [0, 1]."""
+    expf = _libm_expf()
+    f = np.float32
+    return (int16_lut(expf, -10.0, 0.0),
+            int16_lut(lambda x: f(f(1.0) / f(f(1.0) + x)), 0.0, 1.0))

@@ -13,7 +13,7 @@
 #define AT_CRC_START 16u /* CRC-32 covers bytes [16, total_size) */
 
 /* tensor element types */
-enum { AT_INT8 = 1, AT_INT32 = 2, AT_FLOAT32 = 3 };
+enum { AT_INT8 = 1, AT_INT32 = 2, AT_FLOAT32 = 3, AT_INT16 = 4, AT_INT64 = 5 };
 /* tensor storage */
 enum { AT_STORE_ARENA = 0, AT_STORE_BLOB = 1 };
 

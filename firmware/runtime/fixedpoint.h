@@ -40,6 +40,15 @@ static inline int32_t at_mbqm(int32_t x, int32_t multiplier, int32_t shift) {
   return at_rdbpot(at_srdhm((int32_t)((uint32_t)x << left), multiplier), right);
 }
 
+/* TFLite MultiplyByQuantizedMultiplier for an int64 accumulator (the 16x8 kernels): the
+ * multiplier rounded to 16 bits, one rounding shift; |x| < 2^47, shift in [-31, 7]. */
+static inline int32_t at_mbqm64(int64_t x, int32_t multiplier, int32_t shift) {
+  const int64_t reduced = multiplier < 0x7FFF0000 ? (multiplier + (1 << 15)) >> 16 : 0x7FFF;
+  const int total_shift = 15 - (int)shift;
+  const int64_t round = (int64_t)1 << (total_shift - 1);
+  return (int32_t)((x * reduced + round) >> total_shift);
+}
+
 /* gemmlowp SaturatingRoundingMultiplyByPOT<exponent> for exponent > 0 */
 static inline int32_t at_sat_shl(int32_t x, int exponent) {
   const int32_t threshold = (int32_t)((1u << (31 - exponent)) - 1u);

@@ -2,7 +2,13 @@
 #include "kernel_util.h"
 
 uint32_t at_dtype_size(int dtype) {
-  return dtype == AT_INT8 ? 1u : (dtype == AT_INT32 || dtype == AT_FLOAT32) ? 4u : 0u;
+  switch (dtype) {
+    case AT_INT8: return 1u;
+    case AT_INT16: return 2u;
+    case AT_INT32: case AT_FLOAT32: return 4u;
+    case AT_INT64: return 8u;
+    default: return 0u;
+  }
 }
 
 int32_t at_elem_count(const at_tensor *t) {
@@ -41,9 +47,13 @@ int at_check_requant_vectors(const at_model *m, int32_t mult, int32_t shift, int
 }
 
 int at_check_bias(const at_model *m, int32_t bias, int32_t n) {
+  return at_check_bias_typed(m, bias, n, AT_INT32);
+}
+
+int at_check_bias_typed(const at_model *m, int32_t bias, int32_t n, int dtype) {
   const at_tensor *tb;
   if (bias < 0) return AT_OK;
-  tb = at_tensor_checked(m, bias, AT_INT32, 1, AT_MAX_DIMS);
+  tb = at_tensor_checked(m, bias, dtype, 1, AT_MAX_DIMS);
   if (!tb || at_elem_count(tb) != n) return AT_ERR_BAD_PARAMS;
   return AT_OK;
 }

@@ -23,6 +23,8 @@ const at_tensor *at_tensor_checked(const at_model *m, int32_t index, int dtype, 
 int at_check_requant_vectors(const at_model *m, int32_t mult, int32_t shift, int32_t n);
 /* Optional bias (index < 0: none): int32 with n elements. */
 int at_check_bias(const at_model *m, int32_t bias, int32_t n);
+/* The same with the bias dtype named (AT_INT64 for the 16x8 kernels). */
+int at_check_bias_typed(const at_model *m, int32_t bias, int32_t n, int dtype);
 
 static inline int32_t at_clamp(int32_t v, int32_t lo, int32_t hi) {
   return v < lo ? lo : (v > hi ? hi : v);

@@ -54,6 +54,10 @@ typedef struct {
 } at_mean_params;
 
 typedef struct {
+  int32_t input, output, exp_lut, recip_lut, input_multiplier, input_shift;
+} at_softmax16_params; /* the tables: 513 int16 each (softmax.c) */
+
+typedef struct {
   int32_t input, output, pad_value;
   int32_t before[AT_MAX_DIMS]; /* leading padding per dim, right-aligned to 6 dims */
 } at_pad_params;
@@ -122,5 +126,37 @@ void at_concat_eval_reference(const at_model *m, const at_concat_params *p);
 int at_requantize_check(const at_model *m, const at_requantize_params *p);
 void at_requantize_eval(const at_model *m, const at_requantize_params *p);
 void at_requantize_eval_reference(const at_model *m, const at_requantize_params *p);
+
+/* 16x8 variants (int16 activations, int8 weights, int64 bias): the same records, their own
+ * op codes, reference kernels in the same files; no fast set replaces them yet. */
+int at_conv16x8_check(const at_model *m, const at_conv_params *p);
+void at_conv16x8_eval(const at_model *m, const at_conv_params *p);
+void at_conv16x8_eval_reference(const at_model *m, const at_conv_params *p);
+int at_dwconv16x8_check(const at_model *m, const at_dwconv_params *p);
+void at_dwconv16x8_eval(const at_model *m, const at_dwconv_params *p);
+void at_dwconv16x8_eval_reference(const at_model *m, const at_dwconv_params *p);
+int at_fc16x8_check(const at_model *m, const at_fc_params *p);
+void at_fc16x8_eval(const at_model *m, const at_fc_params *p);
+void at_fc16x8_eval_reference(const at_model *m, const at_fc_params *p);
+int at_pool16_check(const at_model *m, const at_pool_params *p);
+void at_avgpool16_eval(const at_model *m, const at_pool_params *p);
+void at_avgpool16_eval_reference(const at_model *m, const at_pool_params *p);
+void at_maxpool16_eval(const at_model *m, const at_pool_params *p);
+void at_maxpool16_eval_reference(const at_model *m, const at_pool_params *p);
+int at_add16_check(const at_model *m, const at_add_params *p);
+void at_add16_eval(const at_model *m, const at_add_params *p);
+void at_add16_eval_reference(const at_model *m, const at_add_params *p);
+int at_mean16_check(const at_model *m, const at_mean_params *p);
+void at_mean16_eval(const at_model *m, const at_mean_params *p);
+void at_mean16_eval_reference(const at_model *m, const at_mean_params *p);
+int at_softmax16_check(const at_model *m, const at_softmax16_params *p);
+void at_softmax16_eval(const at_model *m, const at_softmax16_params *p);
+void at_softmax16_eval_reference(const at_model *m, const at_softmax16_params *p);
+int at_quantize16_check(const at_model *m, const at_quantize_params *p);
+void at_quantize16_eval(const at_model *m, const at_quantize_params *p);
+void at_quantize16_eval_reference(const at_model *m, const at_quantize_params *p);
+int at_dequantize16_check(const at_model *m, const at_quantize_params *p);
+void at_dequantize16_eval(const at_model *m, const at_quantize_params *p);
+void at_dequantize16_eval_reference(const at_model *m, const at_quantize_params *p);
 
 #endif

@@ -4,7 +4,9 @@
  * check, kernel.  The codes are part of the blob format and are assigned on the
  * Python side by the lowering modules (autotiny/blob/lower/); tests/unit/test_op_table.py
  * checks that this table and the Python one agree, code for code and name for name.
- * Adding an op: a kernel file, its record and entry points in kernels.h, one row here. */
+ * Adding an op: a kernel file, its record and entry points in kernels.h, one row here.
+ * A variant for other tensor types (the 16x8 rows) is a row of its own: the lowering picks
+ * the row by the tensors' types, so a kernel never branches on a dtype. */
 #include "kernels.h"
 #include "op_table.h"
 
@@ -22,7 +24,17 @@
   FIXED(11, QUANTIZE, at_quantize_params, at_quantize_check, at_quantize_eval)           \
   FIXED(12, DEQUANTIZE, at_quantize_params, at_dequantize_check, at_dequantize_eval)     \
   FIXED(13, REQUANTIZE, at_requantize_params, at_requantize_check, at_requantize_eval)   \
-  VARIABLE(14, CONCATENATION, at_concat_params, at_concat_check, at_concat_eval)
+  VARIABLE(14, CONCATENATION, at_concat_params, at_concat_check, at_concat_eval)          \
+  FIXED(15, CONV_2D_16X8, at_conv_params, at_conv16x8_check, at_conv16x8_eval)            \
+  FIXED(16, DEPTHWISE_CONV_2D_16X8, at_dwconv_params, at_dwconv16x8_check, at_dwconv16x8_eval) \
+  FIXED(17, FULLY_CONNECTED_16X8, at_fc_params, at_fc16x8_check, at_fc16x8_eval)          \
+  FIXED(18, AVERAGE_POOL_2D_INT16, at_pool_params, at_pool16_check, at_avgpool16_eval)    \
+  FIXED(19, MAX_POOL_2D_INT16, at_pool_params, at_pool16_check, at_maxpool16_eval)        \
+  FIXED(20, ADD_INT16, at_add_params, at_add16_check, at_add16_eval)                      \
+  FIXED(21, MEAN_INT16, at_mean_params, at_mean16_check, at_mean16_eval)                  \
+  FIXED(22, SOFTMAX_INT16, at_softmax16_params, at_softmax16_check, at_softmax16_eval)    \
+  FIXED(23, QUANTIZE_INT16, at_quantize_params, at_quantize16_check, at_quantize16_eval)  \
+  FIXED(24, DEQUANTIZE_INT16, at_quantize_params, at_dequantize16_check, at_dequantize16_eval)
 
 #define AT_N_WORDS(T) ((uint32_t)(sizeof(T) / sizeof(int32_t)))
 

@@ -45,7 +45,7 @@ def _check(name: str, model: bytes, x: np.ndarray, target: str) -> None:
         expected = run_tflm(model, x)
         got = runtime.run(b, x)
         assert got.dtype == expected.dtype and got.shape == expected.shape
-        if not np.array_equal(got.view(np.uint8), expected.view(np.uint8)):
+        if not np.array_equal(got.reshape(-1).view(np.uint8), expected.reshape(-1).view(np.uint8)):
             diff = np.flatnonzero(got.reshape(-1).view(np.uint8) != expected.reshape(-1).view(np.uint8))
             raise AssertionError(f"{name}: {len(diff)} of {got.size} outputs differ; first at {diff[0]}: "
                                  f"ours {got.reshape(-1)[diff[0]]} tflm {expected.reshape(-1)[diff[0]]}")
@@ -495,8 +495,11 @@ def test_concatenation(case, target):
 def test_case_counts():
     """Runs last in this module: every blob op of the op table saw its 200 cases per kernel set
     that ran (when run as a whole)."""
+    from tests.contract.test_runtime_ops_16x8 import OPS_16X8  # their cases live there
+
+    ops = [op for op in blob.OPCODES if op not in OPS_16X8]
     targets = {t for _, t in COUNTS}
-    if "host" not in targets or sum(1 for _, t in COUNTS if t == "host") < len(blob.OPCODES):
+    if "host" not in targets or sum(1 for _, t in COUNTS if t == "host") < len(ops):
         pytest.skip("only meaningful when the whole module runs")
-    assert set(COUNTS) == {(op, t) for op in blob.OPCODES for t in targets}, sorted(COUNTS)
+    assert set(COUNTS) == {(op, t) for op in ops for t in targets}, sorted(COUNTS)
     assert all(v >= CASES for v in COUNTS.values()), COUNTS

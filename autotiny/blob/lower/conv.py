@@ -1,4 +1,4 @@
-"""CONV_2D and DEPTHWISE_CONV_2D (C kernels: conv.c, depthwise_conv.c)."""
+"""CONV_2D and DEPTHWISE_CONV_2D, int8 and 16x8 (C kernels: conv.c, depthwise_conv.c)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ CONV_2D = blob_op("CONV_2D", 1, tensors=(0, 1, 2, 3, 4, 5), notes=(
     "optional int32 bias, fused NONE/RELU/RELU6/RELU_N1_TO_1"))
 DEPTHWISE_CONV_2D = blob_op("DEPTHWISE_CONV_2D", 2, tensors=(0, 1, 2, 3, 4, 5),
                             notes="any depth multiplier, same options as CONV_2D")
+CONV_2D_16X8 = blob_op("CONV_2D_16X8", 15, tensors=(0, 1, 2, 3, 4, 5), notes=(
+    "CONV_2D with int16 activations (zero point 0), int8 weights, optional int64 bias; int64 accumulator"))
+DEPTHWISE_CONV_2D_16X8 = blob_op("DEPTHWISE_CONV_2D_16X8", 16, tensors=(0, 1, 2, 3, 4, 5),
+                                 notes="DEPTHWISE_CONV_2D in 16x8, as CONV_2D_16X8")
 
 
 def conv_macs(m, op) -> int:
@@ -30,8 +34,10 @@ def _conv_common(b, op):
         raise b.fail(op, "expects 4-D input, filter and output")
     if not b.m.tensors[i_w].is_constant:
         raise b.fail(op, "non-constant weights are not supported")
-    in_t, w_t, out_t = b.tensor(i_in, op), b.tensor(i_w, op), b.tensor(i_out, op)
-    b_t = b.bias(op)
+    sixteen = b.int16(op, i_in, i_out)
+    act = ("INT16",) if sixteen else ("INT8",)
+    in_t, w_t, out_t = b.tensor(i_in, op, act), b.tensor(i_w, op), b.tensor(i_out, op, act)
+    b_t = b.bias(op, "INT64" if sixteen else "INT32")
     n = t_out.shape[3]
     mult, shift = b.requant_vectors(op, i_in, i_w, i_out, n)
     kh, kw = t_w.shape[1], t_w.shape[2]
@@ -47,21 +53,21 @@ def _conv_common(b, op):
     _, out_zp = b.q(i_out)
     lo, hi = b.act(op, i_out)
     words = [in_t, w_t, b_t, out_t, mult, shift, sh, sw, dh, dw, ph, pw, -in_zp, out_zp, lo, hi]
-    return words, t_in, t_out
+    return words, t_in, t_out, sixteen
 
 
-@lowers("CONV_2D", emits=[CONV_2D], macs=conv_macs)
+@lowers("CONV_2D", emits=[CONV_2D, CONV_2D_16X8], macs=conv_macs)
 def conv_2d(b, op):
-    words, t_in, t_out = _conv_common(b, op)
+    words, t_in, t_out, sixteen = _conv_common(b, op)
     t_w = b.m.tensors[op.inputs[1]]
     if t_in.shape[3] % t_w.shape[3] or t_out.shape[3] % (t_in.shape[3] // t_w.shape[3]):
         raise b.fail(op, "filter depth does not divide the input depth")
-    b.emit(op, CONV_2D, words)
+    b.emit(op, CONV_2D_16X8 if sixteen else CONV_2D, words)
 
 
-@lowers("DEPTHWISE_CONV_2D", emits=[DEPTHWISE_CONV_2D], macs=depthwise_macs)
+@lowers("DEPTHWISE_CONV_2D", emits=[DEPTHWISE_CONV_2D, DEPTHWISE_CONV_2D_16X8], macs=depthwise_macs)
 def depthwise_conv_2d(b, op):
-    words, t_in, t_out = _conv_common(b, op)
+    words, t_in, t_out, sixteen = _conv_common(b, op)
     if t_out.shape[3] % t_in.shape[3]:
         raise b.fail(op, "output depth is not a multiple of the input depth")
-    b.emit(op, DEPTHWISE_CONV_2D, words + [t_out.shape[3] // t_in.shape[3]])
+    b.emit(op, DEPTHWISE_CONV_2D_16X8 if sixteen else DEPTHWISE_CONV_2D, words + [t_out.shape[3] // t_in.shape[3]])

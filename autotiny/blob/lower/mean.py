@@ -1,4 +1,4 @@
-"""MEAN (C kernel: mean.c)."""
+"""MEAN, int8 and int16 (C kernel: mean.c)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from autotiny.blob.quant import quantize_multiplier
 
 MEAN = blob_op("MEAN", 7, tensors=(0, 1), notes=(
     "any axes, keep_dims or not (TFLM's integer path: multiplier pre-divided by the count)"))
+MEAN_INT16 = blob_op("MEAN_INT16", 21, tensors=(0, 1), notes="MEAN on int16")
 
 
-@lowers("MEAN", emits=[MEAN])
+@lowers("MEAN", emits=[MEAN, MEAN_INT16])
 def mean(b, op):
     i_in, i_ax, i_out = op.inputs[0], op.inputs[1], op.outputs[0]
     t_in = b.m.tensors[i_in]
@@ -29,4 +30,7 @@ def mean(b, op):
     sh = min(sh, 32, 31 + shift)
     mult = int((mult << sh) // count) if sh >= 0 else mult
     shift = shift - sh
-    b.emit(op, MEAN, [b.tensor(i_in, op), b.tensor(i_out, op), mask, z_in, z_out, mult, shift])
+    sixteen = b.int16(op, i_in, i_out)
+    act = ("INT16",) if sixteen else ("INT8",)
+    b.emit(op, MEAN_INT16 if sixteen else MEAN,
+           [b.tensor(i_in, op, act), b.tensor(i_out, op, act), mask, z_in, z_out, mult, shift])

@@ -1,4 +1,4 @@
-"""AVERAGE_POOL_2D and MAX_POOL_2D (C kernel: pooling.c)."""
+"""AVERAGE_POOL_2D and MAX_POOL_2D, int8 and int16 (C kernel: pooling.c)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from autotiny.blob.quant import compute_padding
 AVERAGE_POOL_2D = blob_op("AVERAGE_POOL_2D", 4, tensors=(0, 1),
                           notes="rounding half away from zero over the in-image window")
 MAX_POOL_2D = blob_op("MAX_POOL_2D", 5, tensors=(0, 1), notes="over the in-image window")
+AVERAGE_POOL_2D_INT16 = blob_op("AVERAGE_POOL_2D_INT16", 18, tensors=(0, 1), notes="AVERAGE_POOL_2D on int16")
+MAX_POOL_2D_INT16 = blob_op("MAX_POOL_2D_INT16", 19, tensors=(0, 1), notes="MAX_POOL_2D on int16")
 
 
-def _pool(b, op, code):
+def _pool(b, op, code, code16):
     o = op.options
     i_in, i_out = op.inputs[0], op.outputs[0]
     t_in = b.m.tensors[i_in]
@@ -24,14 +26,17 @@ def _pool(b, op, code):
     ph = compute_padding(pad, t_in.shape[1], fh, sh, 1)
     pw = compute_padding(pad, t_in.shape[2], fw, sw, 1)
     lo, hi = b.act(op, i_out)
-    b.emit(op, code, [b.tensor(i_in, op), b.tensor(i_out, op), fh, fw, sh, sw, ph, pw, lo, hi])
+    sixteen = b.int16(op, i_in, i_out)
+    act = ("INT16",) if sixteen else ("INT8",)
+    b.emit(op, code16 if sixteen else code,
+           [b.tensor(i_in, op, act), b.tensor(i_out, op, act), fh, fw, sh, sw, ph, pw, lo, hi])
 
 
-@lowers("AVERAGE_POOL_2D", emits=[AVERAGE_POOL_2D])
+@lowers("AVERAGE_POOL_2D", emits=[AVERAGE_POOL_2D, AVERAGE_POOL_2D_INT16])
 def average_pool_2d(b, op):
-    _pool(b, op, AVERAGE_POOL_2D)
+    _pool(b, op, AVERAGE_POOL_2D, AVERAGE_POOL_2D_INT16)
 
 
-@lowers("MAX_POOL_2D", emits=[MAX_POOL_2D])
+@lowers("MAX_POOL_2D", emits=[MAX_POOL_2D, MAX_POOL_2D_INT16])
 def max_pool_2d(b, op):
-    _pool(b, op, MAX_POOL_2D)
+    _pool(b, op, MAX_POOL_2D, MAX_POOL_2D_INT16)

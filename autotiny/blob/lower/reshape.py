@@ -11,7 +11,7 @@ RESHAPE = blob_op("RESHAPE", 9, tensors=(0, 1), notes="aliased in the arena plan
 @lowers("RESHAPE", "SQUEEZE", "EXPAND_DIMS", emits=[RESHAPE])
 def reshape(b, op):
     i_in, i_out = op.inputs[0], op.outputs[0]
-    dt = ("INT8", "FLOAT32")
+    dt = ("INT8", "INT16", "FLOAT32")
     a, c = b.tensor(i_in, op, dt), b.tensor(i_out, op, dt)
     if b.tensors[a].nbytes != b.tensors[c].nbytes:
         raise b.fail(op, "element counts differ")

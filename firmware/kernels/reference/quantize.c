@@ -1,5 +1,6 @@
 /* QUANTIZE (float32 -> int8), DEQUANTIZE (int8 -> float32) and int8 -> int8
- * requantization, as TFLM's reference AffineQuantize / Dequantize / Requantize.
+ * requantization, as TFLM's reference AffineQuantize / Dequantize / Requantize, and the
+ * int16 variants QUANTIZE_INT16 (float32 -> int16), DEQUANTIZE_INT16 (int16 -> float32).
  * These are the only kernels that use floating point (single precision; the
  * double product in TFLM's Dequantize is exact, so float gives the same bits). */
 #include <math.h>
@@ -81,3 +82,47 @@ void at_requantize_eval_reference(const at_model *m, const at_requantize_params 
   }
 }
 void at_requantize_eval(const at_model *m, const at_requantize_params *p) AT_REPLACEABLE(at_requantize_eval_reference);
+
+int at_quantize16_check(const at_model *m, const at_quantize_params *p) {
+  const at_tensor *in = at_tensor_checked(m, p->input, AT_FLOAT32, 0, AT_MAX_DIMS);
+  const at_tensor *out = at_tensor_checked(m, p->output, AT_INT16, 0, AT_MAX_DIMS);
+  if (!in || !out || out->storage != AT_STORE_ARENA || at_elem_count(in) != at_elem_count(out))
+    return AT_ERR_BAD_PARAMS;
+  return AT_OK;
+}
+
+void at_quantize16_eval_reference(const at_model *m, const at_quantize_params *p) {
+  const float *in = (const float *)at_tensor_ptr(m, (uint32_t)p->input);
+  int16_t *out = (int16_t *)at_tensor_ptr(m, (uint32_t)p->output);
+  const float scale = at_bits_to_float(p->scale_bits);
+  const int32_t n = at_elem_count(&m->tensors[p->output]);
+  int32_t i;
+  for (i = 0; i < n; ++i) {
+    const float q = roundf(in[i] / scale);
+    int64_t v;
+    if (q >= 2147483520.0f) v = INT32_MAX;
+    else if (q <= -2147483648.0f) v = INT32_MIN;
+    else v = (int32_t)q;
+    v += p->zero_point;
+    out[i] = (int16_t)(v > 32767 ? 32767 : (v < -32768 ? -32768 : v));
+  }
+}
+void at_quantize16_eval(const at_model *m, const at_quantize_params *p) AT_REPLACEABLE(at_quantize16_eval_reference);
+
+int at_dequantize16_check(const at_model *m, const at_quantize_params *p) {
+  const at_tensor *in = at_tensor_checked(m, p->input, AT_INT16, 0, AT_MAX_DIMS);
+  const at_tensor *out = at_tensor_checked(m, p->output, AT_FLOAT32, 0, AT_MAX_DIMS);
+  if (!in || !out || out->storage != AT_STORE_ARENA || at_elem_count(in) != at_elem_count(out))
+    return AT_ERR_BAD_PARAMS;
+  return AT_OK;
+}
+
+void at_dequantize16_eval_reference(const at_model *m, const at_quantize_params *p) {
+  const int16_t *in = (const int16_t *)at_tensor_ptr(m, (uint32_t)p->input);
+  float *out = (float *)at_tensor_ptr(m, (uint32_t)p->output);
+  const float scale = at_bits_to_float(p->scale_bits);
+  const int32_t n = at_elem_count(&m->tensors[p->input]);
+  int32_t i;
+  for (i = 0; i < n; ++i) out[i] = scale * (float)((int32_t)in[i] - p->zero_point);
+}
+void at_dequantize16_eval(const at_model *m, const at_quantize_params *p) AT_REPLACEABLE(at_dequantize16_eval_reference);

@@ -1,6 +1,9 @@
 /* SOFTMAX, int8 in -> int8 out (output scale 1/256, zero point -128), along
  * the last dim, with TFLM's fixed-point path: Q5.26 scaled differences,
- * exp_on_negative_values, Q12.19 sum, Newton-Raphson reciprocal. */
+ * exp_on_negative_values, Q12.19 sum, Newton-Raphson reciprocal.
+ * SOFTMAX_INT16, int16 in -> int16 out (scale 1/32768, zero point 0): TFLM's table path,
+ * exp over [-10, 0] and 1/(1+x) over [0, 1] as two 513-entry Q0.15 tables with linear
+ * interpolation; the tables are computed on the host and stored in the blob. */
 #include "fixedpoint.h"
 #include "kernel_util.h"
 #include "kernels.h"
@@ -100,3 +103,61 @@ void at_softmax_eval_reference(const at_model *m, const at_softmax_params *p) {
   }
 }
 void at_softmax_eval(const at_model *m, const at_softmax_params *p) AT_REPLACEABLE(at_softmax_eval_reference);
+
+#define AT_LUT_ENTRIES 513
+
+int at_softmax16_check(const at_model *m, const at_softmax16_params *p) {
+  const at_tensor *in = at_tensor_checked(m, p->input, AT_INT16, 1, AT_MAX_DIMS);
+  const at_tensor *out = at_tensor_checked(m, p->output, AT_INT16, 1, AT_MAX_DIMS);
+  const at_tensor *e = at_tensor_checked(m, p->exp_lut, AT_INT16, 1, 1);
+  const at_tensor *r = at_tensor_checked(m, p->recip_lut, AT_INT16, 1, 1);
+  if (!in || !out || !e || !r || out->storage != AT_STORE_ARENA || in->nbytes != out->nbytes ||
+      in->dims[in->ndim - 1] != out->dims[out->ndim - 1] || e->dims[0] != AT_LUT_ENTRIES ||
+      r->dims[0] != AT_LUT_ENTRIES)
+    return AT_ERR_BAD_PARAMS;
+  if (p->input_shift > 31 || p->input_shift < -31) return AT_ERR_BAD_PARAMS;
+  return AT_OK;
+}
+
+/* a table over [-32768, 32767] in 512 steps of 128, interpolated (Q0.15) */
+static int32_t at_lut16(int32_t v, const int16_t *lut) {
+  const int32_t index = 256 + (v >> 7);
+  const int32_t offset = v & 0x7f;
+  const int32_t base = lut[index];
+  const int32_t slope = lut[index + 1] - base;
+  return (int16_t)(base + ((slope * offset + 64) >> 7));
+}
+
+void at_softmax16_eval_reference(const at_model *m, const at_softmax16_params *p) {
+  const at_tensor *ti = &m->tensors[p->input];
+  const int16_t *in = (const int16_t *)at_tensor_ptr(m, (uint32_t)p->input);
+  const int16_t *exp_lut = (const int16_t *)at_tensor_ptr(m, (uint32_t)p->exp_lut);
+  const int16_t *recip_lut = (const int16_t *)at_tensor_ptr(m, (uint32_t)p->recip_lut);
+  int16_t *out = (int16_t *)at_tensor_ptr(m, (uint32_t)p->output);
+  const int32_t depth = ti->dims[ti->ndim - 1];
+  const int32_t outer = at_elem_count(ti) / depth;
+  int32_t i, c;
+  for (i = 0; i < outer; ++i) {
+    const int16_t *x = in + i * depth;
+    int16_t *y = out + i * depth;
+    int32_t max = -32768, sum = 0, shifted, recip, headroom, right_shift;
+    for (c = 0; c < depth; ++c)
+      if (x[c] > max) max = x[c];
+    /* the exp values go to the output first (each fits int16), then are rescaled in place */
+    for (c = 0; c < depth; ++c) {
+      const int32_t scaled = at_mbqm(x[c] - max, p->input_multiplier, p->input_shift) + 32767;
+      const int32_t e = at_lut16(at_clamp(scaled, -32768, 32767), exp_lut);
+      y[c] = (int16_t)e;
+      sum += e;
+    }
+    headroom = at_clz32((uint32_t)sum);
+    shifted = (int32_t)((((int64_t)sum << (headroom - 1)) + (1 << 13)) >> 14);
+    recip = at_lut16(at_clamp(shifted - ((1 << 15) + (1 << 16)), -32768, 32767), recip_lut);
+    right_shift = 31 - headroom;
+    for (c = 0; c < depth; ++c) {
+      const int32_t v = (int32_t)(((int64_t)y[c] * recip + ((int64_t)1 << (right_shift - 1))) >> right_shift);
+      y[c] = (int16_t)at_clamp(v, 0, 32767);
+    }
+  }
+}
+void at_softmax16_eval(const at_model *m, const at_softmax16_params *p) AT_REPLACEABLE(at_softmax16_eval_reference);
