@@ -14,8 +14,8 @@ endif
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: setup toolchain browser postgres run ui test bench clean
-setup: $(VENV)/.stamp toolchain browser postgres
+.PHONY: setup toolchain browser postgres cmsis-dsp run ui test bench clean
+setup: $(VENV)/.stamp toolchain browser postgres cmsis-dsp
 
 $(VENV)/.stamp: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ $(VENV)/.stamp: requirements.txt pyproject.toml
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
+
+# CMSIS-DSP's C sources (Apache-2.0) for the device front-ends: the PyPI sdist, pinned by version and sha256
+# in autotiny/frontends/cmsis_mfcc.py, unpacked into the build cache (.cache/autotiny or $AUTOTINY_CACHE).
+cmsis-dsp: $(VENV)/.stamp
+	$(PY) -m autotiny.frontends.cmsis_mfcc
 
 # Cross compiler for the firmware (Debian packages, without the 1.6 GB of recommends).
 toolchain:

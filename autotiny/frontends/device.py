@@ -1,0 +1,267 @@
+"""The KWS MFCC front-end on the device: build its firmware for a board record and a candidate's
+`MfccParams`, run it in the emulator on a raw clip, and read back the int8 model input, its
+cycles, stack peak, RAM and flash.
+
+    from autotiny.config import compose
+    from autotiny.frontends.device import measure
+    cost = measure(compose(["board=stm32l4r5"]).board, MfccParams())   # FrontendCost
+    run = run_clip(board, params, audio_int16, scale=0.5847, zero_point=83, want_float=True)
+
+The front-end firmware (firmware/frontends/: fe_main.c runs mfcc.c, which calls CMSIS-DSP's
+arm_mfcc_f32 on tables generated from the params by autotiny/frontends/cmsis_mfcc.py) is built
+with the board's own flags, startup code, linker script and memory.ld (autotiny.firmware), and
+run on the board's emulated machine (autotiny.measure.machine) — the network is measured by its
+own run (autotiny.measure.emulator): two measured runs, one per phase.  Its figures:
+
+* cycles: between the layer-boundary marks around `at_fe_mfcc` (no start-up, no harness);
+* RAM: the clip buffer (int16, whole clip) + the front-end's static data + its stack reserved
+  (autotiny.firmware.STACK_RULE on the painted peak; its buffers are on the stack).  The int8
+  features it writes are the model's input tensor, already in the network's arena;
+* flash: every byte the linker map attributes to the front-end's objects (mfcc.c, the CMSIS-DSP
+  files, the tables, and the libc/libm members they pull in), i.e. all but start-up and harness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from autotiny.config import Board, package_dir
+from autotiny.errors import AutotinyError
+from autotiny.frontends import cmsis_mfcc
+from autotiny.frontends.mfcc import MfccParams, frame_count
+
+FRONTENDS_DIR = package_dir("firmware") / "frontends"
+OWN_SOURCES = ("mfcc.c", "fe_main.c")
+HARNESS = ("fe_main", "startup")  # objects that are measurement scaffolding, not the front-end
+FE_OPCODE = 0x100
+DSP_CFLAGS = ("-std=c99", "-g", "-ffunction-sections", "-fdata-sections", "-ffp-contract=off",
+              "-fno-strict-aliasing", "-fstack-usage", "-DARM_MATH_LOOPUNROLL",
+              "-Wno-implicit-function-declaration")  # q15 inline helpers in headers it never calls
+
+
+@dataclass(frozen=True)
+class FrontendImage:
+    elf: Path
+    flash: int  # front-end code + tables + what they pull from libc/libm
+    static_ram: int  # front-end .data + .bss
+    harness_flash: int  # start-up + measurement main, not counted
+
+
+@dataclass(frozen=True)
+class FrontendRun:
+    features: np.ndarray  # int8 [frames, n_mfcc]: the model input
+    float_features: np.ndarray | None  # float32 [frames, n_mfcc] when asked for
+    cycles: int
+    instructions: int
+    peak_stack: int
+
+
+@dataclass(frozen=True)
+class FrontendCost:
+    """What the front-end costs on one board: its figures beside the network's."""
+
+    board: str
+    frontend: str
+    params: dict
+    cycles: int
+    latency_ms: float
+    energy_uj: float
+    audio_bytes: int  # the int16 clip buffer
+    static_ram: int
+    peak_stack: int
+    stack_reserved: int
+    ram_bytes: int  # audio + static + stack reserved
+    flash_bytes: int
+    source: str = "emulated"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _compiler_version(cc: str) -> str:
+    return subprocess.run([cc, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+
+
+def _dsp_sources() -> list[Path]:
+    src = cmsis_mfcc.sources() / "Source"
+    return [src / s for s in cmsis_mfcc.MFCC_F32_SOURCES]
+
+
+def build(board: Board, params: MfccParams) -> FrontendImage:
+    """Build (or reuse) the front-end firmware for a board record and front-end params."""
+    from autotiny import firmware
+    from autotiny.runtime import cache_dir
+    from autotiny.targets import target
+
+    t = target(board.core)
+    cc = firmware.compiler(t)
+    flags = firmware.board_flags(board)
+    header = cmsis_mfcc.header(params)
+    dsp = _dsp_sources()
+    own = [FRONTENDS_DIR / s for s in OWN_SOURCES]
+    h = hashlib.sha256()
+    for f in [*own, *sorted(FRONTENDS_DIR.glob("*.h")), t.startup, t.linker_script, *dsp]:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    h.update(header.encode())
+    h.update(firmware.memory_ld(board).encode())
+    h.update(" ".join((*flags, *firmware.CFLAGS, *DSP_CFLAGS, *firmware.LDFLAGS, _compiler_version(cc))).encode())
+    out = cache_dir() / "build" / f"fe-mfcc-{board.name}-{h.hexdigest()[:16]}"
+    if not (out / "firmware.elf").exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f"fe-{board.name}-", dir=out.parent))
+        try:
+            (work / "mfcc_tables.h").write_text(header)
+            (work / "memory.ld").write_text(firmware.memory_ld(board))
+            inc = ["-I", str(work), "-I", str(FRONTENDS_DIR), "-I", str(cmsis_mfcc.sources() / "Include"),
+                   "-I", str(cmsis_mfcc.sources() / "PrivateInclude")]
+            objs = []
+            for src in [*own, t.startup]:
+                obj = work / f"{'fe' if src in own else 'boot'}-{src.stem}.o"
+                _run([cc, *flags, *firmware.CFLAGS, *inc, "-c", str(src), "-o", str(obj)], work)
+                objs.append(str(obj))
+            for src in dsp:  # Arm's code, built with the board's flags but not our -Werror
+                obj = work / f"dsp-{src.stem}.o"
+                _run([cc, *flags, *DSP_CFLAGS, *inc, "-c", str(src), "-o", str(obj)], work)
+                objs.append(str(obj))
+            _run([cc, *t.cpu_flags(board.fpu), *firmware.LDFLAGS, "-L", str(work), "-T", str(t.linker_script),
+                  f"-Wl,-Map={work / 'firmware.map'}", "-o", str(work / "firmware.elf"), *objs, "-lm"], work)
+            try:
+                os.replace(work, out)
+            except OSError:
+                pass
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return _inspect(out)
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise AutotinyError(f"front-end firmware build failed:\n{' '.join(cmd)}\n{p.stderr}")
+
+
+_INPUT = re.compile(r"^\s+(?:(\S+)\s+)?0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(\S+)$")
+_FLASH_SECTIONS = (".isr_vector", ".text", ".ARM.exidx", ".data")
+_RAM_SECTIONS = (".data", ".bss")
+
+
+def map_sizes(map_text: str) -> dict[tuple[str, str], int]:
+    """(output section, input file) -> bytes, from a GNU ld map file's memory map."""
+    sizes: dict[tuple[str, str], int] = {}
+    body = map_text.split("Linker script and memory map", 1)[-1]
+    section = None
+    for line in body.splitlines():
+        if line and not line[0].isspace():
+            section = line.split()[0]
+            continue
+        m = _INPUT.match(line)
+        if m and section and not line.lstrip().startswith("*fill*") and m.group(4).endswith((".o", ")")):
+            key = (section, m.group(4))
+            sizes[key] = sizes.get(key, 0) + int(m.group(3), 16)
+    return sizes
+
+
+def _is_harness(path: str) -> bool:
+    name = Path(path).name
+    return any(name == f"fe-{h}.o" or name == f"boot-{h}.o" for h in HARNESS)
+
+
+def _inspect(out: Path) -> FrontendImage:
+    sizes = map_sizes((out / "firmware.map").read_text())
+    flash = sum(n for (s, f), n in sizes.items() if s in _FLASH_SECTIONS and not _is_harness(f))
+    harness = sum(n for (s, f), n in sizes.items() if s in _FLASH_SECTIONS and _is_harness(f))
+    static = sum(n for (s, f), n in sizes.items() if s in _RAM_SECTIONS and not _is_harness(f))
+    return FrontendImage(elf=out / "firmware.elf", flash=flash, static_ram=static, harness_flash=harness)
+
+
+_machines: dict[tuple, object] = {}
+_lock = threading.Lock()
+
+
+def _machine(board: Board, params: MfccParams):
+    from autotiny.measure.machine import Machine, memory_map
+
+    img = build(board, params)
+    key = (board, str(img.elf))
+    with _lock:
+        m = _machines.get(key)
+        if m is None:
+            m = _machines[key] = Machine(board.core, memory_map(board), elf=img.elf)
+    return m, img
+
+
+def run_clip(board: Board, params: MfccParams, audio: np.ndarray, scale: float = 1.0, zero_point: int = 0,
+             want_float: bool = False, max_instructions: int = 2_000_000_000) -> FrontendRun:
+    """Run the device front-end on one int16 clip (padded or cropped to the clip length)."""
+    from autotiny.frontends.mfcc import fit_length
+    from autotiny.measure.protocol import STACK_PAINT
+
+    x = np.asarray(audio)
+    if x.dtype != np.int16:
+        raise ValueError(f"the device front-end takes int16 audio, not {x.dtype}")
+    x = fit_length(x.reshape(-1), params.clip_samples).astype(np.int16)
+    m, _ = _machine(board, params)
+    syms = m.symbols
+    mb, arena = syms["at_mb"], syms["__arena_start"]
+    frames = frame_count(params)
+    with m.lock:
+        m.write(arena, x.tobytes())
+        m.write(mb, bytes(256))
+        m.write(mb + 32, np.array([scale], dtype=np.float32).tobytes() +
+                np.array([zero_point, int(want_float)], dtype=np.int32).tobytes())
+        lo, hi = m.stack_lo - m.mem.ram_base, m.stack_hi - m.mem.ram_base
+        m.ram[lo:hi].view(np.uint32)[:] = STACK_PAINT
+        info = m.run(max_instructions)
+        words = np.frombuffer(m.read(mb, 64), dtype=np.uint32)
+        if info["fault"] is not None or words[1] != 0:
+            raise AutotinyError(f"device front-end on {board.name} failed: "
+                                f"{info['fault'] or f'status {int(words[1]):#x}'}")
+        n = frames * params.n_mfcc
+        feats = np.frombuffer(m.read(int(words[6]), n), dtype=np.int8).reshape(frames, params.n_mfcc).copy()
+        fl = (np.frombuffer(m.read(int(words[7]), 4 * n), dtype=np.float32).reshape(frames, params.n_mfcc).copy()
+              if want_float else None)
+        stack = m.ram[lo:hi].view(np.uint32)
+        used = np.flatnonzero(stack != STACK_PAINT)
+        peak = (hi - lo) - int(used[0]) * 4 if used.size else 0
+        ev = [e for e in m.events() if e[1] == FE_OPCODE]
+    start = next(e for e in ev if e[2] == 0)
+    end = next(e for e in ev if e[2] == 1)
+    return FrontendRun(features=feats, float_features=fl, cycles=end[3] - start[3], instructions=end[4] - start[4],
+                       peak_stack=peak)
+
+
+def probe_clip(params: MfccParams, seed: int = 0) -> np.ndarray:
+    """A generated int16 clip (a chirp in noise): what `measure` runs when given no audio.  The
+    front-end has no data-dependent branches that matter (the clip's peak search and the float
+    math take the same path), so any clip gives the same cycles within a few."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(params.clip_samples) / params.sample_rate
+    x = 0.4 * np.sin(2 * np.pi * (200 + 1800 * t) * t) + 0.05 * rng.standard_normal(t.size)
+    return np.clip(x * 32767, -32768, 32767).astype(np.int16)
+
+
+def measure(board: Board, params: MfccParams, audio: np.ndarray | None = None) -> FrontendCost:
+    """The front-end's cycles, latency, energy, RAM and flash on a board (emulated)."""
+    from autotiny.firmware import stack_reservation
+
+    run = run_clip(board, params, probe_clip(params) if audio is None else audio)
+    _, img = _machine(board, params)
+    latency_ms = run.cycles / board.clock_hz * 1e3
+    audio_bytes = 2 * params.clip_samples
+    reserved = stack_reservation(run.peak_stack)
+    return FrontendCost(board=board.name, frontend="mfcc", params=asdict(params), cycles=run.cycles,
+                        latency_ms=latency_ms, energy_uj=latency_ms * board.active_power_mw,
+                        audio_bytes=audio_bytes, static_ram=img.static_ram, peak_stack=run.peak_stack,
+                        stack_reserved=reserved, ram_bytes=audio_bytes + img.static_ram + reserved,
+                        flash_bytes=img.flash)

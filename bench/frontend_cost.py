@@ -1,0 +1,145 @@
+"""What the KWS MFCC front-end costs on each board, beside the MLPerf Tiny KWS network.
+
+    AUTOTINY_DATA=/work/shared/data .venv/bin/python bench/frontend_cost.py [--match N] [--accuracy]
+
+Front-end: firmware/frontends/ (CMSIS-DSP arm_mfcc_f32 per frame, tables generated from the
+params, quantised into the model's int8 input), built per board as conf/board builds the
+firmware and emulated on a generated 1 s clip (autotiny.frontends.device.measure).  Network: the
+MLPerf Tiny int8 KWS model (DS-CNN, 49x10 input) measured as bench/mlperf_tiny.py measures it.
+RAM of the front-end = the int16 clip (32,000 B) + its static data + its stack reserved
+(peak + 25 % + 256 B; its buffers are on the stack); the int8 features are the network's input
+tensor, counted in the network's arena.  Energy = latency x the board's active power.
+
+--match N: on N Speech Commands clips, how far the CMSIS-DSP MFCC (the cmsisdsp wheel: host) is
+from the numpy MLPerf-style front-end, and the device's C front-end (emulated, stm32f746) from
+both, in float and in int8 steps.
+--accuracy: the MLPerf Tiny int8 KWS model (trained on the numpy-style front-end) scored on the
+3,581 shared clips with numpy features and with CMSIS-DSP features (host wheel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from autotiny.config import compose  # noqa: E402
+from autotiny.frontends import cmsis_mfcc, device  # noqa: E402
+from autotiny.frontends.mfcc import MfccParams, mfcc, quantize  # noqa: E402
+
+BOARDS = ("stm32f746", "stm32l4r5", "nrf52840")
+SETTINGS = {  # name -> params (window_ms, n_mels, n_mfcc: the values search_spaces/kws.yaml offers)
+    "49x10 MLPerf (30 ms, 40 mels)": MfccParams(),
+    "49x13 (30 ms, 32 mels)": MfccParams(n_mels=32, n_mfcc=13),
+    "49x10 (40 ms, 40 mels)": MfccParams(window_ms=40),
+    "49x13 (40 ms, 32 mels)": MfccParams(window_ms=40, n_mels=32, n_mfcc=13),
+}
+SCALE, ZP = 0.5847, 83  # the MLPerf Tiny KWS model's input quantisation
+
+
+def revision() -> str:
+    run = lambda *a: subprocess.run(["git", *a], cwd=Path(__file__).resolve().parents[1],  # noqa: E731
+                                    capture_output=True, text=True).stdout.strip()
+    dirty = run("status", "--porcelain", "--", "firmware", "emulation", "autotiny/measure", "autotiny/frontends")
+    return (run("rev-parse", "--short", "HEAD") or "?") + (" + uncommitted changes" if dirty else "")
+
+
+def network_cost(root: Path, board):
+    from autotiny.measure import emulator
+
+    path = root / "mlperf_tiny" / "kws_ref_model_int8.tflite"
+    if not path.exists():
+        return None
+    m = emulator.measure_emulated(path.read_bytes(), board)
+    return m if m.status == "ok" else None
+
+
+def cost_table(root: Path) -> None:
+    print(f"measured at {revision()}, CMSIS-DSP {cmsis_mfcc.CMSIS_DSP_VERSION} sources; emulated")
+    print(f"{'board':<10} {'front-end':<30} {'FE cycles':>10} {'FE ms':>7} {'FE uJ':>7} {'FE RAM B':>9} "
+          f"{'(stack pk)':>10} {'FE flash B':>10} | {'net ms':>7} {'net RAM B':>9} {'net flash B':>11} {'FE/total':>8}")
+    for name in BOARDS:
+        board = compose([f"board={name}"]).board
+        net = network_cost(root, board)
+        for label, p in SETTINGS.items():
+            c = device.measure(board, p)
+            if net is not None and label.startswith("49x10 MLPerf"):
+                nl, nr, nf = net.latency_ms.value, net.ram_bytes.value, net.flash_bytes.value
+                tail = f"{nl:>7.2f} {nr:>9,.0f} {nf:>11,.0f} {c.latency_ms / (c.latency_ms + nl):>8.0%}"
+            else:
+                tail = f"{'':>7} {'':>9} {'':>11} {'':>8}"
+            print(f"{name:<10} {label:<30} {c.cycles:>10,} {c.latency_ms:>7.2f} {c.energy_uj:>7.0f} "
+                  f"{c.ram_bytes:>9,} {c.peak_stack:>10,} {c.flash_bytes:>10,} | {tail}")
+    print("FE RAM = int16 clip 32,000 B + static + stack reserved; network: MLPerf Tiny KWS int8 (49x10 input), "
+          "RAM reserved and flash (firmware + 2 model slots) as autotiny measure reports them")
+
+
+def clips(root: Path, n: int):
+    from autotiny.data.speech_commands import SpeechCommands
+
+    waves, labels = SpeechCommands(root / "speech_commands_v0.02").load("all")
+    return waves, labels, np.linspace(0, len(waves) - 1, n).astype(int)
+
+
+def match(root: Path, n: int) -> None:
+    waves, _, idx = clips(root, n)
+    p = MfccParams()
+    audio = np.round(waves[idx] * 32768).astype(np.int16)
+    x = audio.astype(np.float32) / 32768
+    host, ref = cmsis_mfcc.mfcc(x, p), mfcc(x, p)
+    board = compose(["board=stm32f746"]).board
+    t0 = time.perf_counter()
+    runs = [device.run_clip(board, p, a, scale=SCALE, zero_point=ZP, want_float=True) for a in audio]
+    dev = np.stack([r.float_features for r in runs])
+    dev_q = np.stack([r.features for r in runs]).astype(int)
+    print(f"\n{n} Speech Commands clips, 49x10 MLPerf params ({time.perf_counter() - t0:.0f} s on the emulator)")
+    for what, a, b in (("CMSIS-DSP (host wheel) vs numpy", host, ref), ("device C vs CMSIS-DSP host", dev, host),
+                       ("device C vs numpy", dev, ref)):
+        d = np.abs(a - b)
+        qa = dev_q if a is dev else quantize(a, SCALE, ZP).astype(int)
+        dq = np.abs(qa - quantize(b, SCALE, ZP))
+        print(f"  {what:<34} float max |diff| {d.max():.2e}, mean {d.mean():.1e}; int8: max {dq.max()} step, "
+              f"{(dq > 0).mean():.2%} of values differ")
+
+
+def accuracy(root: Path) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    waves, labels, _ = clips(root, 1)
+    p = MfccParams()
+    it = Interpreter(model_path=str(root / "mlperf_tiny" / "kws_ref_model_int8.tflite"))
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    print(f"\nMLPerf Tiny int8 KWS model on {len(labels)} shared clips (trained on the numpy-style front-end)")
+    for what, fe in (("numpy MLPerf-style", mfcc), ("CMSIS-DSP arm_mfcc_f32", cmsis_mfcc.mfcc)):
+        t0 = time.perf_counter()
+        q = quantize(fe(waves, p), SCALE, ZP)[..., None]
+        it.resize_tensor_input(inp["index"], [len(q), *q.shape[1:]])
+        it.allocate_tensors()
+        it.set_tensor(inp["index"], q)
+        it.invoke()
+        acc = float((it.get_tensor(out["index"]).argmax(axis=1) == labels).mean())
+        print(f"  {what:<24} top-1 {acc:.4f}  ({time.perf_counter() - t0:.1f} s)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--match", type=int, default=0, metavar="N", help="compare the front-ends on N real clips")
+    ap.add_argument("--accuracy", action="store_true", help="score the MLPerf KWS model on both front-ends")
+    args = ap.parse_args()
+    root = Path(os.environ.get("AUTOTINY_DATA", "/work/shared/data"))
+    cost_table(root)
+    if args.match:
+        match(root, args.match)
+    if args.accuracy:
+        accuracy(root)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""The KWS MFCC on the device (firmware/frontends/, CMSIS-DSP) against the same C code through the
+cmsisdsp wheel and against the numpy MLPerf-style front-end; its cost figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autotiny.errors import AutotinyError
+from autotiny.frontends import cmsis_mfcc
+from autotiny.frontends.mfcc import MfccParams, mfcc, quantize
+
+# numpy front-end (float64) vs CMSIS-DSP's arm_mfcc_f32 (float32, libm logf): max |diff| 3.4e-5 on 40
+# Speech Commands clips (bench/frontend_cost.py --match 40), 1.9e-4 on every 12th of the 3,581; bound with margin.
+NUMPY_TOLERANCE = 2e-3
+SCALE, ZP = 0.5847, 83  # the MLPerf Tiny int8 KWS model's input quantisation
+
+
+def clip(seed: int, n: int = 16000) -> np.ndarray:
+    """A generated int16 clip: two chirps and noise at a random level (never the same twice per seed)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / 16000
+    f0, f1 = rng.uniform(100, 1500, 2)
+    x = np.sin(2 * np.pi * (f0 + 900 * t) * t) + 0.5 * np.sin(2 * np.pi * (f1 + 300 * t) * t)
+    x = rng.uniform(0.05, 0.6) * x / 1.5 + rng.uniform(0.001, 0.05) * rng.standard_normal(n)
+    return np.clip(x * 32767, -32768, 32767).astype(np.int16)
+
+
+def test_tables_come_from_the_params():
+    p = MfccParams(window_ms=40, n_mels=32, n_mfcc=13)
+    t = cmsis_mfcc.tables(p)
+    assert t["fft_len"] == 1024 and t["dct"].size == 13 * 32 and t["filter_len"].size == 32
+    assert np.count_nonzero(t["window"]) == p.window_samples - 1  # periodic Hann: w[0] = 0, zeros after the window
+    h = cmsis_mfcc.header(p)
+    assert "#define FE_FRAMES 49u" in h and "#define FE_N_MFCC 13u" in h and "arm_mfcc_init_1024_f32" in h
+    with pytest.raises(AutotinyError, match="fft_size 640"):
+        cmsis_mfcc.tables(MfccParams(window_ms=40, fft_size=640))
+
+
+def test_cmsis_mfcc_close_to_the_numpy_front_end():
+    p = MfccParams()
+    x = np.stack([clip(s) for s in range(3)]).astype(np.float32) / 32768
+    a, b = cmsis_mfcc.mfcc(x, p), mfcc(x, p)
+    assert a.shape == b.shape == (3, 49, 10)
+    assert np.abs(a - b).max() < NUMPY_TOLERANCE
+    assert np.abs(quantize(a, SCALE, ZP).astype(int) - quantize(b, SCALE, ZP)).max() <= 1
+
+
+def test_map_sizes_split_by_object():
+    from autotiny.frontends.device import map_sizes
+
+    text = ("Linker script and memory map\n\n.text           0x08000000      0x300\n"
+            " .text.main    0x08000000       0x40 /b/fe-fe_main.o\n"
+            " .text.arm_mfcc_f32\n                0x08000040      0x1a0 /b/dsp-arm_mfcc_f32.o\n"
+            " *fill*         0x080001e0        0x4 \n"
+            ".bss            0x20004000       0x10\n"
+            " .bss.x         0x20004000       0x10 /usr/lib/libc_nano.a(lib_a-impure.o)\n")
+    assert map_sizes(text) == {(".text", "/b/fe-fe_main.o"): 0x40, (".text", "/b/dsp-arm_mfcc_f32.o"): 0x1a0,
+                               (".bss", "/usr/lib/libc_nano.a(lib_a-impure.o)"): 0x10}
+
+
+def _check_device(board, p, audio_int16):
+    from autotiny.frontends import device
+
+    run = device.run_clip(board, p, audio_int16, scale=SCALE, zero_point=ZP, want_float=True)
+    ref = cmsis_mfcc.mfcc(audio_int16.astype(np.float32) / 32768, p)[0]
+    assert run.float_features.shape == ref.shape
+    assert np.abs(run.float_features - ref).max() < cmsis_mfcc.TOLERANCE
+    # the device's int8 is the reference rule on its own floats (float32 division: 1 step at most)
+    q = quantize(run.float_features, SCALE, ZP).astype(int)
+    assert np.abs(run.features.astype(int) - q).max() <= 1 and (run.features == q).mean() > 0.99
+    assert np.abs(run.features.astype(int) - quantize(ref, SCALE, ZP)).max() <= 1
+    assert np.abs(run.float_features - mfcc(audio_int16.astype(np.float32) / 32768, p)[0]).max() < NUMPY_TOLERANCE
+    return run
+
+
+@pytest.mark.needs_arm_gcc
+def test_device_front_end_matches_and_is_measured():
+    from autotiny.config import compose
+    from autotiny.firmware import stack_reservation
+    from autotiny.frontends import device
+
+    board = compose(["board=stm32l4r5"]).board
+    small = MfccParams()
+    for seed in (1, 2):
+        _check_device(board, small, clip(seed))
+    # silence: log(1e-6) in every band, c0 saturates, the others are float32 noise around 0 — on the
+    # quantisation edge trunc(x / scale + zp), which the device must take as the host's double does
+    silent = device.run_clip(board, small, np.zeros(16000, np.int16), scale=SCALE, zero_point=ZP, want_float=True)
+    assert (silent.features[:, 0] == -128).all()
+    assert (silent.features == quantize(silent.float_features, SCALE, ZP)).all()
+    half = clip(4, 8000)  # half a second: the rest is padded with zeros, as the loader does
+    run = _check_device(board, small, half)
+    assert (run.features[30:] == quantize(run.float_features[30:], SCALE, ZP)).all()
+
+    cost = device.measure(board, small)
+    assert cost.cycles > 0 and cost.latency_ms == pytest.approx(cost.cycles / board.clock_hz * 1e3)
+    assert cost.energy_uj == pytest.approx(cost.latency_ms * board.active_power_mw)
+    assert cost.ram_bytes == cost.audio_bytes + cost.static_ram + stack_reservation(cost.peak_stack)
+    # the stack holds the frame, the FFT scratch (2 x FFT length) and the coefficients
+    assert cost.peak_stack >= 3 * 512 * 4
+    tables = sum(v.nbytes for k, v in cmsis_mfcc.tables(small).items() if k != "fft_len")
+    assert cost.flash_bytes > tables
+
+    # a 40 ms window needs a 1,024-point FFT: more work, more stack, bigger twiddle tables
+    big = MfccParams(window_ms=40, n_mels=32, n_mfcc=13)
+    _check_device(board, big, clip(3))
+    big_cost = device.measure(board, big)
+    assert big_cost.cycles > cost.cycles and big_cost.peak_stack > cost.peak_stack
+    assert big_cost.flash_bytes > cost.flash_bytes
+
+
+@pytest.mark.needs_arm_gcc
+def test_device_front_end_on_real_clips(data_root):
+    from autotiny.config import compose
+    from autotiny.data.speech_commands import read_wav
+
+    board = compose(["board=stm32f746"]).board
+    wavs = sorted((data_root / "speech_commands_v0.02").glob("[a-z]*/*.wav"))[::400][:4]
+    assert wavs
+    for w in wavs:
+        audio = np.round(read_wav(w) * 32768).astype(np.int16)
+        _check_device(board, MfccParams(), audio)
