@@ -197,7 +197,7 @@ class SearchSettings(_Strict):
     studies_dir: str = "studies"
     output_dir: str
     space: str | None = None
-    objectives: list[Literal["accuracy", "cost", "flash", "ram", "latency", "energy"]] = Field(min_length=1)
+    objectives: list[Literal["accuracy", "auc", "cost", "flash", "ram", "latency", "energy"]] = Field(min_length=1)
     repeat_candidates: bool = False  # false: a candidate already answered reuses that result (small spaces)
     max_retries: int = Field(default=1, ge=0)  # a failed trial is retried on later runs, this many times
     runner: Literal["process", "inline"] = "process"  # process: trials in a worker the search can always stop

@@ -3,7 +3,7 @@ quantized model itself (the probabilities feed the cost-weighted decision rule, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -15,6 +15,11 @@ class Scores:
     confusion: np.ndarray  # [true, predicted] counts (argmax decisions)
     probs: np.ndarray | None = None  # [N, classes] dequantized model outputs
     labels: np.ndarray | None = None
+    metrics: dict[str, float] = field(default_factory=dict)  # the task's figures beside accuracy (auc)
+
+    def figures(self) -> dict[str, float]:
+        """accuracy and the task's other figures, by the name the trial record stores them under."""
+        return {"accuracy": self.accuracy, **self.metrics}
 
     def per_class_recall(self) -> np.ndarray:
         totals = self.confusion.sum(axis=1)

@@ -72,14 +72,16 @@ class Trained:
         return self.noisy.get(self.field_snr_db, (self.val, self.test))
 
     def accuracy_metrics(self) -> dict[str, float]:
-        """Clean, per-SNR and field accuracy of both splits, named as the trial record stores them."""
+        """Clean, per-SNR and field accuracy (and the task's other figures, e.g. auc) of both splits,
+        named as the trial record stores them: val_accuracy, test_auc_10db, val_auc_field, ..."""
         from autotiny.noise import snr_name
 
-        out = {"val_accuracy": self.val.accuracy, "test_accuracy": self.test.accuracy}
-        for snr, (v, t) in self.noisy.items():
-            out[f"val_accuracy_{snr_name(snr)}"], out[f"test_accuracy_{snr_name(snr)}"] = v.accuracy, t.accuracy
-        fv, ft = self.field
-        out["val_accuracy_field"], out["test_accuracy_field"] = fv.accuracy, ft.accuracy
+        out: dict[str, float] = {}
+        for suffix, (v, t) in [("", (self.val, self.test)),
+                               *((f"_{snr_name(snr)}", vt) for snr, vt in self.noisy.items()),
+                               ("_field", self.field)]:
+            for name, value in v.figures().items():
+                out[f"val_{name}{suffix}"], out[f"test_{name}{suffix}"] = value, t.figures()[name]
         return out
 
 
@@ -166,6 +168,7 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
         x_train, y_train = data.features(spec, "train")
         x_val, y_val = data.features(spec, "val")
         x_test, y_test = data.features(spec, "test")
+        y_fit = task.fit_targets(x_train, y_train)  # labels, or the features themselves (autoencoders)
     if len(x_train) == 0 or len(x_val) == 0:
         raise TrainingError(f"empty split: train={len(x_train)} val={len(x_val)} clips; use more data "
                             "(data.max_per_class) or other data.val_pct/test_pct")
@@ -179,13 +182,13 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
         model.compile(optimizer=keras.optimizers.Adam(lr),
                       loss=task.loss, metrics=[task.metric])
         rng = np.random.default_rng([seed, 1])
-        losses = _fit(model, spec.training.epochs, spec, data, x_train, y_train, guard, rng, verbose)
+        losses = _fit(model, spec.training.epochs, spec, data, x_train, y_fit, guard, rng, verbose)
         if spec.quantization == "int8_qat" and guard.bad_epoch is None:
             from autotiny.compress import QAT_EPOCH_SHARE, QAT_MIN_EPOCHS, qat_model
 
             model = qat_model(model, task.loss, task.metric, spec.training.learning_rate)
             qat_epochs = max(QAT_MIN_EPOCHS, round(spec.training.epochs * QAT_EPOCH_SHARE))
-            losses += _fit(model, qat_epochs, spec, data, x_train, y_train, guard, rng, verbose)
+            losses += _fit(model, qat_epochs, spec, data, x_train, y_fit, guard, rng, verbose)
     if guard.bad_epoch is not None:
         raise TrainingError(f"training diverged at epoch {guard.bad_epoch} (loss {guard.loss}, non-finite "
                             f"weights or loss; learning_rate={spec.training.learning_rate:g})")
@@ -197,9 +200,10 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
         m = measure(tflite, cfg)
     stages.enter("evaluate")
     with timings.stage("evaluate"):
-        val = task.score(tflite, x_val, y_val)
-        test = task.score(tflite, x_test, y_test) if len(x_test) else val
-        noisy = _score_noisy(tflite, spec, cfg, data, task)
+        score = task.scorer(tflite, x_train)
+        val = score(x_val, y_val)
+        test = score(x_test, y_test) if len(x_test) else val
+        noisy = _score_noisy(score, spec, cfg, data)
         field_snr = cfg.task.noise.field_snr_db if noisy else None
         decision, figures, operating = decide(*noisy.get(field_snr, (val, test)), cfg)
     return Trained(tflite, m, check_budget(m, cfg.budget, cfg.board), val, test,
@@ -229,8 +233,7 @@ def _fit(model, epochs: int, spec: CandidateSpec, data: TaskData, x_train: np.nd
     return losses or [float("nan")]
 
 
-def _score_noisy(tflite: bytes, spec: CandidateSpec, cfg: RunConfig, data: TaskData,
-                 task: Task) -> dict[float, tuple[Scores, Scores]]:
+def _score_noisy(score, spec: CandidateSpec, cfg: RunConfig, data: TaskData) -> dict[float, tuple[Scores, Scores]]:
     """(val, test) scores at each of the task's evaluation SNRs; {} when the task has no noise."""
     out: dict[float, tuple[Scores, Scores]] = {}
     for snr in cfg.task.noise.eval_snr_db:
@@ -238,8 +241,8 @@ def _score_noisy(tflite: bytes, spec: CandidateSpec, cfg: RunConfig, data: TaskD
         if val is None:
             return {}
         test = data.noisy_features(spec, "test", snr)
-        scored_val = task.score(tflite, *val)
-        out[snr] = (scored_val, task.score(tflite, *test) if len(test[0]) else scored_val)
+        scored_val = score(*val)
+        out[snr] = (scored_val, score(*test) if len(test[0]) else scored_val)
     return out
 
 

@@ -20,6 +20,7 @@ from autotiny.trial import TrialRecord
 # objective name → (direction, record value)
 OBJECTIVES = {
     "accuracy": ("maximize", "val_accuracy_field"),  # at the task's field SNR (task.noise), else clean
+    "auc": ("maximize", "val_auc_field"),  # a one-class task's ROC AUC (task=anomaly), as accuracy above
     "cost": ("minimize", "val_cost_per_1000"),  # expected cost of the tuned decision rule (task.costs)
     "flash": ("minimize", "flash_bytes"),
     "ram": ("minimize", "ram_bytes"),
@@ -33,7 +34,7 @@ def objective_values(rec: TrialRecord, objectives: list[str]) -> tuple[float, ..
     out = []
     for o in objectives:
         v = rec.value(OBJECTIVES[o][1])
-        out.append(0.0 if v is None and o == "accuracy" else float("inf") if v is None else float(v))
+        out.append(0.0 if v is None and o in ("accuracy", "auc") else float("inf") if v is None else float(v))
     return tuple(out)
 
 
@@ -163,8 +164,10 @@ def console_line(rec: TrialRecord, header: str, elapsed: float) -> str:
     if rec.state == "complete":
         lat = rec.figures["latency_ms"]
         field = rec.metrics.get("test_accuracy_field", rec.metrics["test_accuracy"])
+        auc = (f" auc val {rec.metrics['val_auc']:.3f} test {rec.metrics.get('test_auc', float('nan')):.3f}"
+               if "val_auc" in rec.metrics else "")  # a one-class task (task=anomaly)
         return (f"{header} ok  val {rec.metrics['val_accuracy']:.3f} test {rec.metrics['test_accuracy']:.3f} "
-                f"field {field:.3f} | "
+                f"field {field:.3f}{auc} | "
                 f"flash {_kb(rec.value('flash_bytes'))} RAM {_kb(rec.value('ram_bytes'))} "
                 f"{lat.value:.1f} ms ({lat.source}) | {elapsed:.0f} s")
     if rec.state == "infeasible":

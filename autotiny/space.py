@@ -4,7 +4,8 @@ A parameter is a fixed value, `{choices: [...]}`, or a range `{low, high, step?,
 (integer when low and high are integers). Names in Optuna are dotted: `model.channels`.
 The model section names one family (`type` + `params`) or several (`families: {name: params}`):
 then the family is itself a choice (`model.family`) and each family's parameters are
-conditional on it, named `model.<family>.<param>` so the sampler models them apart.
+conditional on it, named `model.<family>.<param>` so the sampler models them apart.  The
+front-end section may list several types the same way (`frontend.type`, `frontend.<type>.<param>`).
 """
 
 from __future__ import annotations
@@ -213,8 +214,6 @@ def _check_space(space: SearchSpace, path: Path) -> None:
     from autotiny.frontends import FRONTENDS
     from autotiny.models import FAMILIES
 
-    if space.frontend.families is not None:
-        raise ConfigError(f"{path}: frontend.families: only the model section may list several families")
     sections = (("frontend", space.frontend, FRONTENDS), ("model", space.model, FAMILIES))
     for name, section, registry in sections:
         many = section.families is not None
@@ -276,7 +275,13 @@ def suggest(space: SearchSpace, trial: Suggester) -> CandidateSpec:
     from autotiny.frontends import FRONTENDS
     from autotiny.models import FAMILIES
 
-    fe = {k: _suggest(trial, f"frontend.{k}", v) for k, v in space.frontend.params.items()}
+    frontends = space.frontend.choices()
+    if space.frontend.families is not None:  # the front-end type is a choice too, its params conditional
+        fe_type = _suggest(trial, "frontend.type", {"choices": list(frontends)})
+        fe_prefix = f"frontend.{fe_type}."
+    else:
+        fe_type, fe_prefix = space.frontend.type, "frontend."
+    fe = {k: _suggest(trial, fe_prefix + k, v) for k, v in (frontends[fe_type] or {}).items()}
     families = space.model.choices()
     if space.model.families is not None:
         family = _suggest(trial, "model.family", {"choices": list(families)})
@@ -289,12 +294,12 @@ def suggest(space: SearchSpace, trial: Suggester) -> CandidateSpec:
         epochs=int(_suggest(trial, "training.epochs", tr.epochs)),
         learning_rate=float(_suggest(trial, "training.learning_rate", tr.learning_rate)),
         batch_size=int(_suggest(trial, "training.batch_size", tr.batch_size)))
-    fe_params = _build_params(FRONTENDS[space.frontend.type].params_type, fe, "frontend.params")
+    fe_params = _build_params(FRONTENDS[fe_type].params_type, fe, "frontend.params")
     model_params = _build_params(FAMILIES[family].params_type,
                                  {k: tuple(v) if isinstance(v, list) else v for k, v in mp.items()},
                                  "model.params")
     quant = _suggest(trial, "compression.quantization", space.compression.quantization)
-    return CandidateSpec(frontend=space.frontend.type, frontend_params=fe_params,
+    return CandidateSpec(frontend=fe_type, frontend_params=fe_params,
                          family=family, model_params=model_params,
                          training=training, quantization=quant)
 

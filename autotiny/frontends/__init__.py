@@ -1,4 +1,5 @@
-"""Front-ends (audio MFCC, image resize), chosen by name from the search space (`FRONTENDS`)."""
+"""Front-ends (audio MFCC, image resize, vibration spectra and statistics), chosen by name from the
+search space (`FRONTENDS`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 from autotiny.errors import ConfigError
 from autotiny.frontends import image as _image
 from autotiny.frontends import mfcc as _mfcc
+from autotiny.frontends import vibration as _vib
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,9 @@ class Frontend:
 FRONTENDS: dict[str, Frontend] = {
     "mfcc": Frontend("mfcc", _mfcc.MfccParams, _mfcc.output_shape, _mfcc.mfcc),
     "image": Frontend("image", _image.ImageParams, _image.output_shape, _image.image),
+    "fft_bands": Frontend("fft_bands", _vib.BandParams, _vib.bands_shape, _vib.fft_bands),
+    "log_spectrum": Frontend("log_spectrum", _vib.SpectrumParams, _vib.spectrum_shape, _vib.log_spectrum),
+    "time_stats": Frontend("time_stats", _vib.StatsParams, _vib.stats_shape, _vib.time_stats),
 }
 
 

@@ -1,7 +1,8 @@
 """Tasks, registered by kind: `get_task(cfg.task)` returns the implementation a config names.
 
 This package owns the registry (`TASKS`) and the interface (`autotiny.tasks.base.Task`); each
-task is one module (kws.py: keyword spotting on Speech Commands; vision.py: MNIST / 8×8 digits). Adding a task = one module
+task is one module (kws.py: keyword spotting on Speech Commands; vision.py: MNIST / 8×8 digits;
+fault.py and anomaly.py: CWRU bearing vibration). Adding a task = one module
 with a `Task` subclass and one entry here. Importing this package must stay cheap (no numpy,
 no TensorFlow): task modules import their data loaders and front-ends inside their methods.
 It must not know about any one task beyond this table.
@@ -12,7 +13,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from autotiny.errors import ConfigError
+from autotiny.tasks.anomaly import AnomalyDetection
 from autotiny.tasks.base import Dataset, Task
+from autotiny.tasks.fault import FaultClassification
 from autotiny.tasks.kws import KeywordSpotting
 from autotiny.tasks.vision import ImageClassification
 
@@ -22,6 +25,8 @@ if TYPE_CHECKING:
 TASKS: dict[str, type[Task]] = {
     KeywordSpotting.kind: KeywordSpotting,
     ImageClassification.kind: ImageClassification,
+    FaultClassification.kind: FaultClassification,
+    AnomalyDetection.kind: AnomalyDetection,
 }
 
 

@@ -2,8 +2,9 @@
 
 A task owns its data (where it lies, how it is built and split, which files it reads), how a
 candidate's front-end turns that data into features and of which shape, how many outputs the
-model has, the training loss and metric, how a trained int8 model is scored, and how a
-candidate is described on the console.
+model has, the training loss and metric, what the model is fitted to (labels, or the features
+for an autoencoder), how a trained int8 model is scored, and how a candidate is described on the
+console.
 
 It must not know the board, the budget, measurement backends, Optuna, MLflow or how trials
 are run: the pipeline hands it a `CandidateSpec` and asks for shapes and features; the search,
@@ -14,7 +15,7 @@ registered by kind in `autotiny.tasks.TASKS` and chosen by the config's `task.ki
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, Callable, ClassVar, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
@@ -91,10 +92,22 @@ class Task:
         noise per example; None: no augmentation."""
         return None
 
+    # ---- training targets ---------------------------------------------------------------------
+    def fit_targets(self, features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """What the model is fitted to on the training split: the labels for a classifier (an
+        autoencoder overrides this with the features themselves)."""
+        return labels
+
     # ---- scoring ------------------------------------------------------------------------------
     def score(self, model: bytes, features: np.ndarray, labels: np.ndarray) -> Scores:
         """The int8 .tflite `model` scored on one split."""
         raise NotImplementedError
+
+    def scorer(self, model: bytes, train_features: np.ndarray) -> Callable[[np.ndarray, np.ndarray], Scores]:
+        """How the trained int8 `model` is scored on each split: a function of (features, labels).
+        A one-class task calibrates its anomaly score on the training features here; a classifier
+        needs nothing beyond `score`. Scores.metrics carries figures beside accuracy (auc)."""
+        return lambda features, labels: self.score(model, features, labels)
 
     # ---- console ----------------------------------------------------------------------------
     def describe(self, spec: CandidateSpec) -> str:
