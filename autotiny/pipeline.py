@@ -126,7 +126,7 @@ def precheck(spec: CandidateSpec, cfg: RunConfig, timings: Timings, seed: int = 
             calibration = np.random.default_rng(seed).normal(0.0, 10.0, size=(8, *shape)).astype(np.float32)
             tflite = size_probe_tflite(model, calibration, seed)
         stages.enter("emulate")
-        m = measure(tflite, cfg, seed=seed)
+        m = measure(tflite, cfg, seed=seed, spec=spec)  # + the front-end on the device, where it runs there
     return PreCheck(shape, m, check_budget(m, cfg.budget, cfg.board), model)
 
 
@@ -197,7 +197,7 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
         tflite = to_int8_tflite(model, x_train[np.random.default_rng(0).permutation(len(x_train))])
     stages.enter("emulate")
     with timings.stage("measure"):
-        m = measure(tflite, cfg)
+        m = measure(tflite, cfg, spec=spec)
     stages.enter("evaluate")
     with timings.stage("evaluate"):
         score = task.scorer(tflite, x_train)

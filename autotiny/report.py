@@ -345,6 +345,19 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
             + "</table>")
 
 
+def _frontend_split(figs: dict) -> str:
+    """The chosen model's figures as front-end (on the device) + network (autotiny.frontends.device)."""
+    if "frontend_latency_ms" not in figs:
+        return "<p class='note'>not recorded (the chosen model's front-end does not run on the device)</p>"
+    rows = [[name, f"{figs['frontend_' + k].value:,.6g}", f"{figs[k].value - figs['frontend_' + k].value:,.6g}",
+             f"{figs[k].value:,.6g} {figs[k].unit}"]
+            for name, k in (("latency", "latency_ms"), ("energy", "energy_uj"), ("RAM reserved", "ram_bytes"),
+                            ("flash", "flash_bytes"))]
+    return (_table(["figure", "front-end", "network", "total"], rows) + "<p class='source'>Source: emulated "
+            "(front-end: firmware/frontends on the board, run before the network; RAM: the clip buffer, its static "
+            "data and the stack beyond the network's)</p>")
+
+
 def render(v: StudyView, drawn: list[Chart]) -> str:
     e = html.escape
     counts = {s: sum(r.state == s for r in v.records) for s in ("complete", "infeasible", "failed")}
@@ -374,8 +387,7 @@ def render(v: StudyView, drawn: list[Chart]) -> str:
             parts.append(f"<p class='source'>Source: {e(ch.source)}</p>")
         else:
             parts.append(f"<p class='note'>{e(ch.note)}</p>")
-    parts.append("<h2>Front-end vs network cost</h2><p class='note'>not recorded (the measurement does not "
-                 "split the front-end's cost from the network's yet)</p>")
+    parts.append("<h2>Front-end vs network cost</h2>" + _frontend_split(v.chosen.figures if v.chosen else {}))
     if v.front:
         parts.append("<h2>Pareto table</h2>")
         acc = accuracy_key(v.front)

@@ -265,3 +265,57 @@ def measure(board: Board, params: MfccParams, audio: np.ndarray | None = None) -
                         audio_bytes=audio_bytes, static_ram=img.static_ram, peak_stack=run.peak_stack,
                         stack_reserved=reserved, ram_bytes=audio_bytes + img.static_ram + reserved,
                         flash_bytes=img.flash)
+
+
+# Front-ends with a device implementation (search-space `frontend.type` names); others run on the host only.
+DEVICE_FRONTENDS = ("mfcc",)
+_costs: dict[tuple, FrontendCost] = {}
+
+
+def cost(board: Board, params: MfccParams) -> FrontendCost:
+    """`measure` memoized per process (a search meets the same few front-end settings again and again)."""
+    key = (board, params)
+    with _lock:
+        c = _costs.get(key)
+    if c is None:
+        c = measure(board, params)
+        with _lock:
+            _costs[key] = c
+    return c
+
+
+def with_frontend(m, board: Board, frontend: str, params):
+    """The network's Measurement with the device front-end's cost added (front-end then network on
+    one device): latency and energy add; flash adds the front-end's code and tables; RAM adds the
+    clip buffer and the front-end's static data, and the stack only where the front-end's
+    reservation exceeds the network's (the two run one after the other on the same stack).  The
+    `frontend_*` figures are what the front-end adds, so network = headline - front-end for each.
+    A front-end with no device implementation, or a run that failed, is returned unchanged."""
+    import dataclasses
+
+    from autotiny.measure import Figure
+
+    if frontend not in DEVICE_FRONTENDS or m.status != "ok" or not m.ram:
+        return m
+    c = cost(board, params)
+    shared_stack = m.ram.get("stack_reserved", 0)
+    ram = c.audio_bytes + c.static_ram + max(0, c.stack_reserved - shared_stack)
+    used = c.audio_bytes + c.static_ram + max(0, c.peak_stack - m.ram.get("stack_peak", 0))
+
+    def plus(f: Figure, v: float) -> Figure:
+        return Figure(f.value + v, f.unit, f.source, f.assumption)
+
+    assumption = board.assumption("active_power")
+    return dataclasses.replace(
+        m, latency_ms=plus(m.latency_ms, c.latency_ms), energy_uj=plus(m.energy_uj, c.energy_uj),
+        ram_bytes=plus(m.ram_bytes, ram), flash_bytes=plus(m.flash_bytes, c.flash_bytes),
+        ram_used_bytes=plus(m.ram_used_bytes, used) if m.ram_used_bytes is not None else None,
+        frontend_cycles=Figure(c.cycles, "cycles", "emulated"),
+        frontend_latency_ms=Figure(c.latency_ms, m.latency_ms.unit, "emulated"),
+        frontend_energy_uj=Figure(c.energy_uj, m.energy_uj.unit, "emulated", assumption),
+        frontend_ram_bytes=Figure(ram, "B", "emulated"), frontend_flash_bytes=Figure(c.flash_bytes, "B", "emulated"),
+        frontend={**c.as_dict(), "added_ram_bytes": ram},
+        notes=(*m.notes, f"front-end {frontend} on the device (firmware/frontends, CMSIS-DSP): "
+                         f"{c.latency_ms:.2f} ms, RAM +{ram:,} B (clip {c.audio_bytes:,} + static {c.static_ram:,} "
+                         f"+ stack beyond the network's), flash +{c.flash_bytes:,} B; added to latency, energy, RAM "
+                         "and flash"))

@@ -51,6 +51,15 @@ class Measurement:
     status: str = "ok"  # "ok" or "infeasible" (fault, unmapped access, instruction cap, firmware error)
     status_code: int | None = None  # the firmware's status code (mailbox), when it ran
     fault: str | None = None  # why the run is infeasible
+    # The device front-end (autotiny.frontends.device), when the candidate's front-end runs on the
+    # device: what it adds to each headline figure above (latency, energy, flash and RAM are then
+    # front-end + network; cycles, instructions and layers stay the network's), and its own cost.
+    frontend_cycles: Figure | None = None
+    frontend_latency_ms: Figure | None = None
+    frontend_energy_uj: Figure | None = None
+    frontend_ram_bytes: Figure | None = None
+    frontend_flash_bytes: Figure | None = None
+    frontend: dict = field(default_factory=dict)  # autotiny.frontends.device.FrontendCost.as_dict()
 
     def figures(self) -> dict[str, Figure]:
         return {k: getattr(self, k) for k in ("flash_bytes", "ram_bytes", "macs", "latency_ms", "energy_uj")}

@@ -22,7 +22,9 @@ def ensure_available(cfg: RunConfig) -> None:
                           "or choose emulator=estimate")
 
 
-def measure(model: bytes, cfg: RunConfig, seed: int = 0) -> Measurement:
+def measure(model: bytes, cfg: RunConfig, seed: int = 0, spec=None) -> Measurement:
+    """The model's figures on the board; with the candidate `spec`, the emulator also runs its
+    front-end on the device where one exists (autotiny.frontends.device) and adds its cost."""
     if cfg.emulator.name == "estimate":
         from autotiny.measure.tflite import measure as estimate
 
@@ -32,7 +34,12 @@ def measure(model: bytes, cfg: RunConfig, seed: int = 0) -> Measurement:
     cap = cfg.emulator.max_instructions
     if cap is None and cfg.budget.latency_ms:
         cap = instruction_cap(cfg.board, cfg.budget.latency_ms, blob_bytes=len(model))
-    return measure_emulated(model, cfg.board, max_instructions=cap, seed=seed)
+    m = measure_emulated(model, cfg.board, max_instructions=cap, seed=seed)
+    if spec is None:
+        return m
+    from autotiny.frontends.device import with_frontend
+
+    return with_frontend(m, cfg.board, spec.frontend, spec.frontend_params)
 
 
 def check_budget(m: Measurement, budget: Budget, board: Board) -> BudgetCheck:

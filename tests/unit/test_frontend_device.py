@@ -121,3 +121,45 @@ def test_device_front_end_on_real_clips(data_root):
     for w in wavs:
         audio = np.round(read_wav(w) * 32768).astype(np.int16)
         _check_device(board, MfccParams(), audio)
+
+
+@pytest.mark.needs_arm_gcc
+def test_budgets_and_report_count_the_front_end():
+    """A candidate whose front-end runs on the device: its figures are front-end + network, the budget
+    check judges the sum, and the report splits them."""
+    from types import SimpleNamespace
+
+    from autotiny import report
+    from autotiny.config import compose
+    from autotiny.frontends import device
+    from autotiny.measure.backend import check_budget, measure
+    from tests.tflite_builder import pad_pool_model
+
+    cfg = compose(["board=stm32l4r5"])
+    model = pad_pool_model(8)
+    net = measure(model, cfg)
+    both = measure(model, cfg, spec=SimpleNamespace(frontend="mfcc", frontend_params=MfccParams()))
+    fe = device.cost(cfg.board, MfccParams())
+    assert net.frontend_latency_ms is None and both.frontend_cycles.value == fe.cycles
+    assert both.latency_ms.value == pytest.approx(net.latency_ms.value + fe.latency_ms)
+    assert both.energy_uj.value == pytest.approx(net.energy_uj.value + fe.energy_uj)
+    assert both.flash_bytes.value == net.flash_bytes.value + fe.flash_bytes
+    # one stack: the front-end runs first, so only its reservation beyond the network's is added
+    added = fe.audio_bytes + fe.static_ram + max(0, fe.stack_reserved - net.ram["stack_reserved"])
+    assert both.ram_bytes.value == net.ram_bytes.value + added == net.ram_bytes.value + both.frontend_ram_bytes.value
+    assert both.cycles == net.cycles and both.layers == net.layers  # the network's own
+    host_only = measure(model, cfg, spec=SimpleNamespace(frontend="image", frontend_params=None))
+    assert host_only.figures() == net.figures() and host_only.frontend_latency_ms is None
+
+    between = (net.latency_ms.value + both.latency_ms.value) / 2
+    budget = compose(["board=stm32l4r5", f"budget.latency_ms={between}"]).budget
+    assert check_budget(net, budget, cfg.board).feasible
+    over = check_budget(both, budget, cfg.board)
+    assert not over.feasible and over.violations["latency_ms"] > 0 and "latency" in over.reason
+
+    figs = {k: getattr(both, k) for k in ("latency_ms", "energy_uj", "ram_bytes", "flash_bytes",
+                                          "frontend_latency_ms", "frontend_energy_uj", "frontend_ram_bytes",
+                                          "frontend_flash_bytes")}
+    html = report._frontend_split(figs)
+    assert f"{fe.flash_bytes:,}" in html and f"{net.flash_bytes.value:,.6g}" in html
+    assert "not recorded" in report._frontend_split({k: v for k, v in figs.items() if "frontend" not in k})
