@@ -54,7 +54,7 @@ def _search(overrides: list[str]) -> int:
             outcome = search.run()
     print()
     print(f"study {outcome.study_name}: {outcome.n_complete} feasible, {outcome.n_infeasible} over budget, "
-          f"{outcome.n_failed} failed")
+          f"{outcome.n_failed} failed" + (f", {outcome.n_pruned} pruned" if outcome.n_pruned else ""))
     if outcome.pareto:
         print("Pareto front (feasible candidates; accuracy = int8 model):")
         print(format_table(outcome.pareto))

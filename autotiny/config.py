@@ -208,6 +208,19 @@ class SearchSettings(_Strict):
     # Optuna's heartbeat: a trial whose worker stopped beating for grace_s is failed and re-queued
     heartbeat_s: int = Field(default=30, gt=0)
     grace_s: int = Field(default=120, gt=0)
+    # Stopping unpromising trials between epochs (autotiny.pruning)
+    pruner: Literal["none", "median", "hyperband"] = "none"
+    prune_fraction: float = Field(default=0.5, gt=0, le=1)
+    prune_startup: int = Field(default=5, ge=1)
+    prune_warmup_epochs: int = Field(default=1, ge=0)
+
+    @model_validator(mode="after")
+    def _pruning_needs_accuracy(self) -> SearchSettings:  # ConfigError: the message names its keys
+        if self.pruner != "none" and "accuracy" not in self.objectives:
+            raise ConfigError(f"search.pruner={self.pruner} compares validation accuracy between epochs: it needs "
+                             f"accuracy among search.objectives (now {list(self.objectives)}), or search.pruner=none")
+        return self
+
 
     def storage_url(self) -> str:
         if self.storage:

@@ -182,7 +182,13 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
         model.compile(optimizer=keras.optimizers.Adam(lr),
                       loss=task.loss, metrics=[task.metric])
         rng = np.random.default_rng([seed, 1])
-        losses = _fit(model, spec.training.epochs, spec, data, x_train, y_fit, guard, rng, verbose)
+        stopped = []  # (epoch, value) when the search said stop between epochs (search.pruner)
+        judge = [_epoch_judge(keras, spec, cfg, data, x_val, y_val, stopped.append)] if stages.judging() else []
+        losses = _fit(model, spec.training.epochs, spec, data, x_train, y_fit, guard, rng, verbose, judge)
+        if stopped and guard.bad_epoch is None:
+            from autotiny.pruning import Pruned
+
+            raise Pruned(*stopped[0], f"stopped after epoch {stopped[0][0]} of {spec.training.epochs}")
         if spec.quantization == "int8_qat" and guard.bad_epoch is None:
             from autotiny.compress import QAT_EPOCH_SHARE, QAT_MIN_EPOCHS, qat_model
 
@@ -211,24 +217,34 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
                    decision_metrics=figures, noisy=noisy, field_snr_db=field_snr, operating=operating)
 
 
+def _epoch_judge(keras, spec: CandidateSpec, cfg: RunConfig, data: TaskData, x_val, y_val, on_stop):
+    """The per-epoch question to the search (autotiny.pruning), on validation data at the field SNR
+    where the task has noise (what selection looks at), else clean."""
+    from autotiny.pruning import epoch_callback
+
+    snr = cfg.task.noise.field_snr_db if cfg.task.noise.eval_snr_db else None
+    noisy = data.noisy_features(spec, "val", snr) if snr is not None else None
+    return epoch_callback(keras, *(noisy if noisy is not None else (x_val, y_val)), on_stop)
+
+
 def _fit(model, epochs: int, spec: CandidateSpec, data: TaskData, x_train: np.ndarray, y_train: np.ndarray,
-         guard: _NanGuard, rng: np.random.Generator, verbose: int) -> list[float]:
+         guard: _NanGuard, rng: np.random.Generator, verbose: int, extra: list = ()) -> list[float]:
     """Train; with augmentation, each epoch on freshly noised examples (one fit call per epoch, so
-    the optimiser and the learning-rate schedule carry on across epochs)."""
+    the optimiser and the learning-rate schedule carry on across epochs). `extra`: more callbacks."""
     t = spec.training
     x_epoch = data.augmented_train_features(spec, rng)
     if x_epoch is None:
         hist = model.fit(x_train[..., None], y_train, batch_size=t.batch_size, epochs=epochs, shuffle=True,
-                         verbose=verbose, callbacks=[guard.callback()])
+                         verbose=verbose, callbacks=[guard.callback(), *extra])
         return hist.history.get("loss", [float("nan")])
     losses: list[float] = []
     for epoch in range(epochs):
         if epoch:
             x_epoch = data.augmented_train_features(spec, rng)
         hist = model.fit(x_epoch[..., None], y_train, batch_size=t.batch_size, initial_epoch=epoch, epochs=epoch + 1,
-                         shuffle=True, verbose=verbose, callbacks=[guard.callback()])
+                         shuffle=True, verbose=verbose, callbacks=[guard.callback(), *extra])
         losses += hist.history.get("loss", [float("nan")])
-        if guard.bad_epoch is not None:
+        if guard.bad_epoch is not None or (extra and model.stop_training):
             break
     return losses or [float("nan")]
 

@@ -89,7 +89,7 @@ class SearchProgress(Quiet):
 
     def trial_done(self, rec: TrialRecord) -> None:
         self.ran.append(self.clock() - self.started_at)
-        if rec.state in ("complete", "infeasible"):
+        if rec.state in ("complete", "infeasible", "pruned"):
             self.done = max(self.done, self.running_n)
         self._note(rec)
         self.running = None

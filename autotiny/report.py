@@ -360,7 +360,7 @@ def _frontend_split(figs: dict) -> str:
 
 def render(v: StudyView, drawn: list[Chart]) -> str:
     e = html.escape
-    counts = {s: sum(r.state == s for r in v.records) for s in ("complete", "infeasible", "failed")}
+    counts = {s: sum(r.state == s for r in v.records) for s in ("complete", "infeasible", "pruned", "failed")}
     budget = ", ".join(f"{GAUGES[k][0]} {lim / GAUGES[k][3]:g} {GAUGES[k][2]}" if lim else f"{GAUGES[k][0]} no limit"
                        for k, lim in v.budget.items())
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -368,7 +368,8 @@ def render(v: StudyView, drawn: list[Chart]) -> str:
              f"<title>autotiny report: {e(v.name)}</title><style>{CSS}</style></head><body>",
              f"<h1>Study {e(v.name)}: task {e(v.task)} on {e(v.board)}</h1>",
              f"<p>{len(v.records)} trials: {counts['complete']} feasible, {counts['infeasible']} over budget, "
-             f"{counts['failed']} failed. Objectives: {e(', '.join(v.objectives))}. Budget: {e(budget)}. "
+             f"{counts['failed']} failed" + (f", {counts['pruned']} pruned between epochs" if counts['pruned'] else "")
+             + f". Objectives: {e(', '.join(v.objectives))}. Budget: {e(budget)}. "
              f"Store: <code>{e(v.storage)}</code></p>"]
     if v.chosen:
         c = v.chosen

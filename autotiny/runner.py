@@ -95,12 +95,19 @@ class StopSignals:
             self._depth -= 1
 
 
+def _no_judge(epoch: int, value: float) -> bool:
+    return False
+
+
 class InlineRunner:
     def __init__(self, cfg: RunConfig, signals: StopSignals, data=None):
         self.cfg, self.signals, self.data, self.stage = cfg, signals, data, ""
+        self.judge = _no_judge  # the search sets it per trial: whether the trial goes on after an epoch
 
     def start(self) -> None:
         stages.set_listener(self._on_stage)
+        if self.cfg.search.pruner != "none":
+            stages.set_judge(lambda epoch, value: self.judge(epoch, value))
 
     def _on_stage(self, name: str) -> None:
         self.stage = name
@@ -122,6 +129,7 @@ class InlineRunner:
 
     def close(self) -> None:
         stages.set_listener(None)
+        stages.set_judge(None)
 
 
 class ProcessRunner:
@@ -132,6 +140,7 @@ class ProcessRunner:
         self.proc = None
         self.conn = None
         self.stage = ""
+        self.judge = _no_judge  # the search sets it per trial; the worker asks it after each epoch
 
     def start(self) -> None:
         import multiprocessing as mp
@@ -172,6 +181,9 @@ class ProcessRunner:
                         return ("error", self._death(), self.stage, {})
                     if msg[0] == "stage":
                         self.stage = msg[1]
+                        continue
+                    if msg[0] == "epoch":  # the worker waits for the verdict before its next epoch
+                        self.conn.send(("verdict", bool(self.judge(msg[1], msg[2]))))
                         continue
                     return msg
                 if not self.proc.is_alive():
@@ -240,6 +252,8 @@ def _worker_main(conn, cfg: RunConfig, parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_pid)
     stages.set_listener(lambda name: conn.send(("stage", name)), search_pid=parent_pid)
+    if cfg.search.pruner != "none":
+        stages.set_judge(lambda epoch, value: conn.send(("epoch", epoch, value)) or conn.recv()[1])
     try:
         stages.enter("import")
         from autotiny.tf_env import tf_keras

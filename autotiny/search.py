@@ -56,6 +56,7 @@ class SearchOutcome:
     interrupted: bool = False
     exit_code: int = 0  # 130 Ctrl-C, 143 SIGTERM, 1 when every trial of this run failed
     run_states: list[str] = field(default_factory=list)  # states of the trials this run ran
+    n_pruned: int = 0  # stopped between epochs (search.pruner): answered, counted, not candidates
 
 
 def _sampler(cfg: RunConfig, n_existing: int):
@@ -139,8 +140,9 @@ class Search:
 
     # ---- counting -------------------------------------------------------------------------------
     def _states(self, trials) -> list[str]:
-        """Per trial: complete | infeasible | failed (retries left) | exhausted | retried (superseded by its
-        retry) | interrupted | lost (its process died) | running | queued | surplus"""
+        """Per trial: complete | infeasible | pruned (stopped between epochs) | failed (retries left) |
+        exhausted | retried (superseded by its retry) | interrupted | lost (its process died) | running |
+        queued | surplus (started past the study's cap)"""
         from optuna.trial import TrialState
 
         retried = {t.user_attrs.get("retry_of") for t in trials} - {None}
@@ -153,7 +155,7 @@ class Search:
             elif t.state == TrialState.WAITING:
                 out.append("queued")
             elif t.state == TrialState.PRUNED:
-                out.append("surplus")
+                out.append("pruned" if t.user_attrs.get("state") == "pruned" else "surplus")
             elif t.number in retried:
                 out.append("retried")
             else:
@@ -165,7 +167,7 @@ class Search:
 
     def _done(self, trials=None) -> int:
         trials = self.study.get_trials(deepcopy=False) if trials is None else trials
-        return sum(1 for s in self._states(trials) if s in ("complete", "infeasible", "exhausted"))
+        return sum(1 for s in self._states(trials) if s in ("complete", "infeasible", "pruned", "exhausted"))
 
     def _cap_reached(self, number: int, trials) -> bool:
         """n_trials is the study's cap: count what is done and what other processes started before us."""
@@ -175,6 +177,8 @@ class Search:
     # ---- one trial --------------------------------------------------------------------------------
     def objective(self, trial) -> tuple[float, ...]:
         import optuna
+
+        from autotiny.pruning import Judge
 
         cfg, t0 = self.cfg, time.perf_counter()
         trials = self.study.get_trials(deepcopy=False)
@@ -209,7 +213,10 @@ class Search:
                 done = dataclasses.replace(earlier, number=trial.number, reused_from=earlier.number, timings={},
                                            stage="")
             else:
+                judge = self.runner.judge = Judge(self.study, trial, cfg.search)  # asked after each epoch
                 done = self.runner.run(spec, trial.number, trial_dir, seed=cfg.search.seed + trial.number)
+                if done.state == "pruned" and judge.reason:
+                    done.reason = judge.reason
             done.mlflow_run_id, done.attempt, done.retry_of = rec.mlflow_run_id, rec.attempt, rec.retry_of
             rec = done
         except TrialFailed as e:
@@ -239,6 +246,8 @@ class Search:
         self.progress.trial_done(rec)
         if outcome is not None:
             raise outcome
+        if rec.state == "pruned":  # Optuna's state PRUNED; the record says why and at which epoch
+            raise optuna.TrialPruned(rec.reason)
         return results.objective_values(rec, list(cfg.search.objectives))
 
     def _earlier_answer(self, trial) -> TrialRecord | None:
@@ -284,8 +293,11 @@ class Search:
             n = len(existing.trials)
         else:
             n = 0
+        from autotiny.pruning import optuna_pruner
+
         study = optuna.create_study(study_name=cfg.search.study_name, storage=storage,
-                                    directions=directions, sampler=_sampler(cfg, n), load_if_exists=True)
+                                    directions=directions, sampler=_sampler(cfg, n), load_if_exists=True,
+                                    pruner=optuna_pruner(cfg.search, len(directions)))
         if existing is None:
             study.set_user_attr("identity", identity)
         return study
@@ -467,7 +479,7 @@ class Search:
         if self.owns_study_run:
             self.tracker.end_study(
                 {"n_complete": outcome.n_complete, "n_infeasible": outcome.n_infeasible,
-                 "n_failed": outcome.n_failed,
+                 "n_failed": outcome.n_failed, "n_pruned": outcome.n_pruned,
                  "best_val_accuracy": outcome.best.metrics.get("val_accuracy") if outcome.best else None,
                  "best_test_accuracy": outcome.best.metrics.get("test_accuracy") if outcome.best else None},
                 [self.output_dir / "pareto.csv"], interrupted)
@@ -490,7 +502,7 @@ class Search:
             study_name=self.cfg.search.study_name, storage=self.cfg.search.storage_url(),
             tracking_uri=self.tracker.uri if self.tracker.enabled else None,
             n_complete=len(feasible), n_infeasible=states.count("infeasible"),
-            n_failed=states.count("failed") + states.count("exhausted"),
+            n_failed=states.count("failed") + states.count("exhausted"), n_pruned=states.count("pruned"),
             pareto=pareto, best=results.best_of(pareto, list(self.cfg.search.objectives)),
             output_dir=self.output_dir,
             interrupted=interrupted, exit_code=code, run_states=list(ran))

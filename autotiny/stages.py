@@ -23,11 +23,27 @@ STAGES = ("import", "firmware", "data", "build", "precheck", "emulate", "train",
 _listener: Callable[[str], None] | None = None
 _search_pid: int | None = None  # who gets the hook's signal; None: this process
 _fired = False
+_judge: Callable[[int, float], bool] | None = None  # asks the search whether a trial goes on (autotiny.pruning)
 
 
 def set_listener(listener: Callable[[str], None] | None, search_pid: int | None = None) -> None:
     global _listener, _search_pid
     _listener, _search_pid = listener, search_pid
+
+
+def set_judge(judge: Callable[[int, float], bool] | None) -> None:
+    global _judge
+    _judge = judge
+
+
+def judging() -> bool:
+    """Does anyone decide between epochs (search.pruner set)? If not, the training loop need not score them."""
+    return _judge is not None
+
+
+def epoch_end(epoch: int, value: float) -> bool:
+    """After training epoch `epoch` (1-based) with validation metric `value`: True means stop the trial."""
+    return bool(_judge(epoch, value)) if _judge is not None else False
 
 
 def enter(name: str) -> None:

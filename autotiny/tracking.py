@@ -16,7 +16,7 @@ from typing import Any
 
 from autotiny.config import TrackingSettings
 
-RUN_STATUS = {"complete": "FINISHED", "infeasible": "FINISHED", "failed": "FAILED", "interrupted": "KILLED",
+RUN_STATUS = {"complete": "FINISHED", "infeasible": "FINISHED", "pruned": "FINISHED", "failed": "FAILED", "interrupted": "KILLED",
               "lost": "KILLED"}
 
 

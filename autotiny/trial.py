@@ -22,13 +22,13 @@ from autotiny.space import CandidateSpec
 from autotiny.tasks import get_task
 
 # state → is it a finished answer about the candidate (counts toward search.n_trials)?
-STATES = ("complete", "infeasible", "failed", "interrupted", "lost")
+STATES = ("complete", "infeasible", "pruned", "failed", "interrupted", "lost")
 
 
 @dataclass
 class TrialRecord:
     number: int
-    state: str = "failed"  # complete | infeasible | failed | interrupted | lost (its process died)
+    state: str = "failed"  # complete | infeasible | pruned (stopped between epochs) | failed | interrupted | lost
     reason: str = ""
     candidate: dict[str, Any] = field(default_factory=dict)  # CandidateSpec.to_dict(): rebuildable
     description: str = ""
@@ -148,7 +148,16 @@ def run_candidate(spec: CandidateSpec, cfg: RunConfig, data: TaskData | None, nu
     if rec.trained:
         if data is None:
             raise RuntimeError("no task data to train on")
-        result = train_and_measure(pre, spec, cfg, data, timings, seed=seed)
+        from autotiny.pruning import Pruned
+
+        try:
+            result = train_and_measure(pre, spec, cfg, data, timings, seed=seed)
+        except Pruned as stop:  # the search said stop between epochs: an answer, with the pre-check's figures
+            rec.trained, rec.feasible, rec.state, rec.reason = False, True, "pruned", stop.reason
+            rec.metrics.update(epochs_run=float(stop.epoch), val_accuracy_at_stop=stop.value)
+            rec.figures = figures_of(m)
+            rec.timings = {k: round(v, 3) for k, v in timings.seconds.items()}
+            return rec
         m, check, tflite = result.measurement, result.check, result.tflite
         (trial_dir / "model.tflite").write_bytes(result.tflite)
         from autotiny.evaluate import confusion_png
