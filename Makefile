@@ -50,6 +50,13 @@ postgres:
 	  $(SUDO) apt-get update -q && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; }
 
+# SLURM (Debian's slurm-wlm 22.05) and munge, for the test that runs a sweep's workers as a job array on a one-node
+# cluster (tests/slurm.py starts munged, slurmctld and slurmd on 127.0.0.1 with its own config; nothing is started here).
+slurm:
+	@command -v slurmctld >/dev/null 2>&1 || ls /usr/sbin/slurmctld >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends slurm-wlm munge; }
+
 # The default search: task=kws board=stm32f746; pass more overrides with ARGS="budget.ram_kb=64 ..."
 run: setup
 	$(VENV)/bin/autotiny search $(ARGS)

@@ -1,5 +1,6 @@
 """Many workers on one study (autotiny.cluster) on a real PostgreSQL: every trial accounted for
-once, a worker killed mid-trial costs nothing, a killed sweep continues when run again.
+once, a worker killed mid-trial costs nothing, a killed sweep continues when run again; workers
+started through Hydra's submitit launcher (local, and a one-node SLURM) do the same; nothing listens beyond loopback.
 
 Trials are cheap (tests/cheap_trials.py: the search as a user runs it, each trial's work a short
 sleep), so these tests are about the study machinery, not training."""
@@ -19,6 +20,7 @@ from optuna.trial import TrialState
 
 from autotiny.cli import main
 from tests.cheap_trials import environment
+from tests.sockets import listening, not_loopback
 
 N_TRIALS = 12  # the accounting test: 4 workers; the kill tests run 2 (process start-up is most of their time)
 
@@ -85,6 +87,28 @@ def _check_mlflow(study, tracking):
     assert client.get_run(parent).info.status == "FINISHED"
 
 
+def _loopback_only(pids: list[int], ports=(), names=()) -> None:
+    """Every socket these processes (and their children) listen on is on loopback; the ones expected are there."""
+    found = listening(pids)
+    assert not_loopback(found) == [], found
+    assert set(ports) <= {port for *_, port in found} and set(names) <= {name for _, name, *_ in found}, found
+
+
+def _held_at_first_trial(cmd, env, meet, n: int, check) -> tuple[int, str]:
+    """Run a sweep whose n workers each wait in their first trial (AUTOTINY_CHEAP_MEET=meet:n+1) until
+    `check()` has looked at the running processes, then let them go on; the exit code and output."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for(lambda: len(list(meet.iterdir())) >= n or proc.poll() is not None, f"{n} workers in a trial")
+        if proc.poll() is None:
+            check(proc)
+        (meet / "test").touch()  # the n+1th: everyone goes on
+        out = proc.communicate(timeout=600)[0]
+    finally:
+        proc.kill()
+    return proc.returncode, out
+
+
 def _wait_for(predicate, what: str, timeout: float = 300):
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -111,7 +135,7 @@ def test_four_workers_share_one_study_and_every_trial_counts_once(sweep):
 
 
 @pytest.mark.needs_postgres
-def test_a_worker_killed_mid_trial_has_its_trial_failed_and_retried(sweep):
+def test_a_worker_killed_mid_trial_has_its_trial_failed_and_retried(sweep, postgres):
     hang = sweep["tmp"] / "hang"
     hang.mkdir()
     env = environment(sweep["tmp"] / "site", AUTOTINY_CHEAP_HANG=str(hang), AUTOTINY_CHEAP_SECONDS="0.5")
@@ -120,6 +144,7 @@ def test_a_worker_killed_mid_trial_has_its_trial_failed_and_retried(sweep):
     try:
         _wait_for(lambda: (hang / "hang").exists() and (hang / "hang").read_text(), "a trial to hang")
         victim = int((hang / "hang").read_text())
+        _loopback_only([proc.pid, postgres.pid], ports=[postgres.port])  # controller, workers, database
         os.kill(victim, signal.SIGKILL)
         out = proc.communicate(timeout=600)[0]
     finally:
@@ -167,23 +192,63 @@ def test_a_killed_sweep_continues_when_the_same_command_runs_again(sweep):
 
 
 @pytest.mark.needs_postgres
-def test_workers_started_by_hydras_submitit_launcher(sweep):
+def test_workers_started_by_hydras_submitit_launcher(sweep, postgres):
     """hydra/launcher=submitit_local: the controller creates the study, then one Hydra multirun over
     search.worker=0,1 runs the workers as submitit jobs (the same launcher code path as submitit_slurm)."""
     meet = sweep["tmp"] / "meet"
     meet.mkdir()
-    env = environment(sweep["tmp"] / "site", AUTOTINY_CHEAP_MEET=f"{meet}:2")
-    code, out = _run([*sweep["cmd"](2, 6), "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"], env)
+    env = environment(sweep["tmp"] / "site", AUTOTINY_CHEAP_MEET=f"{meet}:3")
+    cmd = [*sweep["cmd"](2, 4), "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"]
+    # both jobs in a trial at the same time; meanwhile nothing of the launcher listens beyond loopback
+    code, out = _held_at_first_trial(cmd, env, meet, 2, lambda proc: _loopback_only([proc.pid, postgres.pid]))
     assert code == 0, out
-    assert len(list(meet.iterdir())) == 2  # the two jobs ran trials at the same time
     study = _study(sweep["storage"])
-    assert _check_accounting(study, 6) == []
+    assert _check_accounting(study, 4) == []
     assert len({t.user_attrs["owner"]["pid"] for t in study.trials if t.state == TrialState.COMPLETE}) == 2
     _check_mlflow(study, sweep["tracking"])
     jobs = sorted((sweep["tmp"] / "out" / "launch").glob("*/w*/.hydra/overrides.yaml"))
     assert [j.parent.parent.name for j in jobs] == ["w0", "w1"]
     assert [f"search.worker={i}" in j.read_text() for i, j in enumerate(jobs)] == [True, True]
-    assert "through hydra/launcher=submitit_local" in out and "study t: 6 feasible" in out
+    assert "through hydra/launcher=submitit_local" in out and "study t: 4 feasible" in out
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    """A one-node SLURM cluster on 127.0.0.1 (tests/slurm.py), or a skip saying why there is none."""
+    from tests.slurm import Cluster, missing
+
+    why = missing()
+    if why:
+        pytest.skip(why)
+    cluster = Cluster()
+    try:
+        cluster.start()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+        cluster.stop()
+        pytest.skip(f"a one-node SLURM did not start here: {str(e)[:300]}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.mark.needs_postgres
+def test_workers_run_as_a_slurm_job_array(sweep, slurm, postgres):
+    """hydra/launcher=submitit_slurm on a real (one-node) SLURM: the workers are the tasks of one job array."""
+    meet = sweep["tmp"] / "meet"
+    meet.mkdir()
+    env = environment(sweep["tmp"] / "site", SLURM_CONF=str(slurm.conf), AUTOTINY_CHEAP_MEET=f"{meet}:3")
+    cmd = [*sweep["cmd"](2, 4), "hydra/launcher=submitit_slurm", "hydra.launcher.timeout_min=10"]
+    # with both tasks in a trial: slurmctld, slurmd and each step's srun listen on loopback only
+    code, out = _held_at_first_trial(cmd, env, meet, 2, lambda proc: _loopback_only(
+        [proc.pid, postgres.pid, *slurm.processes()], ports=[postgres.port], names=["slurmctld", "slurmd", "srun"]))
+    assert code == 0, out + slurm.log_tail()
+    study = _study(sweep["storage"])
+    assert _check_accounting(study, 4) == []
+    _check_mlflow(study, sweep["tracking"])
+    logs = sorted((sweep["tmp"] / "out" / "launch").glob("*/.submitit/*_*/*_log.out"))
+    tasks = [log.parent.name.split("_")[1] for log in logs]  # <array job id>_<task index>
+    assert tasks == ["0", "1"], logs
+    assert len({log.parent.name.split("_")[0] for log in logs}) == 1  # one job array
+    assert [f"worker {i} joined study t" in log.read_text() for i, log in enumerate(logs)] == [True, True]
 
 
 def test_a_launcher_without_workers_is_refused_in_one_line(tmp_path, capsys):
@@ -237,6 +302,7 @@ def test_workers_log_through_an_mlflow_tracking_server(sweep, postgres):
             except OSError:
                 return False
         _wait_for(up, "the MLflow server")
+        _loopback_only([server.pid, postgres.pid], ports=[port, postgres.port])
         cmd = [a if not a.startswith("tracking.uri=") else f"tracking.uri={uri}" for a in sweep["cmd"](2, 4)]
         code, out = _run(cmd, environment(sweep["tmp"] / "site"))
         assert code == 0, out
