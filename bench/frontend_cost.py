@@ -75,10 +75,12 @@ def cost_table(root: Path) -> None:
                 tail = f"{nl:>7.2f} {nr:>9,.0f} {nf:>11,.0f} {c.latency_ms / (c.latency_ms + nl):>8.0%}"
             else:
                 tail = f"{'':>7} {'':>9} {'':>11} {'':>8}"
-            print(f"{name:<10} {label:<30} {c.cycles:>10,} {c.latency_ms:>7.2f} {c.energy_uj:>7.0f} "
+            mark = "*" if board.assumption("active_power") else " "
+            print(f"{name:<10} {label:<30} {c.cycles:>10,} {c.latency_ms:>7.2f} {c.energy_uj:>6.0f}{mark} "
                   f"{c.ram_bytes:>9,} {c.peak_stack:>10,} {c.flash_bytes:>10,} | {tail}")
     print("FE RAM = int16 clip 32,000 B + static + stack reserved; network: MLPerf Tiny KWS int8 (49x10 input), "
-          "RAM reserved and flash (firmware + 2 model slots) as autotiny measure reports them")
+          "RAM reserved and flash (firmware + 2 model slots) as autotiny measure reports them; "
+          "* energy from an active power marked as an assumption in conf/board")
 
 
 def clips(root: Path, n: int):
