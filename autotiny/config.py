@@ -213,6 +213,9 @@ class SearchSettings(_Strict):
     prune_fraction: float = Field(default=0.5, gt=0, le=1)
     prune_startup: int = Field(default=5, ge=1)
     prune_warmup_epochs: int = Field(default=1, ge=0)
+    # Seeds and variance (autotiny.repeats): the top repeat_top Pareto candidates trained again with `repeats` seeds
+    repeats: int = Field(default=0, ge=0)
+    repeat_top: int = Field(default=3, ge=1)
 
     @model_validator(mode="after")
     def _pruning_needs_accuracy(self) -> SearchSettings:  # ConfigError: the message names its keys
@@ -220,7 +223,6 @@ class SearchSettings(_Strict):
             raise ConfigError(f"search.pruner={self.pruner} compares validation accuracy between epochs: it needs "
                              f"accuracy among search.objectives (now {list(self.objectives)}), or search.pruner=none")
         return self
-
 
     def storage_url(self) -> str:
         if self.storage:

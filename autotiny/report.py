@@ -104,6 +104,9 @@ def load_study(name: str, storage: str, studies_dir: Path, compose_for, best_jso
         raise ConfigError(f"{command}: unknown study={name} in {storage}; it holds: {', '.join(sorted(names)) or 'none'}")
     study = optuna.load_study(study_name=name, storage=storage)
     records = [r for t in study.get_trials(deepcopy=False) if (r := results.record_of(t)) is not None]
+    from autotiny import repeats
+
+    repeats.summarise(records, study.user_attrs.get(repeats.ATTR))  # mean ± sd over seeds (search.repeats)
     if not any(r.state in ("complete", "infeasible") for r in records):
         raise ConfigError(f"{command}: study={name} has no completed trial yet ({len(study.trials)} trials, none "
                           f"complete); run autotiny search on it first")
@@ -358,6 +361,19 @@ def _frontend_split(figs: dict) -> str:
             "data and the stack beyond the network's)</p>")
 
 
+def _seeds_section(v: StudyView) -> str:
+    """search.repeats: the top candidates trained again with other seeds, mean ± sample sd."""
+    from autotiny import repeats
+
+    rows = repeats.table(results.ranked(v.front, v.objectives))
+    if not rows:
+        return ("<h2>Seeds</h2><p class='note'>Not repeated: each candidate was trained with one seed "
+                "(search.repeats=N trains the top search.repeat_top again with N other seeds).</p>")
+    return ("<h2>Seeds</h2><p>The top candidates trained again with other seeds (search.repeats); the search "
+            "chooses by the mean. Source: the int8 models (LiteRT), the study's <code>repeats</code>.</p>"
+            + _table(repeats.TABLE_HEAD, rows))
+
+
 def render(v: StudyView, drawn: list[Chart]) -> str:
     e = html.escape
     counts = {s: sum(r.state == s for r in v.records) for s in ("complete", "infeasible", "pruned", "failed")}
@@ -388,6 +404,7 @@ def render(v: StudyView, drawn: list[Chart]) -> str:
             parts.append(f"<p class='source'>Source: {e(ch.source)}</p>")
         else:
             parts.append(f"<p class='note'>{e(ch.note)}</p>")
+    parts.append(_seeds_section(v))
     parts.append("<h2>Front-end vs network cost</h2>" + _frontend_split(v.chosen.figures if v.chosen else {}))
     if v.front:
         parts.append("<h2>Pareto table</h2>")

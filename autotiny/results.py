@@ -126,16 +126,21 @@ PARETO_HEAD = ["trial", "val_accuracy", "test_accuracy", "test_accuracy_field", 
 def pareto_csv(rows: list[TrialRecord]) -> str:
     """One row per Pareto candidate: its figures, their sources, and every candidate parameter."""
     param_keys = sorted({k for r in rows for k in r.params})
+    # search.repeats: mean and sample sd over seeds (autotiny.repeats), where a candidate was retrained
+    seed_keys = [f"{k}_{s}" for k in ("val_accuracy_field", "test_accuracy_field") for s in ("mean", "std")]
+    seeds = any("n_seeds" in r.metrics for r in rows)
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(PARETO_HEAD + param_keys)
+    w.writerow(PARETO_HEAD + (["n_seeds", *seed_keys] if seeds else []) + param_keys)
     for r in rows:
+        repeat_cells = ([f"{r.metrics.get('n_seeds', 1):.0f}"] + [f"{r.metrics[k]:.4f}" if k in r.metrics else ""
+                                                                  for k in seed_keys]) if seeds else []
         w.writerow([r.number, f"{r.metrics.get('val_accuracy', 0):.4f}", f"{r.metrics.get('test_accuracy', 0):.4f}",
                     f"{r.metrics.get('test_accuracy_field', 0):.4f}", f"{r.metrics.get('test_cost_per_1000', 0):.1f}",
                     int(r.value("flash_bytes")), int(r.value("ram_bytes")), f"{r.value('latency_ms'):.3f}",
                     f"{r.value('energy_uj'):.1f}", r.mlflow_run_id or "-",
                     json.dumps({k: source_label(f) for k, f in r.figures.items() if k in MAIN_FIGURES})]
-                   + [r.params.get(k, "") for k in param_keys])
+                   + repeat_cells + [r.params.get(k, "") for k in param_keys])
     return buf.getvalue()
 
 
@@ -217,9 +222,17 @@ def pareto_front(rows: list[TrialRecord], objectives: list[str]) -> list[TrialRe
     return sorted(front, key=lambda r: -r.metrics.get("val_accuracy_field", r.metrics.get("val_accuracy", 0)))
 
 
+def ranked(front: list[TrialRecord], objectives: list[str]) -> list[TrialRecord]:
+    """Best first: the lowest expected cost when cost is an objective, else the best validation accuracy
+    at the field SNR — the mean over seeds where search.repeats retrained it (autotiny.repeats); then the smaller."""
+    def mean(r: TrialRecord, key: str):
+        return r.metrics.get(f"{key}_mean", r.value(key))
+
+    quality = ((lambda r: -(mean(r, "val_cost_per_1000") if mean(r, "val_cost_per_1000") is not None else float("inf")))
+               if "cost" in objectives else (lambda r: mean(r, "val_accuracy_field") or 0))
+    return sorted(front, key=lambda r: (quality(r), -r.value("flash_bytes"), -r.value("ram_bytes")), reverse=True)
+
+
 def best_of(front: list[TrialRecord], objectives: list[str]) -> TrialRecord | None:
-    """The feasible Pareto candidate with the lowest expected cost when cost is an objective,
-    else the best validation accuracy at the field SNR; then the smaller."""
-    quality = ((lambda r: -(r.value("val_cost_per_1000") if r.value("val_cost_per_1000") is not None else float("inf")))
-               if "cost" in objectives else (lambda r: r.metrics.get("val_accuracy_field", 0)))
-    return max(front, key=lambda r: (quality(r), -r.value("flash_bytes"), -r.value("ram_bytes")), default=None)
+    """The feasible Pareto candidate `ranked` first."""
+    return next(iter(ranked(front, objectives)), None)

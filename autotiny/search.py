@@ -378,7 +378,8 @@ class Search:
                 self.join()
             else:
                 self.prepare()
-            return self.finish(self.work())
+            interrupted = self.work()
+            return self.finish(interrupted or self.repeat())
         except BaseException:  # whatever stops the study, its MLflow run must not stay RUNNING
             if self.owns_study_run:
                 self.tracker.abandon_study()
@@ -471,6 +472,35 @@ class Search:
                 raise ConfigError(f"the trial worker could not start: {e.reason}") from None
         return interrupted or self.signals.requested
 
+    def repeat(self) -> bool:
+        """search.repeats: train the top search.repeat_top feasible Pareto candidates again with other seeds
+        (autotiny.repeats), those the study does not hold yet; True when a signal stopped it."""
+        from autotiny import repeats
+        from autotiny.runner import _no_judge
+        from autotiny.space import CandidateSpec
+
+        s = self.cfg.search
+        if s.repeats == 0 or self.signals.requested:
+            return self.signals.requested
+        top = results.ranked(self._outcome(False).pareto, list(s.objectives))[:s.repeat_top]
+        if not repeats.missing(self.study, top, s.repeats):
+            return False
+        if self.runner is None:
+            self.runner = make_runner(self.cfg, self.signals, self.data, self.log)
+            self.runner.start()
+        self.runner.judge = _no_judge  # a repeat answers about a seed: it always trains to the end
+
+        def train(rec: TrialRecord, seed: int, folder: Path) -> TrialRecord:
+            return self.runner.run(CandidateSpec.from_dict(rec.candidate), rec.number, folder, seed=seed)
+
+        try:
+            n = repeats.run(self.study, top, s.repeats, train, self.output_dir, self.log)
+        except KeyboardInterrupt:
+            return True
+        if n:
+            self.log(f"repeats: {n} runs with other seeds of trials {', '.join(str(r.number) for r in top)}")
+        return self.signals.requested
+
     def finish(self, interrupted: bool) -> SearchOutcome:
         """The study's outputs (pareto.csv, best/: views of the whole study) and, where this process
         opened it, the end of the study's MLflow run."""
@@ -481,15 +511,27 @@ class Search:
                 {"n_complete": outcome.n_complete, "n_infeasible": outcome.n_infeasible,
                  "n_failed": outcome.n_failed, "n_pruned": outcome.n_pruned,
                  "best_val_accuracy": outcome.best.metrics.get("val_accuracy") if outcome.best else None,
-                 "best_test_accuracy": outcome.best.metrics.get("test_accuracy") if outcome.best else None},
+                 "best_test_accuracy": outcome.best.metrics.get("test_accuracy") if outcome.best else None,
+                 **{f"best_{k}": v for k, v in (outcome.best.metrics if outcome.best else {}).items()
+                    if k.endswith(("_mean", "_std")) or k == "n_seeds"}},
                 [self.output_dir / "pareto.csv"], interrupted)
+        for rec in outcome.pareto:  # each repeated candidate's own run gets its mean and spread
+            seeds = {k: v for k, v in rec.metrics.items() if k.endswith(("_mean", "_std")) or k == "n_seeds"}
+            if seeds and rec.mlflow_run_id:
+                try:
+                    self.tracker.log_metrics(rec.mlflow_run_id, seeds)
+                except Exception as e:
+                    self.log(f"warning: MLflow: trial {rec.number}'s mean over seeds: {e}")
         return outcome
 
     def _outcome(self, interrupted: bool) -> SearchOutcome:
         trials = self.study.get_trials(deepcopy=False)
         states = self._states(trials)
+        from autotiny import repeats
+
         feasible = [r for t, s in zip(trials, states)
                     if s == "complete" and (r := results.record_of(t)) and r.reused_from is None]
+        repeats.summarise(feasible, self.study.user_attrs.get(repeats.ATTR))
         pareto = results.pareto_front(feasible, list(self.cfg.search.objectives))
         ran = self.run_states
         if interrupted:

@@ -180,6 +180,11 @@ class Tracker:
         except Exception:  # the run is gone (deleted, another store): nothing to close
             pass
 
+    def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
+        """More figures for a finished run (a trial's mean over seeds, autotiny.repeats)."""
+        if self.enabled and run_id and self.client is not None:
+            self._log_results(run_id, metrics, [])
+
     def end_study(self, metrics: dict[str, float], artifacts: list[Path], interrupted: bool = False) -> None:
         if not self.enabled or not self.parent_run_id:
             return
