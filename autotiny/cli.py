@@ -8,6 +8,7 @@ USAGE = """usage: autotiny <command> [key=value ...]
 
 commands:
   search   run (or resume) a search study      autotiny search task=kws board=stm32f746 search.n_trials=40
+           one study per combination (Hydra multirun)  autotiny search --multirun task=kws,vision board=stm32f746,nrf52840
   measure  measure one int8 .tflite on a board autotiny measure model=path/to/model.tflite board=nrf52840
   rebuild  build + train a trial's candidate again  autotiny rebuild record=outputs/kws-stm32f746/best/trial.json [out=DIR]
   ui       MLflow UI on the logged trials      autotiny ui [port=5000] [tracking.uri=sqlite:///mlruns/mlflow.db]
@@ -21,6 +22,11 @@ e.g. budget.ram_kb=64 budget.flash_kb=128 search.seed=3 data.max_per_class=50.""
 
 def _search(overrides: list[str]) -> int:
     from autotiny.config import compose
+
+    if overrides[:1] in (["-m"], ["--multirun"]):  # one search per combination (autotiny.launch)
+        from autotiny.launch import multirun
+
+        return multirun(overrides[1:])
 
     cfg = compose(overrides)  # validated before TensorFlow is imported (hydra/launcher=… by Hydra too)
     from autotiny.launch import launcher_of

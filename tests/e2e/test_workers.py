@@ -40,8 +40,8 @@ def sweep(tmp_path, fake_speech, postgres):
             "storage": storage, "tracking": tracking, "tmp": tmp_path}
 
 
-def _run(cmd, env, timeout=600):
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+def _run(cmd, env, timeout=600, cwd=None):
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd)
     return r.returncode, r.stdout + r.stderr
 
 
@@ -319,3 +319,49 @@ def test_a_grace_period_shorter_than_the_heartbeat_is_refused(tmp_path, capsys):
     code = main(["search", "search.heartbeat_s=30", "search.grace_s=20", f"search.studies_dir={tmp_path}"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "search.grace_s=20 must exceed search.heartbeat_s=30" in err
+
+
+def _fake_mnist(folder, n: int = 200) -> None:
+    """MNIST's two test-set idx files (the vision task's data), random digits."""
+    import gzip
+    import struct
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    images, labels = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), np.arange(n, dtype=np.uint8) % 10
+    for name, a in (("t10k-images-idx3-ubyte.gz", images), ("t10k-labels-idx1-ubyte.gz", labels)):
+        with gzip.open(folder / name, "wb") as f:
+            f.write(struct.pack(">HBB", 0, 8, a.ndim) + struct.pack(f">{a.ndim}I", *a.shape) + a.tobytes())
+
+
+def test_a_multirun_over_tasks_and_boards_gives_each_combination_its_own_study(tmp_path, fake_speech):
+    """The nightly sweep of the README, cheaply: `autotiny search --multirun task=… board=…` runs one
+    search per combination, each on its own study (named task-board), so the same command resumes them."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / fake_speech.name).symlink_to(fake_speech)
+    _fake_mnist(data / "mnist")
+    cmd = [sys.executable, "-m", "autotiny.cli", "search", "--multirun", "task=kws,vision", "board=stm32f746,nrf52840",
+           "emulator=estimate", "search.n_trials=1", f"search.studies_dir={tmp_path / 'studies'}",
+           f"data.cache_dir={tmp_path / 'cache'}", f"search.output_dir={tmp_path / 'out'}/${{search.study_name}}",
+           "tracking.enabled=false"]
+    code, out = _run(cmd, dict(environment(tmp_path / "site"), AUTOTINY_DATA=str(data)), cwd=tmp_path)
+    assert code == 0, out
+    combos = sorted(f"{t}-{b}" for t in ("kws", "vision") for b in ("stm32f746", "nrf52840"))
+    assert sorted(p.stem for p in (tmp_path / "studies").glob("*.db")) == combos
+    for name in combos:
+        study = optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'studies' / name}.db")
+        task, board = name.split("-")
+        assert study.user_attrs["identity"]["task"] == task and study.user_attrs["identity"]["board"] == board
+        assert [t.state for t in study.trials] == [TrialState.COMPLETE]
+        assert (tmp_path / "out" / name / "pareto.csv").is_file()
+    assert len(list((tmp_path / "outputs" / "multirun").glob("*/*/*/.hydra/overrides.yaml"))) == 4
+
+
+def test_a_multirun_with_a_bad_combination_is_refused_before_any_search(tmp_path, capsys):
+    code = main(["search", "--multirun", "board=nrf52840,stm32f747", f"search.studies_dir={tmp_path}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "board=stm32f747: unknown board" in err, err
+    assert not list(tmp_path.iterdir())
