@@ -37,7 +37,8 @@ RATE = 12_000  # Hz, every window is at this rate
 HEALTHY_FILE = "1797_Normal.npz"
 HEALTHY_RATE = 48_000
 HEALTHY_BLOCKS = {"train": (0.0, 0.6), "val": (0.6, 0.8), "test": (0.8, 1.0)}  # fractions of the recording
-SIZE_SPLIT = {"train": (14, 28), "val": (21,), "test": (7,)}  # fault diameter in mils -> split
+SIZE_SPLIT = {"train": (7, 28), "val": (14,), "test": (21,)}  # fault diameter in mils -> split; train
+# holds 7 mils for its three outer-race positions (28 mils has no outer-race recording)
 SPLITS = ("train", "val", "test")
 FAULT_CLASSES = ("healthy", "inner_race", "ball", "outer_race")
 ANOMALY_CLASSES = ("healthy", "fault")

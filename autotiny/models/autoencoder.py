@@ -3,7 +3,7 @@ the reconstruction error is the anomaly score (autotiny.tasks.anomaly).
 
 - `fc_autoencoder`: the MLPerf Tiny anomaly-detection shape — fully connected ReLU layers of
   `units` down to a `bottleneck`, mirrored back up, a linear output as wide as the input.
-- `conv_autoencoder`: 1-D strided convolutions over the feature axis as the encoder, a
+- `conv_autoencoder`: strided k×1 convolutions along the feature axis as the encoder, a
   bottleneck and a fully connected decoder (the runtime has no transposed convolution or
   up-sampling, so the decoder stays dense).
 The output is the flat feature vector ([batch, features]); `n_classes` is ignored.
@@ -73,13 +73,13 @@ def build_conv(input_shape, n_classes: int, p: ConvAutoencoderParams, seed: int 
     keras.utils.set_random_seed(seed)
     layers = keras.layers
     inp = keras.Input(shape=(*input_shape, 1), name="features")
-    if len(input_shape) != 1:
-        raise ValueError(f"conv_autoencoder takes a feature vector, not shape {tuple(input_shape)}")
-    x = inp  # [features, 1]: Conv1D becomes EXPAND_DIMS + CONV_2D + RESHAPE on the device
+    if len(input_shape) != 2 or input_shape[1] != 1:
+        raise ValueError(f"conv_autoencoder takes a [features, 1] series, not shape {tuple(input_shape)}")
+    x = inp  # [features, 1, 1]: k×1 convolutions along the feature axis, CONV_2D on the device
     for _ in range(p.n_layers):
         if x.shape[1] < 2:
             break
-        x = layers.Conv1D(p.channels, p.kernel, strides=2, padding="same", activation="relu")(x)
+        x = layers.Conv2D(p.channels, (p.kernel, 1), strides=(2, 1), padding="same", activation="relu")(x)
     x = layers.Flatten()(x)
     x = layers.Dense(p.bottleneck, activation="relu")(x)
     x = layers.Dense(p.units, activation="relu")(x)

@@ -78,15 +78,18 @@ class VibrationTask(Task):
         return get_frontend(spec.frontend)
 
     def input_shape(self, spec: CandidateSpec) -> tuple[int, ...]:
-        return tuple(self._frontend(spec).output_shape(spec.frontend_params))
+        """[features, 1]: a series of one sensor axis (bands, bins or frames along the first axis),
+        the layout the time-series families (cnn1d) read; mlp and autoencoders flatten it."""
+        return (*self._frontend(spec).output_shape(spec.frontend_params), 1)
 
     def features(self, dataset: CwruBearing, spec: CandidateSpec, split: str,
                  cache_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
         from autotiny.data.cache import cached_features
 
         self._frontend(spec)
-        return cached_features(_Windows(dataset, spec.frontend_params.window), split, spec.frontend,
+        x, y = cached_features(_Windows(dataset, spec.frontend_params.window), split, spec.frontend,
                                spec.frontend_params, cache_dir)
+        return x[..., None], y
 
     def describe_model(self, spec: CandidateSpec) -> str:
         import dataclasses

@@ -53,7 +53,7 @@ def test_fault_search_end_to_end(tmp_path, cwru, capsys):
     record = json.loads((tmp_path / "out" / "best" / "trial.json").read_text())
     assert record["state"] == "complete" and record["study"]["task"] == "fault"
     assert record["candidate"]["frontend"] == {"type": "fft_bands", "params": {"window": 1024, "n_bands": 32}}
-    # the test split holds only 7-mil faults, a size training never saw; four classes: chance is 0.25
+    # the test split holds only 21-mil faults, a size training never saw; four classes: chance is 0.25
     assert record["metrics"]["test_accuracy"] > 0.45
     assert "test_recall.outer_race" in record["metrics"] and "val_auc" not in record["metrics"]
     assert record["figures"]["flash_bytes"]["source"] == "emulated"

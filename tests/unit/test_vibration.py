@@ -143,3 +143,79 @@ def test_a_missing_or_unreadable_recording_is_one_line_naming_it(tmp_path, cwru_
         ds.windows("train", 512)
     msg = str(err.value)
     assert "\n" not in msg and msg.startswith(f"{bad}: unreadable recording")
+
+
+# ---- the tasks' seams: spaces with several front-ends, the anomaly score, wrong families -----------
+
+class _Last:
+    """A Suggester that picks the last choice and the low end of ranges, recording the names asked."""
+
+    def __init__(self):
+        self.names: list[str] = []
+
+    def suggest_categorical(self, name, choices):
+        self.names.append(name)
+        return choices[-1]
+
+    def suggest_int(self, name, low, high, step=1, log=False):
+        self.names.append(name)
+        return low
+
+    def suggest_float(self, name, low, high, step=None, log=False):
+        self.names.append(name)
+        return low
+
+
+@pytest.mark.parametrize("space_name", ["fault", "anomaly"])
+def test_the_vibration_spaces_choose_the_front_end_type_with_conditional_params(space_name):
+    from autotiny.space import load_space, suggest
+
+    trial = _Last()
+    spec = suggest(load_space(space_name), trial)
+    assert spec.frontend == "time_stats" and "frontend.type" in trial.names
+    assert "frontend.time_stats.window" in trial.names and "frontend.fft_bands.window" not in trial.names
+    assert spec.frontend_params == vib.StatsParams(window=2048, n_frames=8)
+
+
+def test_anomaly_score_auc_and_threshold_tuned_under_costs():
+    from autotiny.decisions import cost_matrix, tune
+    from autotiny.tasks.anomaly import scores_from_errors
+
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(200, int), np.ones(200, int)]
+    errors = np.r_[rng.lognormal(0.0, 0.5, 200), rng.lognormal(1.0, 0.5, 200)]  # overlapping
+    s = scores_from_errors(errors, labels, ref=float(np.quantile(errors[:200], 0.99)))
+    from sklearn.metrics import roc_auc_score
+    assert s.metrics["auc"] == pytest.approx(roc_auc_score(labels, errors)) and 0.8 < s.metrics["auc"] < 0.99
+    assert s.figures()["auc"] == s.metrics["auc"] and s.probs.shape == (400, 2)
+    assert np.all(np.diff(s.probs[np.argsort(errors), 1]) >= 0)  # p(fault) rises with the error
+    # a missed fault that costs more moves the tuned alarm threshold down: more alarms, fewer misses
+    alarms = []
+    for miss in (1.0, 20.0):
+        from autotiny.config import Costs
+
+        cost = cost_matrix(Costs(miss={"fault": miss}, false_alarm={"fault": 1.0}), ["healthy", "fault"])
+        alarms.append(int(tune(s.probs, labels, cost).decide(s.probs).sum()))
+    assert alarms[1] > alarms[0]
+
+
+def test_each_vibration_task_refuses_the_other_kind_of_model_in_one_line():
+    from autotiny.config import compose
+    from autotiny.errors import ConfigError
+    from autotiny.models.autoencoder import FcAutoencoderParams
+    from autotiny.models.mlp import MlpParams
+    from autotiny.space import CandidateSpec, TrainingSpec
+    from autotiny.tasks import get_task
+
+    def spec(family, params, frontend="fft_bands", fe=vib.BandParams()):
+        return CandidateSpec(frontend, fe, family, params, TrainingSpec(1, 0.01, 16), "int8_ptq")
+
+    fault, anomaly = get_task(compose(["task=fault"]).task), get_task(compose(["task=anomaly"]).task)
+    assert fault.input_shape(spec("mlp", MlpParams())) == (32, 1)
+    with pytest.raises(ConfigError, match="model.family=fc_autoencoder: an autoencoder reconstructs"):
+        fault.input_shape(spec("fc_autoencoder", FcAutoencoderParams()))
+    with pytest.raises(ConfigError, match="model.family=mlp: the anomaly task trains a one-class model"):
+        anomaly.input_shape(spec("mlp", MlpParams()))
+    from autotiny.frontends.image import ImageParams
+    with pytest.raises(ConfigError, match="frontend.type=image: the fault task reads vibration windows"):
+        fault.input_shape(spec("mlp", MlpParams(), "image", ImageParams()))
