@@ -1,9 +1,11 @@
 """Small grayscale image classification data: MNIST's test set (idx files in
-$AUTOTINY_DATA/mnist, 10,000 digits of 28×28) and scikit-learn's bundled 8×8 digits (1,797
-images, no download: what the tests use).
+$AUTOTINY_DATA/mnist, 10,000 digits of 28×28), scikit-learn's bundled 8×8 digits (1,797
+images, no download: what the tests use) and a user's folder of .png per class
+(`autotiny.data.folder`'s layout).
 
 Splits are by a stable hash of each image's index (train / val / test by data.val_pct and
-data.test_pct), so a split never changes between runs or processes.  `load(split)` gives
+data.test_pct), so a split never changes between runs or processes; a folder's are by group
+(metadata.csv) or by file.  `load(split)` gives
 uint8-range float32 images [N, H, W] and int64 labels, in a fixed order."""
 
 from __future__ import annotations
@@ -53,11 +55,12 @@ def mnist_root(root: str | None) -> Path:
 
 class ImageDataset:
     def __init__(self, name: str, images: np.ndarray, labels: np.ndarray, root: Path, files: list[Path],
-                 val_pct: float, test_pct: float, seed: int, max_per_class: int | None = None):
+                 val_pct: float, test_pct: float, seed: int, max_per_class: int | None = None,
+                 splits: list[str] | None = None):
         self.name, self.root, self._files = name, root, files
         self.val_pct, self.test_pct, self.seed, self.max_per_class = val_pct, test_pct, seed, max_per_class
         self.images, self.labels = images.astype(np.float32), labels.astype(np.int64)
-        splits = np.array([self._split_of(i) for i in range(len(labels))])
+        splits = np.array(splits if splits is not None else [self._split_of(i) for i in range(len(labels))])
         self._index = {s: self._limit(np.flatnonzero(splits == s)) for s in SPLITS}
 
     def _split_of(self, i: int) -> str:
@@ -104,3 +107,17 @@ def digits(**split) -> ImageDataset:
     d = load_digits()
     return ImageDataset("digits", d.images * (255.0 / 16.0), d.target, Path(d.get("filename") or "sklearn"), [],
                         **split)
+
+
+def folder(root: str | Path | None, classes: list[str], val_pct: float, test_pct: float, seed: int,
+           max_per_class: int | None = None) -> ImageDataset:
+    """A folder per class of .png (grayscale or colour, read as grayscale; one size for all)."""
+    from autotiny.data.folder import content_hash, read_images, scan, split_names
+
+    examples, problems = scan(root, classes, (".png",))
+    images = read_images(examples, problems)
+    problems.raise_if_any()
+    files = [e.path for e in examples]
+    return ImageDataset(f"folder-{content_hash(files)}", images, np.array([e.label for e in examples]),
+                        problems.root, files, val_pct, test_pct, seed, max_per_class,
+                        splits=split_names(examples, val_pct, test_pct, seed))

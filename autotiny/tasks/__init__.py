@@ -1,7 +1,8 @@
 """Tasks, registered by kind: `get_task(cfg.task)` returns the implementation a config names.
 
 This package owns the registry (`TASKS`) and the interface (`autotiny.tasks.base.Task`); each
-task is one module (kws.py: keyword spotting on Speech Commands; vision.py: MNIST / 8×8 digits;
+task is one module (kws.py: keyword spotting on Speech Commands; vision.py: MNIST / 8×8 digits /
+a folder of images; activity.py: IMU windows from WATCH or a folder of recordings;
 fault.py and anomaly.py: CWRU bearing vibration). Adding a task = one module
 with a `Task` subclass and one entry here. Importing this package must stay cheap (no numpy,
 no TensorFlow): task modules import their data loaders and front-ends inside their methods.
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from autotiny.errors import ConfigError
+from autotiny.tasks.activity import ActivityClassification
 from autotiny.tasks.anomaly import AnomalyDetection
 from autotiny.tasks.base import Dataset, Task
 from autotiny.tasks.fault import FaultClassification
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 TASKS: dict[str, type[Task]] = {
     KeywordSpotting.kind: KeywordSpotting,
     ImageClassification.kind: ImageClassification,
+    ActivityClassification.kind: ActivityClassification,
     FaultClassification.kind: FaultClassification,
     AnomalyDetection.kind: AnomalyDetection,
 }

@@ -6,7 +6,8 @@ SNR with the split's own background noise, or freshly augmented per epoch (`auto
 settings `task.noise`), the feature
 shape that front-end gives, a softmax classifier trained with sparse categorical cross-entropy
 and scored by int8 accuracy (`autotiny.evaluate.score`), and the console line for a DS-CNN on
-MFCC candidate. The class list comes from the config (task.classes).
+MFCC candidate. The class list comes from the config (task.classes). task.dataset=folder reads a
+user's folder per class of 16 kHz wav clips instead (`autotiny.data.folder.AudioFolder`; no noise model).
 
 Must not know the board, the budget, measurement or how trials are run. Imports nothing heavy
 at module level (the registry imports this module from the config-checking path).
@@ -34,12 +35,15 @@ class KeywordSpotting(Task):
     kind = "kws"
     loss = "sparse_categorical_crossentropy"
     metric = "accuracy"
-    datasets = ("speech_commands",)  # what task.dataset may name
+    datasets = ("speech_commands", "folder")  # what task.dataset may name
 
     def __init__(self, settings: TaskSettings):
         if settings.dataset not in self.datasets:
             raise ConfigError(f"task.dataset={settings.dataset}: the {self.kind} task reads "
                               f"{', '.join(self.datasets)}")
+        if settings.dataset == "folder" and settings.noise.enabled:
+            raise ConfigError("task.noise.enabled=true: a folder dataset has no background-noise recordings; "
+                              "set task.noise.enabled=false")
         super().__init__(settings)
         self._train_waves: tuple[SpeechCommands, np.ndarray] | None = None
 
@@ -48,12 +52,21 @@ class KeywordSpotting(Task):
         from autotiny.data.speech_commands import resolve_root
 
         d = cfg.data
+        if self.settings.dataset == "folder":
+            from autotiny.data.folder import scan
+
+            return scan(d.root, self.classes, (".wav",))[1].root  # a one-line error when no folder
         return resolve_root(d.root, d.url, d.sha256, d.download_dir)
 
     def dataset(self, cfg: RunConfig, root: Path | None = None) -> SpeechCommands:
-        from autotiny.data.speech_commands import SpeechCommands
+        from autotiny.data.speech_commands import CLIP_SAMPLES, SAMPLE_RATE, SpeechCommands
 
         d = cfg.data
+        if self.settings.dataset == "folder":
+            from autotiny.data.folder import AudioFolder
+
+            return AudioFolder(root if root is not None else d.root, self.classes, SAMPLE_RATE, CLIP_SAMPLES,
+                               val_pct=d.val_pct, test_pct=d.test_pct, seed=d.seed, max_per_class=d.max_per_class)
         return SpeechCommands(self.data_root(cfg) if root is None else root, val_pct=d.val_pct,
                               test_pct=d.test_pct, seed=d.seed, max_per_class=d.max_per_class)
 

@@ -1,5 +1,7 @@
 """Tiny grayscale image classification: MNIST digits (the shared data's 10,000-image test set,
-split three ways) or scikit-learn's 8×8 digits (bundled: no download; what the tests use).
+split three ways), scikit-learn's 8×8 digits (bundled: no download; what the tests use), or a
+user's folder of .png per class (task.dataset=folder, e.g. task=object_present: absent/ and
+present/; README 'Bring your own data').
 
 Owns the datasets (`autotiny.data.images`), features from the image front-end (resize, scale to
 [0, 1]) through the on-disk cache, a softmax classifier scored by int8 accuracy.  No field noise:
@@ -29,7 +31,7 @@ class ImageClassification(Task):
     kind = "vision"
     loss = "sparse_categorical_crossentropy"
     metric = "accuracy"
-    datasets = ("mnist", "digits")
+    datasets = ("mnist", "digits", "folder")
 
     def __init__(self, settings: TaskSettings):
         if settings.dataset not in self.datasets:
@@ -40,6 +42,10 @@ class ImageClassification(Task):
     def data_root(self, cfg: RunConfig) -> Path:
         from autotiny.data.images import mnist_root
 
+        if self.settings.dataset == "folder":
+            from autotiny.data.folder import scan
+
+            return scan(cfg.data.root, self.classes, (".png",))[1].root  # a one-line error when no folder
         return mnist_root(cfg.data.root) if self.settings.dataset == "mnist" else Path("sklearn")
 
     def dataset(self, cfg: RunConfig, root: Path | None = None) -> ImageDataset:
@@ -49,6 +55,8 @@ class ImageClassification(Task):
         split = dict(val_pct=d.val_pct, test_pct=d.test_pct, seed=d.seed, max_per_class=d.max_per_class)
         if self.settings.dataset == "digits":
             return images.digits(**split)
+        if self.settings.dataset == "folder":
+            return images.folder(root if root is not None else d.root, self.classes, **split)
         return images.mnist(str(root) if root is not None else d.root, **split)
 
     def input_shape(self, spec: CandidateSpec) -> tuple[int, ...]:

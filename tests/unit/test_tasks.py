@@ -53,7 +53,7 @@ def test_unknown_task_is_refused_in_one_line():
 def test_kws_task_refuses_a_dataset_it_cannot_read():
     with pytest.raises(ConfigError) as err:
         get_task(compose(["task.dataset=cifar10"]).task)
-    assert _one_line(err) == "task.dataset=cifar10: the kws task reads speech_commands"
+    assert _one_line(err) == "task.dataset=cifar10: the kws task reads speech_commands, folder"
 
 
 def test_two_task_configs_can_share_one_implementation():
