@@ -60,6 +60,10 @@ class ActivityClassification(Task):
         if self.settings.dataset == "watch":
             from autotiny.data.imu import watch_file
 
+            if cfg.data.root is not None:  # not ignored silently: the user meant their own data
+                raise ConfigError(f"data.root={cfg.data.root}: task.dataset=watch reads the WATCH recordings inside "
+                                  "the seglearn wheel; for a folder of your own recordings use task=series "
+                                  "(or task.dataset=folder)")
             return watch_file().parent
         from autotiny.data.folder import scan
 

@@ -76,6 +76,8 @@ def test_folder_tasks_need_their_classes(tmp_path, capsys):
     assert code == 2 and err == ["autotiny: error: task.classes has no value: set it on the command line (task.classes=...)"]
     code, err = _run(tmp_path, capsys, "task=object_present")
     assert code == 2 and len(err) == 1 and "data.root is not set" in err[0]
+    code, err = _run(tmp_path, capsys, "task=activity", f"data.root={tmp_path}")
+    assert code == 2 and len(err) == 1 and "task.dataset=watch reads the WATCH recordings" in err[0]
 
 
 @pytest.mark.parametrize("rate, samples, why", [(8000, 8000, "8000 Hz"),  # wrong rate
