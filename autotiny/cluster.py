@@ -30,8 +30,9 @@ Workers get SIGTERM when the controller dies (PR_SET_PDEATHSIG), so a killed swe
 orphans, and Ctrl-C/SIGTERM of the controller stop them cleanly. Running the same command again
 continues the study. Plain processes rather than joblib's pool: a pool treats one worker killed
 as the pool broken, where here the other workers must go on. A launcher's jobs are the launcher's:
-the controller stops the multirun process, and SLURM jobs outlive it (`scancel` them, or let them
-stop at the study's cap).
+Ctrl-C/SIGTERM of the controller reach the multirun process and what it started on this machine
+(its process group: submitit_local's jobs), but SLURM jobs, and local jobs of a controller killed
+with -9, run on until the study's cap (`scancel` stops SLURM's).
 """
 
 from __future__ import annotations
@@ -81,19 +82,29 @@ def _die_with_controller() -> None:
 
 class Worker:
     """A process the controller started (a worker, or the Hydra multirun of the workers); its output
-    comes back line by line, prefixed with its label."""
+    comes back line by line, prefixed with its label. `group`: in a process group of its own, so that
+    a stop reaches what it started too (a local launcher's jobs)."""
 
-    def __init__(self, label: str, command: list[str], log: Callable[[str], None]):
-        self.label = label
+    def __init__(self, label: str, command: list[str], log: Callable[[str], None], group: bool = False):
+        self.label, self.group = label, group
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      bufsize=1, env=dict(os.environ, PYTHONUNBUFFERED="1"),
-                                     preexec_fn=_die_with_controller)
+                                     preexec_fn=_die_with_controller, start_new_session=group)
         self._echo = threading.Thread(target=self._forward, args=(log,), daemon=True)
         self._echo.start()
 
     def _forward(self, log: Callable[[str], None]) -> None:
         for line in self.proc.stdout:  # every line the worker prints, marked with its index
             log(f"{self.label}| {line.rstrip()}")
+
+    def stop(self, signum: int) -> None:
+        try:
+            if self.group:
+                os.killpg(self.proc.pid, signum)
+            else:
+                self.proc.send_signal(signum)
+        except ProcessLookupError:
+            pass
 
     def wait(self) -> int:
         code = self.proc.wait()
@@ -166,7 +177,8 @@ class Sweep:
             stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{self.rounds}"
             folder = Path(self.cfg.search.output_dir).resolve() / "launch" / stamp
             self.log(f"the launcher's files and each worker's log: {folder}")
-            workers = [Worker(f"hydra/launcher={self.launcher}", launch_command(self.overrides, n, folder), self.log)]
+            workers = [Worker(f"hydra/launcher={self.launcher}", launch_command(self.overrides, n, folder), self.log,
+                              group=True)]
         else:
             workers = [Worker(f"w{i}", worker_command(self.overrides, i), self.log) for i in range(n)]
         forwarded = False
@@ -174,7 +186,7 @@ class Sweep:
             if self.search.signals.requested and not forwarded:  # stop them cleanly: they mark their trials
                 for w in workers:
                     if w.proc.poll() is None:
-                        w.proc.send_signal(self.search.signals.signum or signal.SIGINT)
+                        w.stop(self.search.signals.signum or signal.SIGINT)
                 forwarded = True
             time.sleep(self.POLL_S)
         return [(w.label, w.wait()) for w in workers]
