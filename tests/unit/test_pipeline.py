@@ -59,6 +59,9 @@ def test_precheck_sizes_equal_the_trained_model_sizes(tiny_space, fake_speech, t
     assert trained.operating.accuracy == trained.decision_metrics["test_decision_accuracy"]
     assert trained.measurement.flash_bytes.value == pre.measurement.flash_bytes.value
     assert trained.measurement.ram_bytes.value == pre.measurement.ram_bytes.value
+    # the MFCC runs on the device: both measurements carry its cost (autotiny.frontends.device)
+    assert pre.measurement.frontend_latency_ms is not None
+    assert trained.measurement.frontend == pre.measurement.frontend
     assert {"build", "precheck", "data", "train", "convert", "measure", "evaluate"} <= set(timings.seconds)
 
 
