@@ -58,6 +58,8 @@ class StudyView:
     config: object = None  # the RunConfig of its task and board (autotiny.config.RunConfig)
     front: list[TrialRecord] = field(default_factory=list)
     chosen: TrialRecord | None = None
+    importances: dict[str, dict[str, float]] = field(default_factory=dict)  # objective → parameter → share
+    importance_note: str = ""  # why there are none (autotiny.importance)
 
     @property
     def feasible(self) -> list[TrialRecord]:
@@ -124,6 +126,9 @@ def load_study(name: str, storage: str, studies_dir: Path, compose_for, best_jso
                      records=sorted(records, key=lambda r: r.number),
                      parent_run_id=study.user_attrs.get("mlflow_parent_run_id"), config=cfg)
     view.front = results.pareto_front(view.feasible, view.objectives)
+    from autotiny.importance import param_importances
+
+    view.importances, view.importance_note = param_importances(study, view.objectives)
     view.chosen = _chosen_by_search(view, best_json) or results.best_of(view.front, view.objectives)
     return view
 
@@ -325,8 +330,30 @@ def history_chart(v: StudyView) -> Chart:
                  "on the validation split), in trial order", _png(fig))
 
 
+def importance_chart(v: StudyView) -> Chart:
+    from autotiny.importance import SOURCE
+
+    title = "Parameter importances"
+    if not v.importances:
+        return Chart("param_importances", title, "", note=v.importance_note)
+    plt = _plt()
+    params = sorted({p for imp in v.importances.values() for p in imp})
+    fig, axes = plt.subplots(1, len(v.importances), figsize=(3.6 * len(v.importances) + 2, 0.35 * len(params) + 1.4),
+                             sharey=True, squeeze=False)
+    for ax, (objective, imp) in zip(axes[0], v.importances.items()):
+        ax.barh(params, [imp.get(p, 0.0) for p in params], color="#58a")
+        ax.set_title(objective, fontsize=9)
+        ax.set_xlim(0, 1)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].tick_params(axis="y", labelsize=7)
+    fig.supxlabel("share of importance", fontsize=8)
+    fig.tight_layout()
+    return Chart("param_importances", title + " (per objective)", SOURCE, _png(fig))
+
+
 def charts(v: StudyView) -> list[Chart]:
-    return [pareto_chart(v), budget_chart(v), layers_chart(v), confusion_chart(v), snr_chart(v), history_chart(v)]
+    return [pareto_chart(v), budget_chart(v), layers_chart(v), confusion_chart(v), snr_chart(v), history_chart(v),
+            importance_chart(v)]
 
 
 # ---- the page ---------------------------------------------------------------------------------------

@@ -506,6 +506,7 @@ class Search:
         opened it, the end of the study's MLflow run."""
         outcome = self._outcome(interrupted)
         results.write_outputs(self.output_dir, outcome.pareto, outcome.best)
+        importances = self._write_importances()
         if self.owns_study_run:
             self.tracker.end_study(
                 {"n_complete": outcome.n_complete, "n_infeasible": outcome.n_infeasible,
@@ -514,7 +515,7 @@ class Search:
                  "best_test_accuracy": outcome.best.metrics.get("test_accuracy") if outcome.best else None,
                  **{f"best_{k}": v for k, v in (outcome.best.metrics if outcome.best else {}).items()
                     if k.endswith(("_mean", "_std")) or k == "n_seeds"}},
-                [self.output_dir / "pareto.csv"], interrupted)
+                [self.output_dir / "pareto.csv", importances], interrupted)
         for rec in outcome.pareto:  # each repeated candidate's own run gets its mean and spread
             seeds = {k: v for k, v in rec.metrics.items() if k.endswith(("_mean", "_std")) or k == "n_seeds"}
             if seeds and rec.mlflow_run_id:
@@ -523,6 +524,17 @@ class Search:
                 except Exception as e:
                     self.log(f"warning: MLflow: trial {rec.number}'s mean over seeds: {e}")
         return outcome
+
+    def _write_importances(self) -> Path:
+        """param_importances.json: Optuna's parameter importances per objective (autotiny.importance)."""
+        import json
+
+        from autotiny.importance import SOURCE, param_importances
+
+        found, note = param_importances(self.study, list(self.cfg.search.objectives))
+        path = self.output_dir / "param_importances.json"
+        results.atomic_write(path, json.dumps({"importances": found, "note": note, "source": SOURCE}, indent=2))
+        return path
 
     def _outcome(self, interrupted: bool) -> SearchOutcome:
         trials = self.study.get_trials(deepcopy=False)

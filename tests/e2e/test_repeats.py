@@ -44,6 +44,8 @@ def test_top_candidates_are_retrained_with_other_seeds(tmp_path, run_overrides, 
     if best["number"] == top.number:  # (a tied front member can overtake a repeated one whose mean fell)
         assert best["metrics"]["val_accuracy_field_mean"] == pytest.approx(statistics.fmean(values))
 
+    importances = json.loads((tmp_path / "out" / "param_importances.json").read_text())
+    assert importances["importances"] == {} and importances["note"].startswith("needs ≥ 10 completed feasible")
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     run = mlflow.get_run(top.mlflow_run_id)
     assert run.data.metrics["n_seeds"] == 2 and "val_accuracy_field_mean" in run.data.metrics

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OBJECTIVES = ["accuracy", "flash", "ram"]
 BUDGET = {"ram_kb": 64.0, "flash_kb": 128.0, "ram_fraction": 1.0, "flash_fraction": 1.0, "latency_ms": 50.0,
           "energy_uj": None}
-CHARTS = ["pareto_front", "budget", "layers", "confusion_matrix", "metric_vs_snr", "search_history"]
+CHARTS = ["pareto_front", "budget", "layers", "confusion_matrix", "metric_vs_snr", "search_history", "param_importances"]
 
 
 def _record(val: float | None, flash: float, ram: float, latency: float, state: str = "complete") -> TrialRecord:
@@ -79,13 +79,16 @@ def make_study(tmp_path: Path, records: list[TrialRecord], name: str = "r", trac
     parent = tracker.start_study(name, None, {"board": "stm32f746"})
     (tmp_path / "studies").mkdir(exist_ok=True)
     study = optuna.create_study(study_name=name, storage=f"sqlite:///{tmp_path / 'studies' / (name + '.db')}",
-                                directions=[results.OBJECTIVES[o][0] for o in OBJECTIVES])
+                                directions=[results.OBJECTIVES[o][0] for o in OBJECTIVES],
+                                sampler=optuna.samplers.RandomSampler(seed=0))
     study.set_user_attr("identity", {"objectives": OBJECTIVES, "board": "stm32f746", "task": "kws",
                                      "budget": BUDGET, "space": "test", "emulator": "builtin"})
     if parent:
         study.set_user_attr("mlflow_parent_run_id", parent)
     for rec in records:
         trial = study.ask()
+        trial.suggest_int("model.channels", 8, 64)  # searched parameters, for the importances
+        trial.suggest_float("training.learning_rate", 1e-3, 1e-1, log=True)
         rec.number, rec.study = trial.number, {"name": name, "task": "kws", "board": "stm32f746"}
         results.to_optuna(trial, rec)
         if rec.state == "failed":
@@ -108,7 +111,8 @@ def report(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def _full_study(tmp_path: Path, tracking: bool) -> list[str]:
     records = [_record(0.61, 40_000, 30_000, 20.0), _record(None, 150_000, 50_000, 70.0, "infeasible"),
                _record(0.72, 60_000, 36_000, 28.0), _record(None, 0, 0, 0, "failed"),
-               _record(0.70, 52_000, 40_000, 25.0), _record(0.66, 70_000, 45_000, 31.0)]
+               _record(0.70, 52_000, 40_000, 25.0), _record(0.66, 70_000, 45_000, 31.0),
+               *(_record(0.5 + k / 100, 80_000 + k * 1_000, 46_000, 33.0) for k in range(6))]  # 10 feasible
     _with_everything(records[2], tmp_path / "trials" / "0002")
     return make_study(tmp_path, records, tracking=tracking)
 
@@ -132,14 +136,15 @@ def test_report_renders_in_chromium_with_every_image_and_reaches_mlflow(tmp_path
     r = report(full_study, tmp_path)
     assert r.returncode == 0, r.stderr
     page = tmp_path / "out" / "report.html"
-    assert r.stdout.splitlines()[0] == f"report: {page} (6 charts, chosen: trial 2)", r.stdout
+    assert r.stdout.splitlines()[0] == f"report: {page} (7 charts, chosen: trial 2)", r.stdout
     text = page.read_text()
     # self-contained: nothing fetched from anywhere, no script
     assert not re.search(r"(src|href)\s*=\s*['\"](?!data:)", text) and "<script" not in text.lower()
     for words in ("Pareto front", "Budget: trial 2", "Per layer", "Confusion matrix (trial 2)", "Metric against noise",
-                  "Search history", "emulated (assumption: active power 330 mW)", "file (model blob: arena plan)"):
+                  "Search history", "emulated (assumption: active power 330 mW)", "file (model blob: arena plan)",
+                  "Parameter importances (per objective)", "PedAnovaImportanceEvaluator"):
         assert words in text, words
-    assert text.count("Source: ") == 6
+    assert text.count("Source: ") == 7
 
     # a harness page loads the report in a frame (file pages may read each other with the flag below) and
     # writes what the browser made of its images into its own DOM
@@ -151,7 +156,7 @@ def test_report_renders_in_chromium_with_every_image_and_reaches_mlflow(tmp_path
     assert found, run.stdout[-2000:] + run.stderr[-2000:]
     seen = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&#39;", "'"))
     assert seen["title"] == "autotiny report: r"
-    assert len(seen["images"]) == 6 and all(i["complete"] and i["width"] > 0 for i in seen["images"]), seen
+    assert len(seen["images"]) == 7 and all(i["complete"] and i["width"] > 0 for i in seen["images"]), seen
     assert console_messages(run.stderr) == []  # no error, no refused load, nothing
 
     shot = tmp_path / "report.png"
@@ -187,6 +192,7 @@ def test_what_a_record_lacks_is_said_not_drawn(tmp_path: Path):
     text = (tmp_path / "out" / "report.html").read_text()
     assert text.count("not recorded") == 4  # layers, confusion matrix, metric vs SNR, front-end vs network
     assert text.count("<img ") == 3
+    assert "needs ≥ 10 completed feasible trials with parameters; the study has 2" in text  # no importances
 
 
 # ---- bad input: one line, exit 2 ---------------------------------------------------------------------------
