@@ -49,7 +49,8 @@ def mnist_root(root: str | None) -> Path:
     missing = [f for f in MNIST_FILES if not (p / f).is_file()]
     if missing:
         raise DataError(f"data.root={p}: MNIST needs {', '.join(MNIST_FILES)} there (missing {', '.join(missing)}); "
-                        "set data.root or AUTOTINY_DATA, or use task.dataset=digits")
+                        "set data.root or AUTOTINY_DATA, or use task.dataset=digits (for a folder per class of .png: "
+                        "task=images)")
     return p
 
 
