@@ -1,5 +1,6 @@
 """tf_keras model → full-integer int8 .tflite (int8 input and output): post-training
-quantisation, or quantisation-aware fine-tuning first (tensorflow-model-optimization)."""
+quantisation, or quantisation-aware fine-tuning first (tensorflow-model-optimization); or
+a 16x8 .tflite (TFLite's int16-activations / int8-weights mode, int16 input and output)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 from autotiny.errors import ModelError
 from autotiny.tf_env import quiet_stderr, tf
 
-__all__ = ["qat_model", "quiet_stderr", "size_probe_tflite", "to_int8_tflite"]
+__all__ = ["qat_model", "quiet_stderr", "size_probe_tflite", "to_int16x8_tflite", "to_int8_tflite"]
 
 # Quantisation-aware fine-tuning after float training: a quarter of the float epochs (at least 2)
 # at a tenth of the learning rate, the usual recipe (the int8 model then loses less accuracy).
@@ -36,6 +37,16 @@ def qat_model(model, loss: str, metric: str, learning_rate: float):
 
 def to_int8_tflite(model, representative: np.ndarray, max_samples: int = 200) -> bytes:
     """Post-training quantization calibrated on `representative` float features."""
+    return _convert(model, representative, max_samples, sixteen=False)
+
+
+def to_int16x8_tflite(model, representative: np.ndarray, max_samples: int = 200) -> bytes:
+    """Post-training quantization to 16x8: int16 activations (symmetric, zero point 0), int8
+    weights, int64 biases, int16 input and output; calibrated as `to_int8_tflite`."""
+    return _convert(model, representative, max_samples, sixteen=True)
+
+
+def _convert(model, representative: np.ndarray, max_samples: int, sixteen: bool) -> bytes:
     tflite = tf().lite
     samples = representative[:max_samples].astype(np.float32)
     if samples.ndim == len(model.input_shape) - 1:
@@ -48,16 +59,21 @@ def to_int8_tflite(model, representative: np.ndarray, max_samples: int = 200) ->
     conv = tflite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tflite.Optimize.DEFAULT]
     conv.representative_dataset = dataset
-    conv.target_spec.supported_ops = [tflite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf().int8
-    conv.inference_output_type = tf().int8
+    if sixteen:
+        conv.target_spec.supported_ops = [tflite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        io_type, what = tf().int16, "16x8"
+    else:
+        conv.target_spec.supported_ops = [tflite.OpsSet.TFLITE_BUILTINS_INT8]
+        io_type, what = tf().int8, "int8"
+    conv.inference_input_type = io_type
+    conv.inference_output_type = io_type
     with quiet_stderr(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             return conv.convert()
         except Exception as e:  # the converter raises many types; the trial records the message
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ModelError(f"int8 conversion failed: {first}") from e
+            raise ModelError(f"{what} conversion failed: {first}") from e
 
 
 def size_probe_tflite(model, calibration: np.ndarray, seed: int = 0) -> bytes:

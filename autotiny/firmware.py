@@ -249,14 +249,24 @@ def _sources(board: Board) -> list[Path]:
     return [FIRMWARE / "main.c", t.startup, *rt, *kernels]
 
 
-def board_flags(board: Board) -> tuple[str, ...]:
+def board_flags(board: Board, int16: bool = False) -> tuple[str, ...]:
     """Compiler flags a board's firmware is built with: the target's CPU/FPU flags, defines and
-    the board's optimisation level."""
+    the board's optimisation level; `int16` links the 16x8 op rows (`needs_int16`)."""
     t = target(board.core)
-    return (*t.cpu_flags(board.fpu), *t.firmware_defines(board.n_irq), f"-{board.opt_level}")
+    return (*t.cpu_flags(board.fpu), *t.firmware_defines(board.n_irq), f"-{board.opt_level}",
+            *(("-DAT_WITH_16X8",) if int16 else ()))
 
 
-def _hash(board: Board) -> str:
+def needs_int16(model) -> bool:
+    """Whether a ModelBlob needs the firmware's 16x8 rows (int16 activations): an int8 model's
+    firmware leaves them out, so it does not pay their flash."""
+    from autotiny.blob import load_blob
+    from autotiny.blob.ops import needs_int16 as ops_need
+
+    return ops_need(load_blob(model.data).op_names)  # the blob's op names (ModelBlob.op_names are TFLite's)
+
+
+def _hash(board: Board, int16: bool = False) -> str:
     t = target(board.core)
     h = hashlib.sha256()
     dirs = [FIRMWARE / "runtime", *(FIRMWARE / "kernels" / s for s in kernel_sets(board))]
@@ -267,18 +277,19 @@ def _hash(board: Board) -> str:
         h.update(f.read_bytes())
     h.update(memory_ld(board).encode())
     version = subprocess.run([compiler(t), "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    h.update(" ".join((*board_flags(board), *CFLAGS, *LDFLAGS, *kernel_sets(board), version)).encode())
+    h.update(" ".join((*board_flags(board, int16), *CFLAGS, *LDFLAGS, *kernel_sets(board), version)).encode())
     return h.hexdigest()[:16]
 
 
-def build(board: Board, force: bool = False) -> FirmwareImage:
-    """Build (or reuse) the firmware ELF for a board record."""
+def build(board: Board, force: bool = False, int16: bool = False) -> FirmwareImage:
+    """Build (or reuse) the firmware ELF for a board record; `int16`: with the 16x8 op rows
+    (for a model that `needs_int16`)."""
     if not isinstance(board, Board):
         raise TypeError(f"firmware.build takes the board record (autotiny.config.Board), not {type(board).__name__}")
     t = target(board.core)
     cc = compiler(t)
-    flags = board_flags(board)
-    out = cache_dir() / "build" / f"fw-{board.name}-{_hash(board)}"
+    flags = board_flags(board, int16)
+    out = cache_dir() / "build" / f"fw-{board.name}{'-16x8' if int16 else ''}-{_hash(board, int16)}"
     elf = out / "firmware.elf"
     if not elf.exists() or force:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -302,7 +313,7 @@ def build(board: Board, force: bool = False) -> FirmwareImage:
         finally:
             if work.exists():
                 shutil.rmtree(work, ignore_errors=True)
-    return inspect(elf, board)
+    return inspect(elf, board, int16)
 
 
 def _run(cmd: list[str], cwd: Path) -> None:
@@ -311,7 +322,7 @@ def _run(cmd: list[str], cwd: Path) -> None:
         raise AutotinyError(f"firmware build failed:\n{' '.join(cmd)}\n{p.stderr}")
 
 
-def inspect(elf: Path, board: Board) -> FirmwareImage:
+def inspect(elf: Path, board: Board, int16: bool = False) -> FirmwareImage:
     """Section sizes from the ELF (pyelftools) and a stack estimate from the .su files."""
     from elftools.elf.elffile import ELFFile
 
@@ -320,7 +331,7 @@ def inspect(elf: Path, board: Board) -> FirmwareImage:
         for s in ELFFile(f).iter_sections():
             sizes[s.name] = s["sh_size"]
     text = sizes.get(".isr_vector", 0) + sizes.get(".text", 0) + sizes.get(".ARM.exidx", 0)
-    return FirmwareImage(board=board, layout=layout(board), flags=board_flags(board), elf=elf, text=text,
+    return FirmwareImage(board=board, layout=layout(board), flags=board_flags(board, int16), elf=elf, text=text,
                          data=sizes.get(".data", 0), bss=sizes.get(".bss", 0),
                          io=sizes.get(".mailbox", 0) + sizes.get(".outbuf", 0),
                          stack_estimate=_stack_estimate(elf.parent))

@@ -30,7 +30,8 @@ from autotiny.errors import AutotinyError, ModelError
 RUNTIME_SRC = package_dir("firmware") / "runtime"
 REFERENCE_KERNELS = package_dir("firmware") / "kernels" / "reference"  # the host runs the portable set
 CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror",
-          "-ffp-contract=off", "-fno-strict-aliasing"]
+          "-ffp-contract=off", "-fno-strict-aliasing",
+          "-DAT_WITH_16X8"]  # the host always has the 16x8 rows (the firmware only for models that use them)
 
 _lock = threading.Lock()
 _lib = None

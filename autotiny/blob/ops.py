@@ -35,6 +35,7 @@ class BlobOp:
     opcode: int
     tensors: tuple[int, ...] | Callable[[Sequence[int]], list[int]]  # positions of tensor indices
     notes: str = ""  # for the docs table
+    int16: bool = False  # a 16x8 row: linked into the firmware only for models that use one (AT_WITH_16X8)
 
     def tensor_words(self, words: Sequence[int]) -> list[int]:
         if callable(self.tensors):
@@ -58,13 +59,14 @@ OPCODE_NAMES: dict[int, str] = {}  # op code -> blob op name
 LOWERINGS: dict[str, Lowering] = {}  # TFLite op name -> lowering
 
 
-def blob_op(name: str, opcode: int, tensors, notes: str = "") -> BlobOp:
-    """Register a blob op (op codes are part of the blob format: never renumber one)."""
+def blob_op(name: str, opcode: int, tensors, notes: str = "", int16: bool = False) -> BlobOp:
+    """Register a blob op (op codes are part of the blob format: never renumber one).
+    `int16`: a row of the 16x8 set (firmware/runtime/op_table.c, under AT_WITH_16X8)."""
     if name in BLOB_OPS or opcode in OPCODE_NAMES:
         raise ValueError(f"blob op {name} / op code {opcode} registered twice")
     if not 0 < opcode < 0x10000:
         raise ValueError(f"op code {opcode} does not fit the u16 of an op record")
-    op = BlobOp(name, opcode, tuple(tensors) if not callable(tensors) else tensors, notes)
+    op = BlobOp(name, opcode, tuple(tensors) if not callable(tensors) else tensors, notes, int16)
     BLOB_OPS[name] = op
     OPCODES[name] = opcode
     OPCODE_NAMES[opcode] = name
@@ -101,6 +103,12 @@ def check_supported(model, where: str = "<bytes>") -> None:
     for op in model.ops:
         if op.name not in LOWERINGS:
             raise ModelError(unsupported_message(op.name, op.index, where))
+
+
+def needs_int16(op_names: Sequence[str]) -> bool:
+    """Whether a blob with these ops needs the firmware's 16x8 rows (autotiny.firmware links
+    them only then: they cost ~8 KB of flash that an int8 model should not pay)."""
+    return any(BLOB_OPS[n].int16 for n in op_names)
 
 
 def tensor_words(opcode: int, words: Sequence[int]) -> list[int]:

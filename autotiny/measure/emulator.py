@@ -75,12 +75,13 @@ def measure_emulated(tflite_bytes: bytes, board, max_instructions: int | None = 
 
     parsed = read_tflite(bytes(tflite_bytes))
     b = blobmod.from_tflite(parsed)
-    img = firmware_image(board)
+    img = firmware_image(board, firmware.needs_int16(b))
     power_note = f"energy = latency x {board.active_power_mw:g} mW ({board.active_power_source})"
     if input is None and seed is not None:
         rng = np.random.default_rng(seed)
-        if b.input_dtype == np.int8:
-            input = rng.integers(-128, 128, size=b.input_shape, dtype=np.int8)
+        if b.input_dtype in (np.int8, np.int16):
+            info = np.iinfo(b.input_dtype)
+            input = rng.integers(info.min, info.max + 1, size=b.input_shape, dtype=b.input_dtype)
         else:
             input = rng.standard_normal(b.input_shape).astype(b.input_dtype)
     try:

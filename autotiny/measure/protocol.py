@@ -100,23 +100,24 @@ _machines_lock = threading.Lock()
 _images: dict[object, object] = {}
 
 
-def firmware_image(board):
-    """autotiny.firmware.build for a board record, memoized per process by the whole
-    record (the build hashes all sources on each call)."""
+def firmware_image(board, int16: bool = False):
+    """autotiny.firmware.build for a board record (`int16`: with the 16x8 op rows), memoized
+    per process by the whole record (the build hashes all sources on each call)."""
     from autotiny import firmware
 
     with _machines_lock:
-        img = _images.get(board)
+        img = _images.get((board, int16))
     if img is None:
-        img = firmware.build(board)
+        img = firmware.build(board, int16=int16)
         with _machines_lock:
-            _images[board] = img
+            _images[board, int16] = img
     return img
 
 
-def machine(board, cycle_model: bool = True) -> Machine:
-    """The per-process Machine for a board record (built on first use)."""
-    img = firmware_image(board)
+def machine(board, cycle_model: bool = True, int16: bool = False) -> Machine:
+    """The per-process Machine for a board record (built on first use); `int16`: the firmware
+    with the 16x8 op rows (what a model that autotiny.firmware.needs_int16 runs on)."""
+    img = firmware_image(board, int16)
     key = (board, str(img.elf), cycle_model)
     with _machines_lock:
         m = _machines.get(key)
@@ -162,11 +163,12 @@ def emulate(blob_bytes: bytes, board, input: np.ndarray | None = None,
     erased slot); the firmware picks the model, and `blob_bytes` is the model whose input is given
     and whose output is read.  Without it the bare blob sits in slot 0 and the other slots'
     headers are erased: the firmware runs it as a factory image."""
+    from autotiny import firmware
     from autotiny.blob import load_blob
 
     t0 = time.perf_counter()
     blob = load_blob(bytes(blob_bytes))
-    m = on if on is not None else machine(board, cycle_model=cycle_model)
+    m = on if on is not None else machine(board, cycle_model=cycle_model, int16=firmware.needs_int16(blob))
     syms = m.symbols
     blob_start, slot_size = syms["__blob_start"], syms["__slot_size"]
     if slots is None and blob.size > slot_size:

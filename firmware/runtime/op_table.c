@@ -24,17 +24,25 @@
   FIXED(11, QUANTIZE, at_quantize_params, at_quantize_check, at_quantize_eval)           \
   FIXED(12, DEQUANTIZE, at_quantize_params, at_dequantize_check, at_dequantize_eval)     \
   FIXED(13, REQUANTIZE, at_requantize_params, at_requantize_check, at_requantize_eval)   \
-  VARIABLE(14, CONCATENATION, at_concat_params, at_concat_check, at_concat_eval)          \
-  FIXED(15, CONV_2D_16X8, at_conv_params, at_conv16x8_check, at_conv16x8_eval)            \
+  VARIABLE(14, CONCATENATION, at_concat_params, at_concat_check, at_concat_eval)
+
+/* The 16x8 rows (int16 activations, int8 weights), linked only into a firmware built for a
+ * model that uses them (autotiny.firmware: -DAT_WITH_16X8; ~8 KB of flash at -O3). */
+#ifdef AT_WITH_16X8
+#define AT_OPS_16X8(FIXED)                                                                     \
+  FIXED(15, CONV_2D_16X8, at_conv_params, at_conv16x8_check, at_conv16x8_eval)                 \
   FIXED(16, DEPTHWISE_CONV_2D_16X8, at_dwconv_params, at_dwconv16x8_check, at_dwconv16x8_eval) \
-  FIXED(17, FULLY_CONNECTED_16X8, at_fc_params, at_fc16x8_check, at_fc16x8_eval)          \
-  FIXED(18, AVERAGE_POOL_2D_INT16, at_pool_params, at_pool16_check, at_avgpool16_eval)    \
-  FIXED(19, MAX_POOL_2D_INT16, at_pool_params, at_pool16_check, at_maxpool16_eval)        \
-  FIXED(20, ADD_INT16, at_add_params, at_add16_check, at_add16_eval)                      \
-  FIXED(21, MEAN_INT16, at_mean_params, at_mean16_check, at_mean16_eval)                  \
-  FIXED(22, SOFTMAX_INT16, at_softmax16_params, at_softmax16_check, at_softmax16_eval)    \
-  FIXED(23, QUANTIZE_INT16, at_quantize_params, at_quantize16_check, at_quantize16_eval)  \
+  FIXED(17, FULLY_CONNECTED_16X8, at_fc_params, at_fc16x8_check, at_fc16x8_eval)               \
+  FIXED(18, AVERAGE_POOL_2D_INT16, at_pool_params, at_pool16_check, at_avgpool16_eval)         \
+  FIXED(19, MAX_POOL_2D_INT16, at_pool_params, at_pool16_check, at_maxpool16_eval)             \
+  FIXED(20, ADD_INT16, at_add_params, at_add16_check, at_add16_eval)                           \
+  FIXED(21, MEAN_INT16, at_mean_params, at_mean16_check, at_mean16_eval)                       \
+  FIXED(22, SOFTMAX_INT16, at_softmax16_params, at_softmax16_check, at_softmax16_eval)         \
+  FIXED(23, QUANTIZE_INT16, at_quantize_params, at_quantize16_check, at_quantize16_eval)       \
   FIXED(24, DEQUANTIZE_INT16, at_quantize_params, at_dequantize16_check, at_dequantize16_eval)
+#else
+#define AT_OPS_16X8(FIXED)
+#endif
 
 #define AT_N_WORDS(T) ((uint32_t)(sizeof(T) / sizeof(int32_t)))
 
@@ -52,10 +60,11 @@
   static void at_eval_##NAME(const at_model *m, const void *w) { EVAL(m, (const T *)w); }
 
 AT_OPS(AT_ADAPT_FIXED, AT_ADAPT_VARIABLE)
+AT_OPS_16X8(AT_ADAPT_FIXED)
 
 /* indexed by op code; a code used twice fails the build (-Woverride-init) */
 #define AT_ROW(CODE, NAME, T, CHECK, EVAL) [CODE] = {#NAME, at_check_##NAME, at_eval_##NAME},
-static const at_op at_ops[] = {AT_OPS(AT_ROW, AT_ROW)};
+static const at_op at_ops[] = {AT_OPS(AT_ROW, AT_ROW) AT_OPS_16X8(AT_ROW)};
 
 const at_op *at_op_find(uint32_t opcode) {
   if (opcode >= sizeof(at_ops) / sizeof(at_ops[0]) || at_ops[opcode].name == 0) return 0;

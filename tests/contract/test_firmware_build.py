@@ -211,7 +211,8 @@ def test_arm_build_matches_host_build(image):
 
     model = _every_op_model()
     mb = blob.from_tflite(model)
-    assert set(blob.load_blob(mb.data).op_names) == set(blob.OPCODES)  # every blob op code appears
+    int8_ops = {n for n, op in blob.BLOB_OPS.items() if not op.int16}
+    assert set(blob.load_blob(mb.data).op_names) == int8_ops  # every int8 blob op code appears
     host = runtime.HostModel(mb)
     rng = np.random.default_rng(0)
     for k in range(4):
@@ -233,3 +234,80 @@ def test_firmware_rejects_a_corrupted_blob(image):
     assert status == 4 and not marks  # CRC mismatch, nothing ran
     status, _, _, _ = _run_in_unicorn(image, b"\xff" * 256, np.zeros(72, np.float32))
     assert status == 1  # bad magic (empty flash region)
+
+
+def _every_16x8_op_model() -> bytes:
+    """float in -> QUANTIZE (int16) -> CONV -> DW -> MAX_POOL -> AVG_POOL -> ADD(broadcast constant)
+    -> MEAN -> RESHAPE -> FC -> SOFTMAX -> DEQUANTIZE -> float out, all in 16x8."""
+    rng = np.random.default_rng(6)
+    b = ModelBuilder()
+
+    def q(shape, s):
+        return b.tensor(shape, "INT16", scale=s, zero_point=0)
+
+    xf = b.tensor((1, 6, 6, 2), "FLOAT32")
+    x = q((1, 6, 6, 2), 1e-4)
+    b.op("QUANTIZE", [xf], [x], options("QuantizeOptionsT"))
+    w1 = b.tensor((4, 3, 3, 2), scale=[0.01, 0.02, 0.03, 0.015], zero_point=[0] * 4,
+                  data=rng.integers(-127, 128, (4, 3, 3, 2)))
+    b1 = b.tensor((4,), "INT64", scale=[1e-6, 2e-6, 3e-6, 1.5e-6], zero_point=[0] * 4,
+                  data=rng.integers(-20000, 20000, 4))
+    c1 = q((1, 6, 6, 4), 3e-4)
+    b.op("CONV_2D", [x, w1, b1], [c1], options("Conv2DOptionsT", padding=0, strideH=1, strideW=1,
+                                                 dilationHFactor=1, dilationWFactor=1, fusedActivationFunction=1))
+    w2 = b.tensor((1, 3, 3, 8), scale=list(np.linspace(0.01, 0.03, 8)), zero_point=[0] * 8, quantized_dimension=3,
+                  data=rng.integers(-127, 128, (1, 3, 3, 8)))
+    b2 = b.tensor((8,), "INT64", scale=[3e-6] * 8, zero_point=[0] * 8, data=rng.integers(-2000, 2000, 8))
+    c2 = q((1, 3, 3, 8), 5e-4)
+    b.op("DEPTHWISE_CONV_2D", [c1, w2, b2], [c2],
+         options("DepthwiseConv2DOptionsT", padding=0, strideH=2, strideW=2, depthMultiplier=2,
+                 dilationHFactor=1, dilationWFactor=1, fusedActivationFunction=3))
+    mp = q((1, 3, 3, 8), 5e-4)
+    b.op("MAX_POOL_2D", [c2], [mp], options("Pool2DOptionsT", padding=0, strideH=1, strideW=1,
+                                             filterHeight=2, filterWidth=2))
+    ap = q((1, 2, 2, 8), 5e-4)
+    b.op("AVERAGE_POOL_2D", [mp], [ap], options("Pool2DOptionsT", padding=0, strideH=2, strideW=2,
+                                                 filterHeight=2, filterWidth=2))
+    k = b.tensor((1, 1, 1, 8), "INT16", scale=4e-4, zero_point=0, data=rng.integers(-30000, 30000, (1, 1, 1, 8)))
+    ad = q((1, 2, 2, 8), 8e-4)
+    b.op("ADD", [ap, k], [ad], options("AddOptionsT", fusedActivationFunction=0))
+    axes = b.tensor((2,), "INT32", data=np.array([1, 2], np.int32))
+    mn = q((1, 1, 1, 8), 6e-4)
+    b.op("MEAN", [ad, axes], [mn], options("ReducerOptionsT", keepDims=True))
+    shp = b.tensor((2,), "INT32", data=np.array([1, 8], np.int32))
+    rs = q((1, 8), 6e-4)
+    b.op("RESHAPE", [mn, shp], [rs], options("ReshapeOptionsT", newShape=[1, 8]))
+    w3 = b.tensor((5, 8), scale=0.02, zero_point=0, data=rng.integers(-127, 128, (5, 8)))
+    b3 = b.tensor((5,), "INT64", scale=1.2e-5, zero_point=0, data=rng.integers(-500, 500, 5))
+    fc = q((1, 5), 2e-4)
+    b.op("FULLY_CONNECTED", [rs, w3, b3], [fc], options("FullyConnectedOptionsT", fusedActivationFunction=0))
+    sm = q((1, 5), 1 / 32768)
+    b.op("SOFTMAX", [fc], [sm], options("SoftmaxOptionsT", beta=1.0))
+    yf = b.tensor((1, 5), "FLOAT32")
+    b.op("DEQUANTIZE", [sm], [yf], options("DequantizeOptionsT"))
+    return b.build([xf], [yf])
+
+
+def test_16x8_rows_link_only_when_a_model_needs_them(image):
+    """The 16x8 firmware runs every 16x8 op as the host does; the int8 firmware leaves those rows
+    out (their flash is not charged to int8 models) and refuses such a blob at load time."""
+    from autotiny import runtime
+    from tests.tflite_builder import run_tflm
+
+    model = _every_16x8_op_model()
+    mb = blob.from_tflite(model)
+    assert firmware.needs_int16(mb) and not firmware.needs_int16(blob.from_tflite(_every_op_model()))
+    assert {n for n, op in blob.BLOB_OPS.items() if op.int16} == set(blob.load_blob(mb.data).op_names) - {"RESHAPE"}
+    wide = firmware.build(image.board, int16=True)
+    assert wide.elf != image.elf and wide.text > image.text
+    host = runtime.HostModel(mb)
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        x = rng.normal(0, 1.5, (1, 6, 6, 2)).astype(np.float32)
+        expected = host.run(x)
+        assert expected.tobytes() == run_tflm(model, x).tobytes()
+        status, out, marks, _ = _run_in_unicorn(wide, mb.data, x)
+        assert status == 0, blob.STATUS_NAMES.get(status, status)
+        assert out == expected.tobytes()
+    status, _, marks, _ = _run_in_unicorn(image, mb.data, x)
+    assert status == 6 and not marks  # unsupported op code: the int8 firmware has no 16x8 rows

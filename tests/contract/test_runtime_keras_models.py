@@ -22,7 +22,8 @@ from autotiny.runtime import cache_dir
 
 N_INPUTS = 10
 
-# (name, family, kwargs, mode) ; mode: ptq | qat, +f for float32 input/output
+# (name, family, kwargs, mode) ; mode: ptq | qat | 16x8, +f for float32 input/output; search(16x8):
+# the search's own builder and converter
 CONFIGS = [
     ("dscnn_a", "dscnn", dict(filters=8, kernel=(10, 4), stride=2, blocks=1, act="relu"), "ptq"),
     ("dscnn_b", "dscnn", dict(filters=12, kernel=(3, 3), stride=1, blocks=2, act="relu"), "ptq"),
@@ -65,6 +66,12 @@ CONFIGS = [
     # the search's own DS-CNN builder and int8 conversion (autotiny.models / autotiny.compress)
     ("search_dscnn_a", "search_dscnn", dict(n_blocks=1, channels=8), "search"),
     ("search_dscnn_b", "search_dscnn", dict(n_blocks=3, channels=12, first_stride=(1, 2)), "search"),
+    # 16x8: int16 activations, int8 weights, int64 bias (TFLite's EXPERIMENTAL_..._INT16_WEIGHTS_INT8)
+    ("dscnn_16x8", "dscnn", dict(filters=8, kernel=(10, 4), stride=2, blocks=1, act="relu"), "16x8"),
+    ("resnet_16x8", "resnet", dict(filters=8, blocks=2, act="relu"), "16x8"),
+    ("cnn_16x8", "cnn", dict(filters=8, pool="max", pad="same", act="relu6"), "16x8+f"),
+    ("gap_16x8", "gap", dict(filters=8, flatten=True), "16x8"),
+    ("search_dscnn_16x8", "search_dscnn", dict(n_blocks=2, channels=8), "search16x8"),
 ]
 
 INPUT_SHAPES = {"dscnn": (49, 10, 1), "resnet": (16, 16, 3), "mlp": (40,), "cnn": (20, 20, 2),
@@ -183,13 +190,14 @@ def build_model(family: str, shape, kw):
 def convert(name: str, family: str, kw: dict, mode: str) -> bytes:
     tf, keras = _keras()
     shape = INPUT_SHAPES[family]
-    if mode == "search":
-        from autotiny.compress import to_int8_tflite
+    if mode in ("search", "search16x8"):
+        from autotiny.compress import to_int8_tflite, to_int16x8_tflite
         from autotiny.models import ds_cnn
 
         model = ds_cnn.build(shape, 12, ds_cnn.DsCnnParams(**kw), seed=sum(map(ord, name)))
         rng = np.random.default_rng(sum(map(ord, name)))
-        return to_int8_tflite(model, rng.normal(0, 1, size=(32, *shape)).astype(np.float32))
+        to_tflite = to_int16x8_tflite if mode == "search16x8" else to_int8_tflite
+        return to_tflite(model, rng.normal(0, 1, size=(32, *shape)).astype(np.float32))
     keras.utils.set_random_seed(sum(map(ord, name)))
     model = build_model(family, shape, kw)
     rng = np.random.default_rng(sum(map(ord, name)))
@@ -205,10 +213,15 @@ def convert(name: str, family: str, kw: dict, mode: str) -> bytes:
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = lambda: ([d[None]] for d in data)
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if mode.startswith("16x8"):
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        io_type = tf.int16
+    else:
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        io_type = tf.int8
     if not mode.endswith("+f"):
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
+        conv.inference_input_type = io_type
+        conv.inference_output_type = io_type
     return conv.convert()
 
 
@@ -266,13 +279,14 @@ def test_keras_model_bit_exact(keras_models, name):
         if b.input_dtype == np.float32:
             x = rng.normal(0, 1 + k % 3, size=b.input_shape).astype(np.float32)
         else:
-            x = rng.integers(-128, 128, size=b.input_shape, dtype=np.int8)
+            info = np.iinfo(b.input_dtype)
+            x = rng.integers(info.min, info.max + 1, size=b.input_shape, dtype=b.input_dtype)
         ref.set_input(x, 0)
         ref.invoke()
         expected = ref.get_output(0)
         got = ours.run(x)
         assert got.dtype == expected.dtype
-        assert np.array_equal(got.view(np.uint8), expected.view(np.uint8)), \
+        assert np.array_equal(got.reshape(-1).view(np.uint8), expected.reshape(-1).view(np.uint8)), \
             f"{name} ({', '.join(sorted(set(b.op_names)))}) input #{k} differs"
 
 
@@ -281,3 +295,69 @@ def test_keras_models_cover_the_converter_ops(keras_models):
     for name, *_ in CONFIGS:
         seen |= set(blob.load_blob(blob.from_tflite(keras_models(name)).data).op_names)
     assert set(blob.OPCODES) <= seen, set(blob.OPCODES) - seen
+
+
+@pytest.fixture(scope="module")
+def kws_16x8(data_root):
+    """The trained MLPerf Tiny KWS DS-CNN (tests/kws_reference.py) converted to 16x8 by the search's
+    converter (autotiny.compress), cached like the models above (a conversion takes ~15-30 s)."""
+    from tests import kws_reference
+
+    path = _cache_root() / "kws_ref_16x8.tflite"
+    if not path.exists():
+        from autotiny.compress import to_int16x8_tflite
+
+        model = kws_reference.keras_model(data_root)
+        data = to_int16x8_tflite(model, kws_reference.calibration(data_root))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return path.read_bytes()
+
+
+def test_kws_keras_rebuild_is_the_float_reference(data_root):
+    """The rebuilt Keras model answers as the float reference .tflite (which quantises its int8-stored
+    layers' inputs on the fly, hence the tolerance): same class on every input, probabilities close."""
+    from tests import kws_reference
+
+    from autotiny.tf_env import tf
+
+    model = kws_reference.keras_model(data_root)
+    interp = tf().lite.Interpreter(model_path=str(data_root / kws_reference.FLOAT_MODEL))
+    interp.allocate_tensors()
+    for x in kws_reference.calibration(data_root, n=8, seed=1):
+        interp.set_tensor(interp.get_input_details()[0]["index"], x[None])
+        interp.invoke()
+        ref = interp.get_tensor(interp.get_output_details()[0]["index"])
+        ours = model(x[None]).numpy()
+        assert ours.argmax() == ref.argmax() and np.abs(ours - ref).max() < 0.1
+
+
+def test_trained_kws_16x8_bit_exact(kws_16x8):
+    """A trained KWS DS-CNN in 16x8 runs bit for bit as TFLM runs it, with every op on its 16x8 row."""
+    from tflite_micro.python.tflite_micro import runtime as tflm
+
+    b = blob.from_tflite(kws_16x8, source="kws_ref_16x8")
+    names = blob.load_blob(b.data).op_names
+    assert all(blob.BLOB_OPS[n].int16 for n in names), names
+    ours = runtime.HostModel(b)
+    ref = tflm.Interpreter.from_bytes(kws_16x8, arena_size=1 << 20)
+    rng = np.random.default_rng(7)
+    for k in range(N_INPUTS):
+        x = rng.integers(-32768, 32768, size=b.input_shape, dtype=np.int16) if k % 2 else \
+            rng.normal(0, 3000, size=b.input_shape).clip(-32768, 32767).astype(np.int16)
+        ref.set_input(x, 0)
+        ref.invoke()
+        assert np.array_equal(ours.run(x), ref.get_output(0)), f"input #{k} differs"
+
+
+@pytest.mark.needs_arm_gcc
+def test_trained_kws_16x8_on_the_emulated_board(kws_16x8):
+    """The same model in the stm32f746 firmware (16x8 rows linked, reference kernels) equals the host."""
+    from autotiny.measure import emulator
+    from tests.contract.test_arm_equals_host import assert_same, board
+
+    b = blob.from_tflite(kws_16x8, source="kws_ref_16x8")
+    x = np.random.default_rng(3).integers(-32768, 32768, size=b.input_shape, dtype=np.int16)
+    assert_same(b, board("stm32f746", "auto"), x, "kws_ref_16x8")

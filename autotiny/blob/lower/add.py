@@ -8,7 +8,7 @@ from autotiny.blob.ops import blob_op, lowers
 from autotiny.blob.quant import quantize_multiplier
 
 ADD = blob_op("ADD", 6, tensors=(0, 1, 2), notes="fused activation, broadcasting up to 6 dims, constant operands")
-ADD_INT16 = blob_op("ADD_INT16", 20, tensors=(0, 1, 2), notes="ADD on int16 (TFLM's general path, left shift 15)")
+ADD_INT16 = blob_op("ADD_INT16", 20, tensors=(0, 1, 2), notes="ADD on int16 (TFLM's general path, left shift 15)", int16=True)
 
 
 @lowers("ADD", emits=[ADD, ADD_INT16])

@@ -11,9 +11,9 @@ CONV_2D = blob_op("CONV_2D", 1, tensors=(0, 1, 2, 3, 4, 5), notes=(
 DEPTHWISE_CONV_2D = blob_op("DEPTHWISE_CONV_2D", 2, tensors=(0, 1, 2, 3, 4, 5),
                             notes="any depth multiplier, same options as CONV_2D")
 CONV_2D_16X8 = blob_op("CONV_2D_16X8", 15, tensors=(0, 1, 2, 3, 4, 5), notes=(
-    "CONV_2D with int16 activations (zero point 0), int8 weights, optional int64 bias; int64 accumulator"))
+    "CONV_2D with int16 activations (zero point 0), int8 weights, optional int64 bias; int64 accumulator"), int16=True)
 DEPTHWISE_CONV_2D_16X8 = blob_op("DEPTHWISE_CONV_2D_16X8", 16, tensors=(0, 1, 2, 3, 4, 5),
-                                 notes="DEPTHWISE_CONV_2D in 16x8, as CONV_2D_16X8")
+                                 notes="DEPTHWISE_CONV_2D in 16x8, as CONV_2D_16X8", int16=True)
 
 
 def conv_macs(m, op) -> int:

@@ -10,7 +10,7 @@ from autotiny.blob.quant import f32, quantize_multiplier
 FULLY_CONNECTED = blob_op("FULLY_CONNECTED", 3, tensors=(0, 1, 2, 3, 4, 5), notes=(
     "per-tensor (TFLM's float product of scales) or per-channel weights; any leading dims (batches)"))
 FULLY_CONNECTED_16X8 = blob_op("FULLY_CONNECTED_16X8", 17, tensors=(0, 1, 2, 3, 4, 5), notes=(
-    "FULLY_CONNECTED with int16 activations (zero point 0), int8 weights, optional int64 bias"))
+    "FULLY_CONNECTED with int16 activations (zero point 0), int8 weights, optional int64 bias"), int16=True)
 
 
 def fc_macs(m, op) -> int:

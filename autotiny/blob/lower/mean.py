@@ -9,7 +9,7 @@ from autotiny.blob.quant import quantize_multiplier
 
 MEAN = blob_op("MEAN", 7, tensors=(0, 1), notes=(
     "any axes, keep_dims or not (TFLM's integer path: multiplier pre-divided by the count)"))
-MEAN_INT16 = blob_op("MEAN_INT16", 21, tensors=(0, 1), notes="MEAN on int16")
+MEAN_INT16 = blob_op("MEAN_INT16", 21, tensors=(0, 1), notes="MEAN on int16", int16=True)
 
 
 @lowers("MEAN", emits=[MEAN, MEAN_INT16])

@@ -8,8 +8,8 @@ from autotiny.blob.quant import compute_padding
 AVERAGE_POOL_2D = blob_op("AVERAGE_POOL_2D", 4, tensors=(0, 1),
                           notes="rounding half away from zero over the in-image window")
 MAX_POOL_2D = blob_op("MAX_POOL_2D", 5, tensors=(0, 1), notes="over the in-image window")
-AVERAGE_POOL_2D_INT16 = blob_op("AVERAGE_POOL_2D_INT16", 18, tensors=(0, 1), notes="AVERAGE_POOL_2D on int16")
-MAX_POOL_2D_INT16 = blob_op("MAX_POOL_2D_INT16", 19, tensors=(0, 1), notes="MAX_POOL_2D on int16")
+AVERAGE_POOL_2D_INT16 = blob_op("AVERAGE_POOL_2D_INT16", 18, tensors=(0, 1), notes="AVERAGE_POOL_2D on int16", int16=True)
+MAX_POOL_2D_INT16 = blob_op("MAX_POOL_2D_INT16", 19, tensors=(0, 1), notes="MAX_POOL_2D on int16", int16=True)
 
 
 def _pool(b, op, code, code16):

@@ -12,8 +12,8 @@ QUANTIZE = blob_op("QUANTIZE", 11, tensors=(0, 1),
 DEQUANTIZE = blob_op("DEQUANTIZE", 12, tensors=(0, 1), notes=(
     "int8 → float32, float product (equals TFLM's exact double product rounded once)"))
 REQUANTIZE = blob_op("REQUANTIZE", 13, tensors=(0, 1), notes="int8 → int8 (a QUANTIZE with an int8 input)")
-QUANTIZE_INT16 = blob_op("QUANTIZE_INT16", 23, tensors=(0, 1), notes="float32 → int16, as QUANTIZE")
-DEQUANTIZE_INT16 = blob_op("DEQUANTIZE_INT16", 24, tensors=(0, 1), notes="int16 → float32, as DEQUANTIZE")
+QUANTIZE_INT16 = blob_op("QUANTIZE_INT16", 23, tensors=(0, 1), notes="float32 → int16, as QUANTIZE", int16=True)
+DEQUANTIZE_INT16 = blob_op("DEQUANTIZE_INT16", 24, tensors=(0, 1), notes="int16 → float32, as DEQUANTIZE", int16=True)
 
 
 @lowers("QUANTIZE", emits=[QUANTIZE, REQUANTIZE, QUANTIZE_INT16])

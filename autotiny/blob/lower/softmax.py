@@ -12,7 +12,7 @@ from autotiny.blob.quant import quantize_multiplier, softmax_int16_luts
 SOFTMAX = blob_op("SOFTMAX", 10, tensors=(0, 1), notes=(
     "int8 → int8 (scale 1/256, zp −128), any beta, TFLM's exp-on-negative-values fixed-point path"))
 SOFTMAX_INT16 = blob_op("SOFTMAX_INT16", 22, tensors=(0, 1, 2, 3), notes=(
-    "int16 → int16 (scale 1/32768, zp 0), any beta, TFLM's table path (two 513-entry tables in the blob)"))
+    "int16 → int16 (scale 1/32768, zp 0), any beta, TFLM's table path (two 513-entry tables in the blob)"), int16=True)
 
 _LUTS: list = []  # computed once (float32 arithmetic, ~10 ms)
 
