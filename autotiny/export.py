@@ -29,7 +29,10 @@ OPTIONS = ("study", "trial", "run_id", "out", "overwrite", "update_from", "versi
 MANIFEST = "export.json"
 FIRST_VERSION = (1, 0, 0)
 FIGURES = {"flash_bytes": "flash", "ram_bytes": "RAM reserved", "ram_used_bytes": "RAM used",
-           "latency_ms": "latency", "energy_uj": "energy per inference", "macs": "MACs"}
+           "latency_ms": "latency", "energy_uj": "energy per inference", "macs": "MACs",
+           # where the front-end runs on the device, the figures above include it; these say how much
+           "frontend_flash_bytes": "of which front-end flash", "frontend_ram_bytes": "of which front-end RAM",
+           "frontend_latency_ms": "of which front-end latency", "frontend_energy_uj": "of which front-end energy"}
 
 
 # ---- which trial ----------------------------------------------------------------------------------
@@ -185,7 +188,9 @@ def readme(manifest: dict, rec: TrialRecord, board, labels: list[str] | None) ->
     front = (f"The input is the `{fe.get('type')}` front-end's output with the parameters "
              f"`{json.dumps(fe.get('params', {}))}` (autotiny/frontends/), quantised with the input scale and "
              "zero point. There is no C front-end in this export yet: compute the features as "
-             "autotiny.frontends does.") if fe else "The record does not say how the input is made."
+             "autotiny.frontends does" + (" (the figures' front-end share is autotiny's CMSIS-DSP MFCC, "
+             "firmware/frontends/, measured on this board)." if "frontend_latency_ms" in manifest["figures"]
+             else ".")) if fe else "The record does not say how the input is made."
     rows = "\n".join(_figure_lines(manifest)) or "| (the record holds no figures) | | |"
     return f"""# {manifest['study']} trial {manifest['trial']} on {board.name}
 
