@@ -76,8 +76,8 @@ def _convert(model, representative: np.ndarray, max_samples: int, sixteen: bool)
             raise ModelError(f"{what} conversion failed: {first}") from e
 
 
-def size_probe_tflite(model, calibration: np.ndarray, seed: int = 0) -> bytes:
-    """int8 model with the final sizes, from an untrained model.
+def size_probe_tflite(model, calibration: np.ndarray, seed: int = 0, quantization: str = "int8_ptq") -> bytes:
+    """int8 (or, for `quantization` int16x8, 16x8) model with the final sizes, from an untrained model.
 
     Fresh weights hold many identical tensors (BatchNorm's ones and zeros) that the converter
     stores once; perturbing them briefly keeps the size estimate equal to a trained model's.
@@ -86,6 +86,6 @@ def size_probe_tflite(model, calibration: np.ndarray, seed: int = 0) -> bytes:
     rng = np.random.default_rng(seed)
     model.set_weights([w + np.abs(rng.normal(0, 0.01, w.shape)).astype(w.dtype) for w in weights])
     try:
-        return to_int8_tflite(model, calibration)
+        return (to_int16x8_tflite if quantization == "int16x8" else to_int8_tflite)(model, calibration)
     finally:
         model.set_weights(weights)

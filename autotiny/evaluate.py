@@ -26,9 +26,11 @@ class Scores:
         return np.divide(np.diag(self.confusion), totals, out=np.zeros(len(totals)), where=totals > 0)
 
 
-def quantize_input(features: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+def quantize_input(features: np.ndarray, scale: float, zero_point: int, dtype=np.int8) -> np.ndarray:
+    """Features quantised to the model's input type (int8, or int16 for a 16x8 model)."""
+    info = np.iinfo(dtype)
     q = np.round(features / scale) + zero_point
-    return np.clip(q, -128, 127).astype(np.int8)
+    return np.clip(q, info.min, info.max).astype(dtype)
 
 
 def predict_int8(model: bytes, features: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -43,7 +45,7 @@ def predict_int8(model: bytes, features: np.ndarray, batch: int = 256) -> np.nda
         interp.allocate_tensors()
     inp = interp.get_input_details()[0]
     scale, zp = inp["quantization"]
-    x = quantize_input(features.reshape((len(features), *inp["shape"][1:])), scale, zp)
+    x = quantize_input(features.reshape((len(features), *inp["shape"][1:])), scale, zp, inp["dtype"])
     out = interp.get_output_details()[0]
     out_index, (out_scale, out_zp) = out["index"], out["quantization"]
     outputs = []

@@ -124,7 +124,7 @@ def precheck(spec: CandidateSpec, cfg: RunConfig, timings: Timings, seed: int = 
         tflite = shape_model(model, seed, spec.quantization)  # milliseconds; the converter's layout
         if tflite is None:  # a layer the shape writer does not know: convert (seconds)
             calibration = np.random.default_rng(seed).normal(0.0, 10.0, size=(8, *shape)).astype(np.float32)
-            tflite = size_probe_tflite(model, calibration, seed)
+            tflite = size_probe_tflite(model, calibration, seed, spec.quantization)
         stages.enter("emulate")
         m = measure(tflite, cfg, seed=seed, spec=spec)  # + the front-end on the device, where it runs there
     return PreCheck(shape, m, check_budget(m, cfg.budget, cfg.board), model)
@@ -157,7 +157,7 @@ class _NanGuard:
 
 def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: TaskData,
                       timings: Timings, verbose: int = 0, seed: int = 0) -> Trained:
-    from autotiny.compress import to_int8_tflite
+    from autotiny.compress import to_int8_tflite, to_int16x8_tflite
     from autotiny.measure.backend import check_budget, measure
     from autotiny.tf_env import tf_keras
 
@@ -200,7 +200,8 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
                             f"weights or loss; learning_rate={spec.training.learning_rate:g})")
     stages.enter("convert")
     with timings.stage("convert"):
-        tflite = to_int8_tflite(model, x_train[np.random.default_rng(0).permutation(len(x_train))])
+        convert = to_int16x8_tflite if spec.quantization == "int16x8" else to_int8_tflite
+        tflite = convert(model, x_train[np.random.default_rng(0).permutation(len(x_train))])
     stages.enter("emulate")
     with timings.stage("measure"):
         m = measure(tflite, cfg, spec=spec)

@@ -8,7 +8,8 @@ one.  What the converter does and this writer copies (checked equal, blob for bl
 tests/contract/test_probe.py): BatchNormalization folded into the preceding convolution's bias,
 a ReLU/ReLU6 after a convolution, dense layer or add fused into it, GlobalAveragePooling2D as
 MEAN over axes 1 and 2, Flatten/Reshape as RESHAPE, Dropout gone, Dense's softmax as a SOFTMAX
-op; per-channel int8 weights (conv, depthwise, dense), int32 biases, int8 activations.
+op; per-channel int8 weights (conv, depthwise, dense), int32 biases, int8 activations — or, for
+`int16x8`, int16 activations (zero point 0), int64 biases and softmax's 1/32768 output scale.
 
 A layer this module does not know returns None (`shape_model`), and the pre-check falls back to
 the converter.  Weights are random; quantisation scales are chosen so every requantisation
@@ -49,6 +50,7 @@ class _Writer:
         # quantisation-aware training (tfmot's default scheme) quantises Dense weights per tensor;
         # the converter's post-training path per output channel
         self.dense_channels = 1 if quantization == "int8_qat" else None
+        self.int16 = quantization == "int16x8"  # 16x8: symmetric int16 activations, int64 biases
         self.b = ModelBuilder()
         self.rng = np.random.default_rng(seed)
         self.tensor_of: dict[str, int] = {}  # keras layer name -> tflite tensor of its output
@@ -56,6 +58,8 @@ class _Writer:
         self.users: dict[str, int] = {}
 
     def activation(self, shape, scale=ACT_SCALE, zero_point=0) -> int:
+        if self.int16:
+            return self.b.tensor(shape, "INT16", scale=scale, zero_point=0)
         return self.b.tensor(shape, scale=scale, zero_point=zero_point)
 
     def like(self, src: int, shape) -> int:
@@ -69,9 +73,10 @@ class _Writer:
                              data=data)
 
     def bias(self, n: int, scales: int | None = None) -> int:
-        data = self.rng.integers(-1000, 1000, n, dtype=np.int32)
+        dtype = "INT64" if self.int16 else "INT32"
+        data = self.rng.integers(-1000, 1000, n).astype(np.int64 if self.int16 else np.int32)
         k = n if scales is None else scales
-        return self.b.tensor((n,), "INT32", scale=[ACT_SCALE * W_SCALE] * k, zero_point=[0] * k, data=data)
+        return self.b.tensor((n,), dtype, scale=[ACT_SCALE * W_SCALE] * k, zero_point=[0] * k, data=data)
 
     def fuse(self, src: int, relu6: bool) -> None:
         opts = self.op_of.get(src)
@@ -79,8 +84,9 @@ class _Writer:
             raise _Unsupported("activation without an op to fuse into")
         opts.fusedActivationFunction = RELU6 if relu6 else RELU
         # the converter gives a ReLU's output the range [0, max]: zero point -128 (the clamp's
-        # lower bound, which decides how often the kernels' clamp branch is taken)
-        self.b.tensors[src].quantization.zeroPoint = [-128]
+        # lower bound, which decides how often the kernels' clamp branch is taken); int16 stays symmetric
+        if not self.int16:
+            self.b.tensors[src].quantization.zeroPoint = [-128]
 
     def layer(self, layer) -> None:
         kind = type(layer).__name__
@@ -164,7 +170,8 @@ class _Writer:
         self.b.op("FULLY_CONNECTED", [x, self.weights((units, n_in), scales), self.bias(units, scales)], [y], opts)
         self.op_of[y] = opts
         if act == "softmax":
-            probs = self.activation(out_shape, scale=1.0 / 256, zero_point=-128)
+            probs = (self.activation(out_shape, scale=1.0 / 32768) if self.int16 else
+                     self.activation(out_shape, scale=1.0 / 256, zero_point=-128))
             self.b.op("SOFTMAX", [y], [probs], options("SoftmaxOptionsT", beta=1.0))
             y = probs
         elif act not in ("linear", "relu", None):
@@ -173,7 +180,7 @@ class _Writer:
 
 
 def shape_model(model, seed: int = 0, quantization: str = "int8_ptq") -> bytes | None:
-    """The int8 .tflite of an untrained tf_keras model as the converter would lay it out after
+    """The int8 (16x8) .tflite of an untrained tf_keras model as the converter would lay it out after
     `quantization` (autotiny.space.QUANTIZATION_MODES), or None when a layer is not one this
     writer knows (the caller converts instead)."""
     w = _Writer(seed, quantization)

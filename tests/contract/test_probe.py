@@ -6,6 +6,8 @@ rejects the candidates the converter path would (up to that timing spread), in m
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import optuna
 import pytest
@@ -41,6 +43,9 @@ def _candidates():
         fixed = {**common, "model.family": family, **{f"model.{family}.{k}": v for k, v in params.items()}}
         specs.append(suggest(space, optuna.trial.FixedTrial(fixed)))
     assert {s.family for s in specs} == {"ds_cnn", "tc_resnet", "resnet", "mobilenet_v1", "cnn"}
+    # 16x8 (int16 activations, int64 biases): a DS-CNN and a ResNet (ADD)
+    specs += [dataclasses.replace(s, quantization="int16x8") for s in (specs[N_CANDIDATES],)]
+    specs += [dataclasses.replace(s, quantization="int16x8") for s in specs[:N_CANDIDATES] if s.family == "resnet"][:1]
     return specs
 
 
@@ -51,8 +56,9 @@ def pairs():
     for spec in _candidates():
         shape = tuple(task.input_shape(spec))
         model = FAMILIES[spec.family].build(shape, task.n_outputs, spec.model_params, seed=0)
-        converted = size_probe_tflite(model, np.random.default_rng(0).normal(0, 10, (8, *shape)).astype(np.float32))
-        out.append((spec, converted, shape_model(model)))
+        converted = size_probe_tflite(model, np.random.default_rng(0).normal(0, 10, (8, *shape)).astype(np.float32),
+                                      quantization=spec.quantization)
+        out.append((spec, converted, shape_model(model, quantization=spec.quantization)))
     return out
 
 

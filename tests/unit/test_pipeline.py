@@ -83,11 +83,32 @@ def test_quantisation_aware_training_gives_the_precheck_sizes(tiny_space, fake_s
     assert 0 <= trained.val.accuracy <= 1
 
 
+def test_16x8_gives_the_precheck_sizes(tiny_space, fake_speech, tmp_path):
+    """int16x8 converts the trained model with int16 activations (autotiny.compress); the pre-check's
+    shape model lays out the same 16x8 graph, so budget-first's sizes hold, and it is scored as int8 is."""
+    import dataclasses
+
+    from autotiny import blob
+    from autotiny.pipeline import TaskData
+
+    cfg = compose([f"data.root={fake_speech}", f"data.cache_dir={tmp_path}", "task.noise.enabled=false"])
+    spec = dataclasses.replace(_spec(tiny_space), quantization="int16x8")
+    timings = Timings()
+    pre = precheck(spec, cfg, timings)
+    trained = train_and_measure(pre, spec, cfg, TaskData(cfg), timings)
+    assert all(blob.BLOB_OPS[n].int16 or n == "RESHAPE"
+               for n in blob.load_blob(blob.from_tflite(trained.tflite).data).op_names)
+    assert trained.measurement.flash_bytes.value == pre.measurement.flash_bytes.value
+    assert trained.measurement.ram_bytes.value == pre.measurement.ram_bytes.value
+    assert 0 <= trained.val.accuracy <= 1
+
+
 def test_modes_the_runtime_cannot_run_yet_are_refused_with_the_reason(tmp_path):
     from autotiny.errors import ConfigError
 
-    for mode, why in (("int16x8", "needs int16 kernels"), ("int8_pruned", "sparse weight encoding")):
+    for mode, why in (("int8_pruned", "sparse weight encoding"),):
         path = tmp_path / f"{mode}.yaml"
         path.write_text(f"frontend: {{type: mfcc}}\nmodel: {{type: ds_cnn}}\ncompression: {{quantization: {mode}}}\n")
-        with pytest.raises(ConfigError, match=f"{mode} is not available: .*{why}.*available: int8_ptq, int8_qat"):
+        with pytest.raises(ConfigError, match=f"{mode} is not available: .*{why}.*available: int8_ptq, int8_qat, "
+                                              "int16x8"):
             load_space(str(path))
