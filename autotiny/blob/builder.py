@@ -110,6 +110,8 @@ class Builder:
             mq, sh = quantize_multiplier(float(in_s) * float(fs) / float(out_s))
             mults.append(mq)
             shifts.append(sh)
+        if self.m.tensors[in_idx].dtype == "INT16" and max(shifts) > 7:  # TFLite's int64 rescale: shift < 8
+            raise self.fail(op, "16x8 requantisation multiplier of 128 or more (input x weight scale >> output scale)")
         return self.const(mults, name="multipliers"), self.const(shifts, name="shifts")
 
     def bias(self, op: Op, dtype: str = "INT32") -> int:

@@ -293,3 +293,25 @@ def test_case_counts():
     assert set(OPS_16X8) <= set(blob.OPCODES)
     assert set(COUNTS) == {(op, t) for op in OPS_16X8 for t in targets}, sorted(COUNTS)
     assert all(v >= CASES for v in COUNTS.values()), COUNTS
+
+
+def _conv16(in_zp: int = 0, out_scale: float = 1e-3) -> bytes:
+    b = ModelBuilder()
+    x = b.tensor((1, 4, 4, 2), "INT16", scale=0.01, zero_point=in_zp)
+    w = b.tensor((3, 1, 1, 2), scale=[0.1] * 3, zero_point=[0] * 3, data=np.ones((3, 1, 1, 2), np.int8))
+    y = b.tensor((1, 4, 4, 3), "INT16", scale=out_scale, zero_point=0)
+    b.op("CONV_2D", [x, w, -1], [y], options("Conv2DOptionsT", padding=0, strideH=1, strideW=1,
+                                              dilationHFactor=1, dilationWFactor=1))
+    return b.build([x], [y])
+
+
+def test_what_16x8_cannot_hold_is_refused_with_the_reason():
+    """int16 activations are symmetric, and TFLite's int64 rescaling takes multipliers below 128:
+    anything else is named, never run wrongly."""
+    from autotiny.errors import ModelError
+
+    assert blob.load_blob(blob.from_tflite(_conv16()).data).op_names == ["CONV_2D_16X8"]
+    with pytest.raises(ModelError, match=r"non-zero zero point .*op #0 CONV_2D"):
+        blob.from_tflite(_conv16(in_zp=3))
+    with pytest.raises(ModelError, match=r"multiplier of 128 or more .*op #0 CONV_2D"):
+        blob.from_tflite(_conv16(out_scale=1e-6))

@@ -36,6 +36,8 @@ def fully_connected(b, op):
     else:
         # GetQuantizedConvolutionMultipler: float product, then double division
         mq, sh = quantize_multiplier(f32(np.float32(in_s) * np.float32(t_w.scale[0])) / float(out_s))
+        if sixteen and sh > 7:  # TFLite's int64 rescale: shift < 8
+            raise b.fail(op, "16x8 requantisation multiplier of 128 or more (input x weight scale >> output scale)")
         mult, shift = b.const([mq], name="multiplier"), b.const([sh], name="shift")
         w_zp = t_w.zero_point[0] if t_w.zero_point else 0
     lo, hi = b.act(op, i_out)
