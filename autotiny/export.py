@@ -87,11 +87,11 @@ def firmware_files(board) -> list[tuple[Path, str]]:
     return [(f, "firmware/" + str(f.relative_to(root))) for f in files]
 
 
-def makefile(board, sources: list[str], signature: int) -> str:
+def makefile(board, sources: list[str], signature: int, int16: bool = False) -> str:
     from autotiny.targets import target
 
     t = target(board.core)
-    cflags = " ".join([*firmware.board_flags(board), *firmware.CFLAGS])
+    cflags = " ".join([*firmware.board_flags(board, int16), *firmware.CFLAGS])  # int16: the 16x8 op rows
     ldflags = " ".join([*t.cpu_flags(board.fpu), *firmware.LDFLAGS])
     script = "firmware/" + str(t.linker_script.relative_to(firmware.FIRMWARE))
     srcs = " \\\n          ".join(sources)
@@ -267,7 +267,7 @@ def write_export(out: Path, view, rec: TrialRecord, board, blob, tflite: bytes, 
         shutil.copyfile(src, out / rel)
     (out / "firmware" / "boards" / "memory.ld").write_text(firmware.memory_ld(board))
     sources = [rel for src, rel in files if src.suffix == ".c"]
-    (out / "Makefile").write_text(makefile(board, sources, manifest["signature"]))
+    (out / "Makefile").write_text(makefile(board, sources, manifest["signature"], firmware.needs_int16(blob)))
     (out / "model").mkdir()
     (out / "model" / "model.tflite").write_bytes(tflite)
     (out / "model" / "model.blob").write_bytes(blob.data)
