@@ -82,8 +82,9 @@ def leakage_check(windows: int) -> str:
     cut = int(0.8 * len(y))
     random_split = clf.fit(x[order[:cut]], y[order[:cut]]).score(x[order[cut:]], y[order[cut:]])
     clf.fit(*feats["train"])
+    val, test = clf.score(*feats["val"]), clf.score(*feats["test"])
     return (f"leakage check (float logistic regression, fft_bands 1024/64): random-window split test "
-            f"{random_split:.3f}; split by fault size val {clf.score(*feats['val']):.3f} test {clf.score(*feats['test']):.3f}")
+            f"{random_split:.3f}; split by fault size val {val:.3f} test {test:.3f}")
 
 
 def main() -> None:
