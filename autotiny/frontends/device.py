@@ -1,23 +1,26 @@
-"""The KWS MFCC front-end on the device: build its firmware for a board record and a candidate's
-`MfccParams`, run it in the emulator on a raw clip, and read back the int8 model input, its
-cycles, stack peak, RAM and flash.
+"""Front-ends on the device: build a front-end's firmware for a board record and a candidate's
+front-end parameters, run it in the emulator on a raw input, and read back the int8 model input, its
+cycles, stack peak, RAM and flash.  `REGISTRY` says, per search-space `frontend.type`, what the
+device needs (`DeviceFrontend`: C source, CMSIS-DSP files, generated tables, raw input format,
+output shape); adding a front-end is one entry there and one C file in firmware/frontends/.
 
     from autotiny.config import compose
     from autotiny.frontends.device import measure
     cost = measure(compose(["board=stm32l4r5"]).board, MfccParams())   # FrontendCost
     run = run_clip(board, params, audio_int16, scale=0.5847, zero_point=83, want_float=True)
 
-The front-end firmware (firmware/frontends/: fe_main.c runs mfcc.c, which calls CMSIS-DSP's
-arm_mfcc_f32 on tables generated from the params by autotiny/frontends/cmsis_mfcc.py) is built
-with the board's own flags, startup code, linker script and memory.ld (autotiny.firmware), and
-run on the board's emulated machine (autotiny.measure.machine) — the network is measured by its
-own run (autotiny.measure.emulator): two measured runs, one per phase.  Its figures:
+The front-end firmware (firmware/frontends/: fe_main.c runs the front-end's at_fe_run — mfcc.c
+calls CMSIS-DSP's arm_mfcc_f32 on tables generated from the params by
+autotiny/frontends/cmsis_mfcc.py) is built with the board's own flags, startup code, linker
+script and memory.ld (autotiny.firmware), and run on the board's emulated machine
+(autotiny.measure.machine) — the network is measured by its own run (autotiny.measure.emulator):
+two measured runs, one per phase.  Its figures:
 
-* cycles: between the layer-boundary marks around `at_fe_mfcc` (no start-up, no harness);
-* RAM: the clip buffer (int16, whole clip) + the front-end's static data + its stack reserved
-  (autotiny.firmware.STACK_RULE on the painted peak; its buffers are on the stack).  The int8
-  features it writes are the model's input tensor, already in the network's arena;
-* flash: every byte the linker map attributes to the front-end's objects (mfcc.c, the CMSIS-DSP
+* cycles: between the layer-boundary marks around `at_fe_run` (no start-up, no harness);
+* RAM: the raw input buffer (the int16 clip, the float32 IMU window) + the front-end's static data
+  + its stack reserved (autotiny.firmware.STACK_RULE on the painted peak; its buffers are on the
+  stack).  The int8 features it writes are the model's input tensor, already in the network's arena;
+* flash: every byte the linker map attributes to the front-end's objects (its C file, the CMSIS-DSP
   files, the tables, and the libc/libm members they pull in), i.e. all but start-up and harness.
 """
 
@@ -32,16 +35,16 @@ import tempfile
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
 from autotiny.config import Board, package_dir
 from autotiny.errors import AutotinyError
 from autotiny.frontends import cmsis_mfcc
-from autotiny.frontends.mfcc import MfccParams, frame_count
+from autotiny.frontends.mfcc import MfccParams, fit_length, frame_count
 
 FRONTENDS_DIR = package_dir("firmware") / "frontends"
-OWN_SOURCES = ("mfcc.c", "fe_main.c")
 HARNESS = ("fe_main", "startup")  # objects that are measurement scaffolding, not the front-end
 FE_OPCODE = 0x100
 DSP_CFLAGS = ("-std=c99", "-g", "-ffunction-sections", "-fdata-sections", "-ffp-contract=off",
@@ -59,8 +62,8 @@ class FrontendImage:
 
 @dataclass(frozen=True)
 class FrontendRun:
-    features: np.ndarray  # int8 [frames, n_mfcc]: the model input
-    float_features: np.ndarray | None  # float32 [frames, n_mfcc] when asked for
+    features: np.ndarray  # int8 [rows, columns] (MFCC: frames x n_mfcc): the model input
+    float_features: np.ndarray | None  # float32, the same shape, when asked for
     cycles: int
     instructions: int
     peak_stack: int
@@ -76,11 +79,11 @@ class FrontendCost:
     cycles: int
     latency_ms: float
     energy_uj: float
-    audio_bytes: int  # the int16 clip buffer
+    audio_bytes: int  # the raw input buffer (the int16 clip for the MFCC; name kept for the trial records)
     static_ram: int
     peak_stack: int
     stack_reserved: int
-    ram_bytes: int  # audio + static + stack reserved
+    ram_bytes: int  # input + static + stack reserved
     flash_bytes: int
     source: str = "emulated"
 
@@ -88,17 +91,52 @@ class FrontendCost:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class DeviceFrontend:
+    """What the device needs to run one front-end type.  `channels` is the axes of a multi-axis
+    input (IMU), read from the model's input shape; None where the front-end has none."""
+
+    name: str  # the search space's frontend.type
+    source: str  # C file in firmware/frontends/ defining at_fe_run (fe.h)
+    dsp_sources: Callable[[Any], tuple[str, ...]]  # params -> CMSIS-DSP files it needs (Source/ relative)
+    tables: Callable[[Any, int | None], str]  # (params, channels) -> its generated fe_tables.h
+    input_format: Callable[[Any, int | None], tuple[type, tuple[int, ...]]]  # raw input dtype and shape
+    output_shape: Callable[[Any, int | None], tuple[int, int]]  # the int8 model input (rows, columns)
+    probe: Callable[[Any, int | None], np.ndarray]  # a generated raw input: what `measure` runs
+
+
+REGISTRY: dict[str, DeviceFrontend] = {
+    "mfcc": DeviceFrontend("mfcc", "mfcc.c", lambda p: cmsis_mfcc.MFCC_F32_SOURCES,
+                           lambda p, c: cmsis_mfcc.header(p), lambda p, c: (np.int16, (p.clip_samples,)),
+                           lambda p, c: (frame_count(p), p.n_mfcc), lambda p, c: probe_clip(p)),
+}
+# Front-ends with a device implementation (search-space `frontend.type` names); others run on the host only.
+DEVICE_FRONTENDS = tuple(REGISTRY)
+
+
+def device_frontend(name: str) -> DeviceFrontend:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise AutotinyError(f"front-end {name!r} has no device implementation: "
+                            f"{', '.join(DEVICE_FRONTENDS)} have") from None
+
+
+def _header(fe: DeviceFrontend, params, channels: int | None) -> str:
+    """The front-end's generated tables plus the sizes fe_main.c needs."""
+    dtype, shape = fe.input_format(params, channels)
+    rows, cols = fe.output_shape(params, channels)
+    return "\n".join([fe.tables(params, channels), "#ifndef AT_FE_SIZES_H", "#define AT_FE_SIZES_H",
+                      f"#define FE_INPUT_BYTES {int(np.prod(shape)) * np.dtype(dtype).itemsize}u",
+                      f"#define FE_OUT_ROWS {rows}u", f"#define FE_OUT_COLS {cols}u", "#endif", ""])
+
+
 def _compiler_version(cc: str) -> str:
     return subprocess.run([cc, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
 
 
-def _dsp_sources() -> list[Path]:
-    src = cmsis_mfcc.sources() / "Source"
-    return [src / s for s in cmsis_mfcc.MFCC_F32_SOURCES]
-
-
-def build(board: Board, params: MfccParams) -> FrontendImage:
-    """Build (or reuse) the front-end firmware for a board record and front-end params."""
+def build(board: Board, params, frontend: str = "mfcc", channels: int | None = None) -> FrontendImage:
+    """Build (or reuse) a front-end's firmware for a board record and front-end params."""
     from autotiny import firmware
     from autotiny.runtime import cache_dir
     from autotiny.targets import target
@@ -106,9 +144,10 @@ def build(board: Board, params: MfccParams) -> FrontendImage:
     t = target(board.core)
     cc = firmware.compiler(t)
     flags = firmware.board_flags(board)
-    header = cmsis_mfcc.header(params)
-    dsp = _dsp_sources()
-    own = [FRONTENDS_DIR / s for s in OWN_SOURCES]
+    fe = device_frontend(frontend)
+    header = _header(fe, params, channels)
+    dsp = [cmsis_mfcc.sources() / "Source" / s for s in fe.dsp_sources(params)]
+    own = [FRONTENDS_DIR / s for s in (fe.source, "fe_main.c")]
     h = hashlib.sha256()
     for f in [*own, *sorted(FRONTENDS_DIR.glob("*.h")), t.startup, t.linker_script, *dsp]:
         h.update(f.name.encode())
@@ -116,12 +155,12 @@ def build(board: Board, params: MfccParams) -> FrontendImage:
     h.update(header.encode())
     h.update(firmware.memory_ld(board).encode())
     h.update(" ".join((*flags, *firmware.CFLAGS, *DSP_CFLAGS, *firmware.LDFLAGS, _compiler_version(cc))).encode())
-    out = cache_dir() / "build" / f"fe-mfcc-{board.name}-{h.hexdigest()[:16]}"
+    out = cache_dir() / "build" / f"fe-{frontend}-{board.name}-{h.hexdigest()[:16]}"
     if not (out / "firmware.elf").exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f"fe-{board.name}-", dir=out.parent))
         try:
-            (work / "mfcc_tables.h").write_text(header)
+            (work / "fe_tables.h").write_text(header)
             (work / "memory.ld").write_text(firmware.memory_ld(board))
             inc = ["-I", str(work), "-I", str(FRONTENDS_DIR), "-I", str(cmsis_mfcc.sources() / "Include"),
                    "-I", str(cmsis_mfcc.sources() / "PrivateInclude")]
@@ -189,10 +228,10 @@ _machines: dict[tuple, object] = {}
 _lock = threading.Lock()
 
 
-def _machine(board: Board, params: MfccParams):
+def _machine(board: Board, params, frontend: str = "mfcc", channels: int | None = None):
     from autotiny.measure.machine import Machine, memory_map
 
-    img = build(board, params)
+    img = build(board, params, frontend, channels)
     key = (board, str(img.elf))
     with _lock:
         m = _machines.get(key)
@@ -203,20 +242,32 @@ def _machine(board: Board, params: MfccParams):
 
 def run_clip(board: Board, params: MfccParams, audio: np.ndarray, scale: float = 1.0, zero_point: int = 0,
              want_float: bool = False, max_instructions: int = 2_000_000_000) -> FrontendRun:
-    """Run the device front-end on one int16 clip (padded or cropped to the clip length)."""
-    from autotiny.frontends.mfcc import fit_length
-    from autotiny.measure.protocol import STACK_PAINT
-
+    """Run the device MFCC on one int16 clip (padded or cropped to the clip length)."""
     x = np.asarray(audio)
     if x.dtype != np.int16:
         raise ValueError(f"the device front-end takes int16 audio, not {x.dtype}")
     x = fit_length(x.reshape(-1), params.clip_samples).astype(np.int16)
-    m, _ = _machine(board, params)
+    return run_input(board, "mfcc", params, x, scale=scale, zero_point=zero_point, want_float=want_float,
+                     max_instructions=max_instructions)
+
+
+def run_input(board: Board, frontend: str, params, raw: np.ndarray, channels: int | None = None,
+              scale: float = 1.0, zero_point: int = 0, want_float: bool = False,
+              max_instructions: int = 2_000_000_000) -> FrontendRun:
+    """Run a device front-end once on one raw input, in the registry's format for it."""
+    from autotiny.measure.protocol import STACK_PAINT
+
+    fe = device_frontend(frontend)
+    dtype, shape = fe.input_format(params, channels)
+    x = np.asarray(raw)
+    if x.dtype != dtype or x.shape != shape:
+        raise ValueError(f"the device {frontend} front-end takes {np.dtype(dtype)} {shape}, not {x.dtype} {x.shape}")
+    rows, cols = fe.output_shape(params, channels)
+    m, _ = _machine(board, params, frontend, channels)
     syms = m.symbols
     mb, arena = syms["at_mb"], syms["__arena_start"]
-    frames = frame_count(params)
     with m.lock:
-        m.write(arena, x.tobytes())
+        m.write(arena, np.ascontiguousarray(x).tobytes())
         m.write(mb, bytes(256))
         m.write(mb + 32, np.array([scale], dtype=np.float32).tobytes() +
                 np.array([zero_point, int(want_float)], dtype=np.int32).tobytes())
@@ -225,11 +276,11 @@ def run_clip(board: Board, params: MfccParams, audio: np.ndarray, scale: float =
         info = m.run(max_instructions)
         words = np.frombuffer(m.read(mb, 64), dtype=np.uint32)
         if info["fault"] is not None or words[1] != 0:
-            raise AutotinyError(f"device front-end on {board.name} failed: "
+            raise AutotinyError(f"device front-end {frontend} on {board.name} failed: "
                                 f"{info['fault'] or f'status {int(words[1]):#x}'}")
-        n = frames * params.n_mfcc
-        feats = np.frombuffer(m.read(int(words[6]), n), dtype=np.int8).reshape(frames, params.n_mfcc).copy()
-        fl = (np.frombuffer(m.read(int(words[7]), 4 * n), dtype=np.float32).reshape(frames, params.n_mfcc).copy()
+        n = rows * cols
+        feats = np.frombuffer(m.read(int(words[6]), n), dtype=np.int8).reshape(rows, cols).copy()
+        fl = (np.frombuffer(m.read(int(words[7]), 4 * n), dtype=np.float32).reshape(rows, cols).copy()
               if want_float else None)
         stack = m.ram[lo:hi].view(np.uint32)
         used = np.flatnonzero(stack != STACK_PAINT)
@@ -251,53 +302,65 @@ def probe_clip(params: MfccParams, seed: int = 0) -> np.ndarray:
     return np.clip(x * 32767, -32768, 32767).astype(np.int16)
 
 
-def measure(board: Board, params: MfccParams, audio: np.ndarray | None = None) -> FrontendCost:
-    """The front-end's cycles, latency, energy, RAM and flash on a board (emulated)."""
+def measure(board: Board, params, audio: np.ndarray | None = None, frontend: str = "mfcc",
+            channels: int | None = None) -> FrontendCost:
+    """A front-end's cycles, latency, energy, RAM and flash on a board (emulated), on `audio` (the
+    raw input) or the registry's generated one."""
     from autotiny.firmware import stack_reservation
 
-    run = run_clip(board, params, probe_clip(params) if audio is None else audio)
-    _, img = _machine(board, params)
+    fe = device_frontend(frontend)
+    raw = fe.probe(params, channels) if audio is None else audio
+    run = (run_clip(board, params, raw) if frontend == "mfcc"
+           else run_input(board, frontend, params, raw, channels=channels))
+    _, img = _machine(board, params, frontend, channels)
     latency_ms = run.cycles / board.clock_hz * 1e3
-    audio_bytes = 2 * params.clip_samples
+    dtype, shape = fe.input_format(params, channels)
+    input_bytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
     reserved = stack_reservation(run.peak_stack)
-    return FrontendCost(board=board.name, frontend="mfcc", params=asdict(params), cycles=run.cycles,
+    return FrontendCost(board=board.name, frontend=frontend, params=asdict(params), cycles=run.cycles,
                         latency_ms=latency_ms, energy_uj=latency_ms * board.active_power_mw,
-                        audio_bytes=audio_bytes, static_ram=img.static_ram, peak_stack=run.peak_stack,
-                        stack_reserved=reserved, ram_bytes=audio_bytes + img.static_ram + reserved,
+                        audio_bytes=input_bytes, static_ram=img.static_ram, peak_stack=run.peak_stack,
+                        stack_reserved=reserved, ram_bytes=input_bytes + img.static_ram + reserved,
                         flash_bytes=img.flash)
 
-
-# Front-ends with a device implementation (search-space `frontend.type` names); others run on the host only.
-DEVICE_FRONTENDS = ("mfcc",)
 _costs: dict[tuple, FrontendCost] = {}
 
 
-def cost(board: Board, params: MfccParams) -> FrontendCost:
+def cost(board: Board, params, frontend: str = "mfcc", channels: int | None = None) -> FrontendCost:
     """`measure` memoized per process (a search meets the same few front-end settings again and again)."""
-    key = (board, params)
+    key = (board, frontend, params, channels)
     with _lock:
         c = _costs.get(key)
     if c is None:
-        c = measure(board, params)
+        c = measure(board, params, frontend=frontend, channels=channels)
         with _lock:
             _costs[key] = c
     return c
 
 
-def with_frontend(m, board: Board, frontend: str, params):
+def with_frontend(m, board: Board, frontend: str, params, model: bytes | None = None):
     """The network's Measurement with the device front-end's cost added (front-end then network on
     one device): latency and energy add; flash adds the front-end's code and tables; RAM adds the
     clip buffer and the front-end's static data, and the stack only where the front-end's
     reservation exceeds the network's (the two run one after the other on the same stack).  The
     `frontend_*` figures are what the front-end adds, so network = headline - front-end for each.
-    A front-end with no device implementation, or a run that failed, is returned unchanged."""
+    A front-end with no device implementation, or a run that failed, is returned unchanged.  `model`
+    (the .tflite) gives a multi-axis front-end its axes: the last dimension of the model's input."""
     import dataclasses
 
     from autotiny.measure import Figure
 
     if frontend not in DEVICE_FRONTENDS or m.status != "ok" or not m.ram:
         return m
-    c = cost(board, params)
+    channels = None
+    if frontend != "mfcc":
+        if model is None:
+            raise AutotinyError(f"the device {frontend} front-end needs the model (its input's axes) to be measured")
+        from autotiny.tflite_model import read_tflite
+
+        t = read_tflite(model)
+        channels = int(t.tensor(t.inputs[0]).shape[-1])
+    c = cost(board, params, frontend, channels)
     shared_stack = m.ram.get("stack_reserved", 0)
     ram = c.audio_bytes + c.static_ram + max(0, c.stack_reserved - shared_stack)
     used = c.audio_bytes + c.static_ram + max(0, c.peak_stack - m.ram.get("stack_peak", 0))
@@ -316,6 +379,6 @@ def with_frontend(m, board: Board, frontend: str, params):
         frontend_ram_bytes=Figure(ram, "B", "emulated"), frontend_flash_bytes=Figure(c.flash_bytes, "B", "emulated"),
         frontend={**c.as_dict(), "added_ram_bytes": ram},
         notes=(*m.notes, f"front-end {frontend} on the device (firmware/frontends, CMSIS-DSP): "
-                         f"{c.latency_ms:.2f} ms, RAM +{ram:,} B (clip {c.audio_bytes:,} + static {c.static_ram:,} "
+                         f"{c.latency_ms:.2f} ms, RAM +{ram:,} B (input {c.audio_bytes:,} + static {c.static_ram:,} "
                          f"+ stack beyond the network's), flash +{c.flash_bytes:,} B; added to latency, energy, RAM "
                          "and flash"))

@@ -1,31 +1,33 @@
-/* Front-end measurement firmware: run the device front-end once on a clip the host wrote,
+/* Front-end measurement firmware: run a device front-end (at_fe_run, fe.h) once on a raw input the host wrote,
  * bracketed by the same layer-boundary hook the network firmware uses (firmware/main.c), so the
  * emulator attributes the front-end's cycles exactly (autotiny/frontends/device.py).
  *
- * RAM (from the start of the arena region): the int16 clip at +0, written by the host before
- * reset; the int8 features after it (16-byte aligned); the float coefficients after those when
- * the host asks for them (mailbox word 10), for matching only.  Mailbox words: 0 magic,
- * 1 status (0 = ok), 2-4 layer marker, 5-7 clip/features/float addresses, 8 input scale (float
- * bits) and 9 zero point, written by the host, 10 float features wanted, 11 frames, 12 coefficients. */
+ * RAM (from the start of the arena region): the raw input (FE_INPUT_BYTES: an int16 clip, an IMU
+ * window, an image) at +0, written by the host before reset; the int8 features after it (16-byte
+ * aligned); the float features after those when the host asks for them (mailbox word 10), for
+ * matching only.  Mailbox words: 0 magic, 1 status (0 = ok), 2-4 layer marker, 5-7 input/features/
+ * float addresses, 8 input scale (float bits) and 9 zero point, written by the host, 10 float
+ * features wanted, 11-12 feature rows and columns.  FE_* sizes: fe_tables.h, generated per
+ * front-end and parameters by autotiny/frontends/device.py. */
 #include <stdint.h>
 
-#include "mfcc.h"
-#include "mfcc_tables.h"
+#include "fe.h"
+#include "fe_tables.h"
 
 #define AT_MAILBOX_MAGIC 0x424D5441u /* "ATMB" */
 #define FE_STATUS_RUNNING 0x52554E00u
 #define FE_STATUS_FAULT 0x46415400u
-#define FE_OPCODE_MFCC 0x100u
+#define FE_OPCODE 0x100u
 #define ALIGN16(x) (((x) + 15u) & ~15u)
 
 typedef struct {
   uint32_t magic;
   volatile uint32_t status, layer, opcode, phase;
-  uint32_t audio_addr, out_addr, float_addr;
+  uint32_t input_addr, out_addr, float_addr;
   volatile float scale;          /* host-written */
   volatile int32_t zero_point;   /* host-written */
   volatile uint32_t want_float;  /* host-written */
-  uint32_t frames, n_mfcc;
+  uint32_t rows, cols;
   uint32_t reserved[51];
 } fe_mailbox; /* 256 bytes */
 
@@ -49,21 +51,21 @@ __attribute__((noreturn)) void autotiny_fault(void) {
 }
 
 int main(void) {
-  const int16_t *audio = (const int16_t *)(void *)__arena_start;
-  int8_t *out = (int8_t *)(__arena_start + ALIGN16(FE_CLIP_SAMPLES * 2u));
-  float *fl = (float *)(void *)((uint8_t *)out + ALIGN16(FE_FRAMES * FE_N_MFCC));
+  const void *input = (const void *)__arena_start;
+  int8_t *out = (int8_t *)(__arena_start + ALIGN16(FE_INPUT_BYTES));
+  float *fl = (float *)(void *)((uint8_t *)out + ALIGN16(FE_OUT_ROWS * FE_OUT_COLS));
   int st;
 
   at_mb.magic = AT_MAILBOX_MAGIC;
   at_mb.status = FE_STATUS_RUNNING;
-  at_mb.audio_addr = (uint32_t)(uintptr_t)audio;
+  at_mb.input_addr = (uint32_t)(uintptr_t)input;
   at_mb.out_addr = (uint32_t)(uintptr_t)out;
   at_mb.float_addr = (uint32_t)(uintptr_t)fl;
-  at_mb.frames = FE_FRAMES;
-  at_mb.n_mfcc = FE_N_MFCC;
-  autotiny_layer_boundary(0, FE_OPCODE_MFCC, 0);
-  st = at_fe_mfcc(audio, out, at_mb.scale, at_mb.zero_point, at_mb.want_float ? fl : (float *)0);
-  autotiny_layer_boundary(0, FE_OPCODE_MFCC, 1);
+  at_mb.rows = FE_OUT_ROWS;
+  at_mb.cols = FE_OUT_COLS;
+  autotiny_layer_boundary(0, FE_OPCODE, 0);
+  st = at_fe_run(input, out, at_mb.scale, at_mb.zero_point, at_mb.want_float ? fl : (float *)0);
+  autotiny_layer_boundary(0, FE_OPCODE, 1);
   at_mb.status = (uint32_t)st;
   autotiny_done();
   return 0;

@@ -1,6 +1,6 @@
 /* KWS MFCC front-end on the device: a raw 16-bit clip -> the model's int8 input
  * [FE_FRAMES][FE_N_MFCC], with CMSIS-DSP's arm_mfcc_f32 (RFFT, mel filters, log, DCT) per frame.
- * The tables come from mfcc_tables.h, generated at build time from the candidate's front-end
+ * The tables come from fe_tables.h, generated at build time from the candidate's front-end
  * parameters (autotiny/frontends/cmsis_mfcc.py); framing and peak normalisation follow the
  * numpy front-end (autotiny/frontends/mfcc.py): the clip divided by its positive peak, frames of
  * FE_WINDOW_SAMPLES every FE_HOP_SAMPLES, zero-padded to FE_FFT_LEN.
@@ -8,13 +8,13 @@
  * Working memory is on the stack (frame, FFT scratch, one frame of coefficients: ~3 x FFT_LEN
  * floats), so the measured stack peak is the front-end's RAM; the int8 features go straight to
  * `out` (the model's input tensor), so no float feature map is ever held. */
-#include "mfcc.h"
+#include "fe.h"
 
 #include <string.h>
 
 #include "arm_math_types.h"
 #include "dsp/transform_functions.h" /* not arm_math.h: its q15 inline helpers need CMSIS-Core intrinsics */
-#include "mfcc_tables.h"
+#include "fe_tables.h"
 
 /* The reference rule trunc(x / scale + zp), saturated to int8 (autotiny/frontends/mfcc.py quantize),
  * without forming x / scale + zp in float32: for x near 0 (silent frames' coefficients, ~1e-6)
@@ -31,7 +31,8 @@ static int8_t quantize(float x, float scale, int32_t zero_point) {
   return (int8_t)(q > 127 ? 127 : q < -128 ? -128 : q);
 }
 
-int at_fe_mfcc(const int16_t *audio, int8_t *out, float scale, int32_t zero_point, float *float_out) {
+int at_fe_run(const void *input, int8_t *out, float scale, int32_t zero_point, float *float_out) {
+  const int16_t *audio = (const int16_t *)input;
   arm_mfcc_instance_f32 S;
   float frame[FE_FFT_LEN];
   float tmp[2 * FE_FFT_LEN]; /* rfft output; arm_cmplx_mag_f32 reads FFT_LEN complex values */
