@@ -125,6 +125,13 @@ def _owner_dead(owner: dict | None) -> bool:
     return _process_start(int(owner["pid"])) != owner.get("start")
 
 
+def _older_than(start, seconds: float) -> bool:
+    """Optuna stamps datetime_start with the creating host's local time (naive), as datetime.now() reads."""
+    import datetime
+
+    return start is not None and (datetime.datetime.now() - start).total_seconds() > seconds
+
+
 class Search:
     def __init__(self, cfg: RunConfig, log: Callable[[str], None] = print, progress: Quiet | None = None):
         self.cfg = cfg
@@ -181,6 +188,7 @@ class Search:
         from autotiny.pruning import Judge
 
         cfg, t0 = self.cfg, time.perf_counter()
+        trial.set_user_attr("owner", _owner())  # first: a trial without an owner is taken for orphaned later
         trials = self.study.get_trials(deepcopy=False)
         if self._reap_lost(trials, stale=False):  # a worker of this host died mid-trial: re-queued at once
             trials = self.study.get_trials(deepcopy=False)
@@ -189,7 +197,6 @@ class Search:
             self.study.stop()
             raise optuna.TrialPruned("the study reached search.n_trials (trials of other processes)")
         trial_dir = self.output_dir / "trials" / f"{trial.number:04d}"
-        trial.set_user_attr("owner", _owner())
         retry_of = trial.user_attrs.get("retry_of")
         rec = TrialRecord(number=trial.number, attempt=trial.user_attrs.get("attempt", 1), retry_of=retry_of)
         try:
@@ -304,7 +311,10 @@ class Search:
 
     def _reap_lost(self, trials=None, stale: bool = True) -> list[int]:
         """Trials left RUNNING by a process of this host that died: fail and re-queue them now (a resume
-        must not wait for the heartbeat's grace period); `stale`: also those whose heartbeat stopped."""
+        must not wait for the heartbeat's grace period); `stale`: also those whose heartbeat stopped, and
+        those without an owner started more than search.grace_s ago — their process died between Optuna
+        creating the trial and the objective's first line, before any heartbeat, where Optuna's stale
+        check never looks."""
         import optuna
         from optuna.exceptions import UpdateFinishedTrialError
         from optuna.trial import TrialState
@@ -314,7 +324,9 @@ class Search:
             trials = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         lost = []
         for t in trials:
-            if t.state != TrialState.RUNNING or not _owner_dead(t.user_attrs.get("owner")):
+            owner = t.user_attrs.get("owner")
+            if t.state != TrialState.RUNNING or not (_owner_dead(owner) or stale and owner is None and _older_than(
+                    t.datetime_start, self.cfg.search.grace_s)):
                 continue
             try:
                 storage.set_trial_user_attr(t._trial_id, "state", "lost")

@@ -365,3 +365,28 @@ def test_a_multirun_with_a_bad_combination_is_refused_before_any_search(tmp_path
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "board=stm32f747: unknown board" in err, err
     assert not list(tmp_path.iterdir())
+
+
+def test_a_trial_orphaned_before_its_objective_ran_is_failed_and_queued_again(run_overrides):
+    """A process killed between Optuna creating its trial (study.ask, which samples too) and the objective's
+    first line leaves a RUNNING trial with no owner and no heartbeat: the stale sweep fails it and queues
+    its retry once it is older than search.grace_s; a younger one may still be starting, and is left."""
+    from datetime import datetime, timedelta
+
+    from optuna.trial import FrozenTrial
+
+    from autotiny.config import compose
+    from autotiny.search import Search
+
+    search = Search(compose([*run_overrides, "search.heartbeat_s=1", "search.grace_s=5"]))
+    search.study = search._open_study()
+    for age in (60, 0):
+        search.study._storage.create_new_trial(search.study._study_id, template_trial=FrozenTrial(
+            number=-1, state=TrialState.RUNNING, value=None, datetime_start=datetime.now() - timedelta(seconds=age),
+            datetime_complete=None, params={}, distributions={}, user_attrs={}, system_attrs={},
+            intermediate_values={}, trial_id=-1))
+    assert search._reap_lost(stale=False) == []  # a worker's own check at a trial start leaves them
+    assert search._reap_lost() == [0]
+    trials = search.study.get_trials()
+    assert [(t.state, t.user_attrs.get("state"), t.user_attrs.get("retry_of")) for t in trials] == [
+        (TrialState.FAIL, "lost", None), (TrialState.RUNNING, None, None), (TrialState.WAITING, None, 0)]
