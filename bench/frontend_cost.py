@@ -1,6 +1,8 @@
-"""What the KWS MFCC front-end costs on each board, beside the MLPerf Tiny KWS network.
+"""What the device front-ends cost on each board: the KWS MFCC beside the MLPerf Tiny KWS network,
+and the IMU front-ends of task=activity.
 
     AUTOTINY_DATA=/work/shared/data .venv/bin/python bench/frontend_cost.py [--match N] [--accuracy]
+    .venv/bin/python bench/frontend_cost.py --imu [--imu-match]
 
 Front-end: firmware/frontends/ (CMSIS-DSP arm_mfcc_f32 per frame, tables generated from the
 params, quantised into the model's int8 input), built per board as conf/board builds the
@@ -15,6 +17,9 @@ from the numpy MLPerf-style front-end, and the device's C front-end (emulated, s
 both, in float and in int8 steps.
 --accuracy: the MLPerf Tiny int8 KWS model (trained on the numpy-style front-end) scored on the
 3,581 shared clips with numpy features and with CMSIS-DSP features (host wheel).
+--imu: the IMU front-ends (firmware/frontends/imu.c) instead, per board, on a generated 6-axis window
+(RAM = the float32 window + static + stack reserved); --imu-match: how far the device's features are
+from numpy's on every WATCH test window (stm32f746).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from autotiny.config import compose  # noqa: E402
-from autotiny.frontends import cmsis_mfcc, device  # noqa: E402
+from autotiny.frontends import cmsis_mfcc, device, imu  # noqa: E402
 from autotiny.frontends.mfcc import MfccParams, mfcc, quantize  # noqa: E402
 
 BOARDS = ("stm32f746", "stm32l4r5", "nrf52840")
@@ -130,11 +135,65 @@ def accuracy(root: Path) -> None:
         print(f"  {what:<24} top-1 {acc:.4f}  ({time.perf_counter() - t0:.1f} s)")
 
 
+IMU_SETTINGS = {  # label -> (frontend.type, params): windows and band counts search_spaces/activity.yaml offers
+    "raw w128": ("imu_raw", imu.WindowParams(window=128)),
+    "stats w64": ("imu_stats", imu.WindowParams(window=64)),
+    "stats w256": ("imu_stats", imu.WindowParams(window=256)),
+    "spectral w64 b8": ("imu_spectral", imu.SpectralParams(window=64, n_bands=8)),
+    "spectral w128 b16": ("imu_spectral", imu.SpectralParams(window=128, n_bands=16)),
+    "spectral w256 b16": ("imu_spectral", imu.SpectralParams(window=256, n_bands=16)),
+}
+IMU_AXES = 6  # WATCH: accelerometer + gyroscope
+
+
+def imu_table() -> None:
+    print(f"measured at {revision()}, CMSIS-DSP {cmsis_mfcc.CMSIS_DSP_VERSION} sources; emulated, {IMU_AXES} axes")
+    print(f"{'board':<10} {'front-end':<18} {'cycles':>9} {'ms':>7} {'uJ':>7} {'RAM B':>7} {'(stack pk)':>10} "
+          f"{'flash B':>8}")
+    for name in BOARDS:
+        board = compose([f"board={name}"]).board
+        for label, (kind, p) in IMU_SETTINGS.items():
+            c = device.measure(board, p, frontend=kind, channels=IMU_AXES)
+            mark = "*" if board.assumption("active_power") else " "
+            print(f"{name:<10} {label:<18} {c.cycles:>9,} {c.latency_ms:>7.3f} {c.energy_uj:>6.1f}{mark} "
+                  f"{c.ram_bytes:>7,} {c.peak_stack:>10,} {c.flash_bytes:>8,}")
+    print("RAM = float32 window (window x 6 x 4 B) + static + stack reserved; "
+          "* energy from an active power marked as an assumption in conf/board")
+
+
+def imu_match() -> None:
+    from autotiny.data.imu import watch
+    from autotiny.evaluate import quantize_input
+
+    board = compose(["board=stm32f746"]).board
+    rec = watch(val_pct=20, test_pct=20, seed=0)
+    numpy_fe = {"imu_raw": imu.raw, "imu_stats": imu.stats, "imu_spectral": imu.spectral}
+    print("\nWATCH test windows (subjects unseen in training), device C vs numpy")
+    for label, (kind, p) in IMU_SETTINGS.items():
+        x, _ = rec.windows("test", p.window, p.hop)
+        ref = numpy_fe[kind](x, p)
+        scale = float(np.abs(ref).max()) / 127  # a quantisation spanning the features, as a trained model's would
+        dev = np.stack([device.run_input(board, kind, p, w, channels=IMU_AXES, scale=scale, want_float=True)
+                        .float_features for w in x])
+        d = np.abs(dev - ref)
+        dq = np.abs(quantize_input(dev, scale, 0).astype(int) - quantize_input(ref, scale, 0))
+        print(f"  {label:<18} {len(x):>4} windows: max |diff| {d.max():.1e}, max |diff| / (1 + |x|) "
+              f"{(d / (1 + np.abs(ref))).max():.1e}; int8: max {dq.max()} step, {(dq > 0).mean():.3%} of values differ")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--match", type=int, default=0, metavar="N", help="compare the front-ends on N real clips")
     ap.add_argument("--accuracy", action="store_true", help="score the MLPerf KWS model on both front-ends")
+    ap.add_argument("--imu", action="store_true", help="the IMU front-ends instead of the MFCC")
+    ap.add_argument("--imu-match", action="store_true", help="IMU device vs numpy on the WATCH test windows")
     args = ap.parse_args()
+    if args.imu or args.imu_match:
+        if args.imu:
+            imu_table()
+        if args.imu_match:
+            imu_match()
+        return
     root = Path(os.environ.get("AUTOTINY_DATA", "/work/shared/data"))
     cost_table(root)
     if args.match:

@@ -8,10 +8,12 @@ output shape); adding a front-end is one entry there and one C file in firmware/
     from autotiny.frontends.device import measure
     cost = measure(compose(["board=stm32l4r5"]).board, MfccParams())   # FrontendCost
     run = run_clip(board, params, audio_int16, scale=0.5847, zero_point=83, want_float=True)
+    run = run_input(board, "imu_stats", WindowParams(), window_float32, channels=6, scale=..., ...)
 
 The front-end firmware (firmware/frontends/: fe_main.c runs the front-end's at_fe_run — mfcc.c
 calls CMSIS-DSP's arm_mfcc_f32 on tables generated from the params by
-autotiny/frontends/cmsis_mfcc.py) is built with the board's own flags, startup code, linker
+autotiny/frontends/cmsis_mfcc.py; imu.c its statistics and RFFT on tables from
+autotiny/frontends/device_tables.py) is built with the board's own flags, startup code, linker
 script and memory.ld (autotiny.firmware), and run on the board's emulated machine
 (autotiny.measure.machine) — the network is measured by its own run (autotiny.measure.emulator):
 two measured runs, one per phase.  Its figures:
@@ -41,7 +43,7 @@ import numpy as np
 
 from autotiny.config import Board, package_dir
 from autotiny.errors import AutotinyError
-from autotiny.frontends import cmsis_mfcc
+from autotiny.frontends import cmsis_mfcc, device_tables, imu
 from autotiny.frontends.mfcc import MfccParams, fit_length, frame_count
 
 FRONTENDS_DIR = package_dir("firmware") / "frontends"
@@ -105,10 +107,28 @@ class DeviceFrontend:
     probe: Callable[[Any, int | None], np.ndarray]  # a generated raw input: what `measure` runs
 
 
+def _imu_probe(p, channels):
+    """Generated IMU window: a sine per axis at its own frequency and level in noise (float32)."""
+    rng = np.random.default_rng(0)
+    t = np.arange(p.window)[:, None] / 50.0
+    f = rng.uniform(0.3, 5.0, channels)
+    x = rng.uniform(0.2, 2.0, channels) * np.sin(2 * np.pi * f * t) + 0.05 * rng.standard_normal((p.window, channels))
+    return x.astype(np.float32)
+
+
+def _imu(kind: str, rows: Callable[[Any], tuple[int]]) -> DeviceFrontend:
+    return DeviceFrontend(kind, "imu.c", lambda p: device_tables.IMU_SOURCES[kind],
+                          lambda p, c: device_tables.imu_header(kind, p, c),
+                          lambda p, c: (np.float32, (p.window, c)), lambda p, c: (rows(p)[0], c), _imu_probe)
+
+
 REGISTRY: dict[str, DeviceFrontend] = {
     "mfcc": DeviceFrontend("mfcc", "mfcc.c", lambda p: cmsis_mfcc.MFCC_F32_SOURCES,
                            lambda p, c: cmsis_mfcc.header(p), lambda p, c: (np.int16, (p.clip_samples,)),
                            lambda p, c: (frame_count(p), p.n_mfcc), lambda p, c: probe_clip(p)),
+    "imu_raw": _imu("imu_raw", imu.raw_shape),
+    "imu_stats": _imu("imu_stats", imu.stats_shape),
+    "imu_spectral": _imu("imu_spectral", imu.spectral_shape),
 }
 # Front-ends with a device implementation (search-space `frontend.type` names); others run on the host only.
 DEVICE_FRONTENDS = tuple(REGISTRY)

@@ -39,7 +39,7 @@ def measure(model: bytes, cfg: RunConfig, seed: int = 0, spec=None) -> Measureme
         return m
     from autotiny.frontends.device import with_frontend
 
-    return with_frontend(m, cfg.board, spec.frontend, spec.frontend_params)
+    return with_frontend(m, cfg.board, spec.frontend, spec.frontend_params, model=model)
 
 
 def check_budget(m: Measurement, budget: Budget, board: Board) -> BudgetCheck:
