@@ -2,7 +2,7 @@
 and the IMU front-ends of task=activity.
 
     AUTOTINY_DATA=/work/shared/data .venv/bin/python bench/frontend_cost.py [--match N] [--accuracy]
-    .venv/bin/python bench/frontend_cost.py --imu [--imu-match]
+    .venv/bin/python bench/frontend_cost.py --imu [--imu-match] [--image]
 
 Front-end: firmware/frontends/ (CMSIS-DSP arm_mfcc_f32 per frame, tables generated from the
 params, quantised into the model's int8 input), built per board as conf/board builds the
@@ -153,11 +153,34 @@ def imu_table() -> None:
     for name in BOARDS:
         board = compose([f"board={name}"]).board
         for label, (kind, p) in IMU_SETTINGS.items():
-            c = device.measure(board, p, frontend=kind, channels=IMU_AXES)
+            c = device.measure(board, p, frontend=kind, hint=IMU_AXES)
             mark = "*" if board.assumption("active_power") else " "
             print(f"{name:<10} {label:<18} {c.cycles:>9,} {c.latency_ms:>7.3f} {c.energy_uj:>6.1f}{mark} "
                   f"{c.ram_bytes:>7,} {c.peak_stack:>10,} {c.flash_bytes:>8,}")
     print("RAM = float32 window (window x 6 x 4 B) + static + stack reserved; "
+          "* energy from an active power marked as an assumption in conf/board")
+
+
+IMAGE_SETTINGS = {  # label -> (source (h, w), size): search_spaces/vision.yaml's sizes from MNIST's 28x28
+    "28x28 -> 14x14": ((28, 28), 14), "28x28 -> 20x20": ((28, 28), 20), "28x28 (scale only)": ((28, 28), 28),
+    "8x8 -> 28x28 (digits)": ((8, 8), 28), "96x96 -> 28x28": ((96, 96), 28),
+}
+
+
+def image_table() -> None:
+    from autotiny.frontends.image import ImageParams
+
+    print(f"measured at {revision()}; emulated")
+    print(f"{'board':<10} {'front-end':<22} {'cycles':>9} {'ms':>7} {'uJ':>7} {'RAM B':>7} {'(stack pk)':>10} "
+          f"{'flash B':>8}")
+    for name in BOARDS:
+        board = compose([f"board={name}"]).board
+        for label, (source, size) in IMAGE_SETTINGS.items():
+            c = device.measure(board, ImageParams(size=size), frontend="image", hint=source)
+            mark = "*" if board.assumption("active_power") else " "
+            print(f"{name:<10} {label:<22} {c.cycles:>9,} {c.latency_ms:>7.3f} {c.energy_uj:>6.1f}{mark} "
+                  f"{c.ram_bytes:>7,} {c.peak_stack:>10,} {c.flash_bytes:>8,}")
+    print("RAM = uint8 picture + static + stack reserved (the horizontal pass's rows); "
           "* energy from an active power marked as an assumption in conf/board")
 
 
@@ -173,7 +196,7 @@ def imu_match() -> None:
         x, _ = rec.windows("test", p.window, p.hop)
         ref = numpy_fe[kind](x, p)
         scale = float(np.abs(ref).max()) / 127  # a quantisation spanning the features, as a trained model's would
-        dev = np.stack([device.run_input(board, kind, p, w, channels=IMU_AXES, scale=scale, want_float=True)
+        dev = np.stack([device.run_input(board, kind, p, w, hint=IMU_AXES, scale=scale, want_float=True)
                         .float_features for w in x])
         d = np.abs(dev - ref)
         dq = np.abs(quantize_input(dev, scale, 0).astype(int) - quantize_input(ref, scale, 0))
@@ -187,12 +210,15 @@ def main() -> None:
     ap.add_argument("--accuracy", action="store_true", help="score the MLPerf KWS model on both front-ends")
     ap.add_argument("--imu", action="store_true", help="the IMU front-ends instead of the MFCC")
     ap.add_argument("--imu-match", action="store_true", help="IMU device vs numpy on the WATCH test windows")
+    ap.add_argument("--image", action="store_true", help="the image front-end instead of the MFCC")
     args = ap.parse_args()
-    if args.imu or args.imu_match:
+    if args.imu or args.imu_match or args.image:
         if args.imu:
             imu_table()
         if args.imu_match:
             imu_match()
+        if args.image:
+            image_table()
         return
     root = Path(os.environ.get("AUTOTINY_DATA", "/work/shared/data"))
     cost_table(root)

@@ -8,18 +8,18 @@ output shape); adding a front-end is one entry there and one C file in firmware/
     from autotiny.frontends.device import measure
     cost = measure(compose(["board=stm32l4r5"]).board, MfccParams())   # FrontendCost
     run = run_clip(board, params, audio_int16, scale=0.5847, zero_point=83, want_float=True)
-    run = run_input(board, "imu_stats", WindowParams(), window_float32, channels=6, scale=..., ...)
+    run = run_input(board, "imu_stats", WindowParams(), window_float32, hint=6, scale=..., ...)
 
 The front-end firmware (firmware/frontends/: fe_main.c runs the front-end's at_fe_run — mfcc.c
 calls CMSIS-DSP's arm_mfcc_f32 on tables generated from the params by
-autotiny/frontends/cmsis_mfcc.py; imu.c its statistics and RFFT on tables from
-autotiny/frontends/device_tables.py) is built with the board's own flags, startup code, linker
+autotiny/frontends/cmsis_mfcc.py; imu.c its statistics and RFFT, image.c Pillow's bilinear
+resize, on tables from autotiny/frontends/device_tables.py) is built with the board's own flags, startup code, linker
 script and memory.ld (autotiny.firmware), and run on the board's emulated machine
 (autotiny.measure.machine) — the network is measured by its own run (autotiny.measure.emulator):
 two measured runs, one per phase.  Its figures:
 
 * cycles: between the layer-boundary marks around `at_fe_run` (no start-up, no harness);
-* RAM: the raw input buffer (the int16 clip, the float32 IMU window) + the front-end's static data
+* RAM: the raw input buffer (the int16 clip, the float32 IMU window, the uint8 picture) + static data
   + its stack reserved (autotiny.firmware.STACK_RULE on the painted peak; its buffers are on the
   stack).  The int8 features it writes are the model's input tensor, already in the network's arena;
 * flash: every byte the linker map attributes to the front-end's objects (its C file, the CMSIS-DSP
@@ -95,19 +95,22 @@ class FrontendCost:
 
 @dataclass(frozen=True)
 class DeviceFrontend:
-    """What the device needs to run one front-end type.  `channels` is the axes of a multi-axis
-    input (IMU), read from the model's input shape; None where the front-end has none."""
+    """What the device needs to run one front-end type.  `hint` is what the params leave out of the
+    raw input's shape: an IMU window's axes, a picture's source (height, width); None for the MFCC."""
 
     name: str  # the search space's frontend.type
     source: str  # C file in firmware/frontends/ defining at_fe_run (fe.h)
     dsp_sources: Callable[[Any], tuple[str, ...]]  # params -> CMSIS-DSP files it needs (Source/ relative)
-    tables: Callable[[Any, int | None], str]  # (params, channels) -> its generated fe_tables.h
-    input_format: Callable[[Any, int | None], tuple[type, tuple[int, ...]]]  # raw input dtype and shape
-    output_shape: Callable[[Any, int | None], tuple[int, int]]  # the int8 model input (rows, columns)
-    probe: Callable[[Any, int | None], np.ndarray]  # a generated raw input: what `measure` runs
+    tables: Callable[[Any, Any], str]  # (params, hint) -> its generated fe_tables.h
+    input_format: Callable[[Any, Any], tuple[type, tuple[int, ...]]]  # raw input dtype and shape
+    output_shape: Callable[[Any, Any], tuple[int, int]]  # the int8 model input (rows, columns)
+    probe: Callable[[Any, Any], np.ndarray]  # a generated raw input: what `measure` runs
+    # the hint from the model (TfliteModel) for budgets; None: not yet counted in budgets (the
+    # candidate does not say its picture's source size), measured by bench/frontend_cost.py only
+    hint_from_model: Callable[[Any], Any] | None = None
 
 
-def _imu_probe(p, channels):
+def _imu_probe(p, channels: int):
     """Generated IMU window: a sine per axis at its own frequency and level in noise (float32)."""
     rng = np.random.default_rng(0)
     t = np.arange(p.window)[:, None] / 50.0
@@ -119,19 +122,31 @@ def _imu_probe(p, channels):
 def _imu(kind: str, rows: Callable[[Any], tuple[int]]) -> DeviceFrontend:
     return DeviceFrontend(kind, "imu.c", lambda p: device_tables.IMU_SOURCES[kind],
                           lambda p, c: device_tables.imu_header(kind, p, c),
-                          lambda p, c: (np.float32, (p.window, c)), lambda p, c: (rows(p)[0], c), _imu_probe)
+                          lambda p, c: (np.float32, (p.window, c)), lambda p, c: (rows(p)[0], c), _imu_probe,
+                          lambda t: int(t.tensor(t.inputs[0]).shape[-1]))  # [1, rows, axes]
+
+
+def _image_probe(p, source: tuple[int, int]) -> np.ndarray:
+    """A generated uint8 picture: a bright disc on a gradient, in noise."""
+    h, w = source
+    yy, xx = np.mgrid[:h, :w]
+    x = 60 * xx / w + 180 * ((yy - h / 2) ** 2 + (xx - w / 3) ** 2 < (min(h, w) / 4) ** 2)
+    return np.clip(x + np.random.default_rng(0).normal(0, 8, (h, w)), 0, 255).astype(np.uint8)
 
 
 REGISTRY: dict[str, DeviceFrontend] = {
     "mfcc": DeviceFrontend("mfcc", "mfcc.c", lambda p: cmsis_mfcc.MFCC_F32_SOURCES,
                            lambda p, c: cmsis_mfcc.header(p), lambda p, c: (np.int16, (p.clip_samples,)),
-                           lambda p, c: (frame_count(p), p.n_mfcc), lambda p, c: probe_clip(p)),
+                           lambda p, c: (frame_count(p), p.n_mfcc), lambda p, c: probe_clip(p), lambda t: None),
     "imu_raw": _imu("imu_raw", imu.raw_shape),
     "imu_stats": _imu("imu_stats", imu.stats_shape),
     "imu_spectral": _imu("imu_spectral", imu.spectral_shape),
+    "image": DeviceFrontend("image", "image.c", lambda p: (), device_tables.image_header,
+                            lambda p, source: (np.uint8, tuple(source)), lambda p, source: (p.size, p.size),
+                            _image_probe),
 }
-# Front-ends with a device implementation (search-space `frontend.type` names); others run on the host only.
-DEVICE_FRONTENDS = tuple(REGISTRY)
+# Front-ends whose device cost budgets count (search-space `frontend.type` names); others run on the host only.
+DEVICE_FRONTENDS = tuple(k for k, v in REGISTRY.items() if v.hint_from_model is not None)
 
 
 def device_frontend(name: str) -> DeviceFrontend:
@@ -142,11 +157,11 @@ def device_frontend(name: str) -> DeviceFrontend:
                             f"{', '.join(DEVICE_FRONTENDS)} have") from None
 
 
-def _header(fe: DeviceFrontend, params, channels: int | None) -> str:
+def _header(fe: DeviceFrontend, params, hint) -> str:
     """The front-end's generated tables plus the sizes fe_main.c needs."""
-    dtype, shape = fe.input_format(params, channels)
-    rows, cols = fe.output_shape(params, channels)
-    return "\n".join([fe.tables(params, channels), "#ifndef AT_FE_SIZES_H", "#define AT_FE_SIZES_H",
+    dtype, shape = fe.input_format(params, hint)
+    rows, cols = fe.output_shape(params, hint)
+    return "\n".join([fe.tables(params, hint), "#ifndef AT_FE_SIZES_H", "#define AT_FE_SIZES_H",
                       f"#define FE_INPUT_BYTES {int(np.prod(shape)) * np.dtype(dtype).itemsize}u",
                       f"#define FE_OUT_ROWS {rows}u", f"#define FE_OUT_COLS {cols}u", "#endif", ""])
 
@@ -155,7 +170,7 @@ def _compiler_version(cc: str) -> str:
     return subprocess.run([cc, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
 
 
-def build(board: Board, params, frontend: str = "mfcc", channels: int | None = None) -> FrontendImage:
+def build(board: Board, params, frontend: str = "mfcc", hint=None) -> FrontendImage:
     """Build (or reuse) a front-end's firmware for a board record and front-end params."""
     from autotiny import firmware
     from autotiny.runtime import cache_dir
@@ -165,7 +180,7 @@ def build(board: Board, params, frontend: str = "mfcc", channels: int | None = N
     cc = firmware.compiler(t)
     flags = firmware.board_flags(board)
     fe = device_frontend(frontend)
-    header = _header(fe, params, channels)
+    header = _header(fe, params, hint)
     dsp = [cmsis_mfcc.sources() / "Source" / s for s in fe.dsp_sources(params)]
     own = [FRONTENDS_DIR / s for s in (fe.source, "fe_main.c")]
     h = hashlib.sha256()
@@ -248,10 +263,10 @@ _machines: dict[tuple, object] = {}
 _lock = threading.Lock()
 
 
-def _machine(board: Board, params, frontend: str = "mfcc", channels: int | None = None):
+def _machine(board: Board, params, frontend: str = "mfcc", hint=None):
     from autotiny.measure.machine import Machine, memory_map
 
-    img = build(board, params, frontend, channels)
+    img = build(board, params, frontend, hint)
     key = (board, str(img.elf))
     with _lock:
         m = _machines.get(key)
@@ -271,19 +286,19 @@ def run_clip(board: Board, params: MfccParams, audio: np.ndarray, scale: float =
                      max_instructions=max_instructions)
 
 
-def run_input(board: Board, frontend: str, params, raw: np.ndarray, channels: int | None = None,
+def run_input(board: Board, frontend: str, params, raw: np.ndarray, hint=None,
               scale: float = 1.0, zero_point: int = 0, want_float: bool = False,
               max_instructions: int = 2_000_000_000) -> FrontendRun:
     """Run a device front-end once on one raw input, in the registry's format for it."""
     from autotiny.measure.protocol import STACK_PAINT
 
     fe = device_frontend(frontend)
-    dtype, shape = fe.input_format(params, channels)
+    dtype, shape = fe.input_format(params, hint)
     x = np.asarray(raw)
     if x.dtype != dtype or x.shape != shape:
         raise ValueError(f"the device {frontend} front-end takes {np.dtype(dtype)} {shape}, not {x.dtype} {x.shape}")
-    rows, cols = fe.output_shape(params, channels)
-    m, _ = _machine(board, params, frontend, channels)
+    rows, cols = fe.output_shape(params, hint)
+    m, _ = _machine(board, params, frontend, hint)
     syms = m.symbols
     mb, arena = syms["at_mb"], syms["__arena_start"]
     with m.lock:
@@ -323,18 +338,18 @@ def probe_clip(params: MfccParams, seed: int = 0) -> np.ndarray:
 
 
 def measure(board: Board, params, audio: np.ndarray | None = None, frontend: str = "mfcc",
-            channels: int | None = None) -> FrontendCost:
+            hint=None) -> FrontendCost:
     """A front-end's cycles, latency, energy, RAM and flash on a board (emulated), on `audio` (the
     raw input) or the registry's generated one."""
     from autotiny.firmware import stack_reservation
 
     fe = device_frontend(frontend)
-    raw = fe.probe(params, channels) if audio is None else audio
+    raw = fe.probe(params, hint) if audio is None else audio
     run = (run_clip(board, params, raw) if frontend == "mfcc"
-           else run_input(board, frontend, params, raw, channels=channels))
-    _, img = _machine(board, params, frontend, channels)
+           else run_input(board, frontend, params, raw, hint=hint))
+    _, img = _machine(board, params, frontend, hint)
     latency_ms = run.cycles / board.clock_hz * 1e3
-    dtype, shape = fe.input_format(params, channels)
+    dtype, shape = fe.input_format(params, hint)
     input_bytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
     reserved = stack_reservation(run.peak_stack)
     return FrontendCost(board=board.name, frontend=frontend, params=asdict(params), cycles=run.cycles,
@@ -346,13 +361,13 @@ def measure(board: Board, params, audio: np.ndarray | None = None, frontend: str
 _costs: dict[tuple, FrontendCost] = {}
 
 
-def cost(board: Board, params, frontend: str = "mfcc", channels: int | None = None) -> FrontendCost:
+def cost(board: Board, params, frontend: str = "mfcc", hint=None) -> FrontendCost:
     """`measure` memoized per process (a search meets the same few front-end settings again and again)."""
-    key = (board, frontend, params, channels)
+    key = (board, frontend, params, hint)
     with _lock:
         c = _costs.get(key)
     if c is None:
-        c = measure(board, params, frontend=frontend, channels=channels)
+        c = measure(board, params, frontend=frontend, hint=hint)
         with _lock:
             _costs[key] = c
     return c
@@ -372,15 +387,14 @@ def with_frontend(m, board: Board, frontend: str, params, model: bytes | None = 
 
     if frontend not in DEVICE_FRONTENDS or m.status != "ok" or not m.ram:
         return m
-    channels = None
+    hint = None
     if frontend != "mfcc":
         if model is None:
-            raise AutotinyError(f"the device {frontend} front-end needs the model (its input's axes) to be measured")
+            raise AutotinyError(f"the device {frontend} front-end needs the model (its input's shape) to be measured")
         from autotiny.tflite_model import read_tflite
 
-        t = read_tflite(model)
-        channels = int(t.tensor(t.inputs[0]).shape[-1])
-    c = cost(board, params, frontend, channels)
+        hint = REGISTRY[frontend].hint_from_model(read_tflite(model))
+    c = cost(board, params, frontend, hint)
     shared_stack = m.ram.get("stack_reserved", 0)
     ram = c.audio_bytes + c.static_ram + max(0, c.stack_reserved - shared_stack)
     used = c.audio_bytes + c.static_ram + max(0, c.peak_stack - m.ram.get("stack_peak", 0))

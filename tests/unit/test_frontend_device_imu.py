@@ -63,7 +63,7 @@ def test_device_imu_front_end_matches_numpy(kind):
     for x in (window(1, p.window), window(2, p.window), _watch_window(p.window)):
         ref = numpy_fe(x[None], p)[0]
         scale, zp = float(np.abs(ref).max()) / 100, -7
-        run = device.run_input(board, kind, p, x, channels=6, scale=scale, zero_point=zp, want_float=True)
+        run = device.run_input(board, kind, p, x, hint=6, scale=scale, zero_point=zp, want_float=True)
         assert run.float_features.shape == ref.shape == (*device.REGISTRY[kind].output_shape(p, 6),)
         d = np.abs(run.float_features - ref)
         if kind == "imu_stats":
@@ -74,8 +74,8 @@ def test_device_imu_front_end_matches_numpy(kind):
         assert (run.features == quantize_input(run.float_features, scale, zp)).all()
         assert np.abs(run.features.astype(int) - quantize_input(ref, scale, zp)).max() <= (0 if tol == 0 else 1)
     with pytest.raises(ValueError, match="float32"):
-        device.run_input(board, kind, p, x.astype(np.float64), channels=6)
-    cost = device.measure(board, p, frontend=kind, channels=6)
+        device.run_input(board, kind, p, x.astype(np.float64), hint=6)
+    cost = device.measure(board, p, frontend=kind, hint=6)
     assert cost.cycles > 0 and cost.audio_bytes == 4 * p.window * 6 and cost.frontend == kind
     assert cost.ram_bytes == cost.audio_bytes + cost.static_ram + stack_reservation(cost.peak_stack)
     if kind == "imu_spectral":  # one axis and its spectrum on the stack, the Hann window in flash
