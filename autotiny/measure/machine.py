@@ -67,6 +67,11 @@ class _State(ctypes.Structure):
                 ("stop", ctypes.c_void_p), ("reg_r0", ctypes.c_int), ("pred_max", ctypes.c_uint32)]
 
 
+class _MemMap(ctypes.Structure):  # at_memmap: what at_tlb_fill needs
+    _fields_ = [("ram_lo", ctypes.c_uint32), ("ram_hi", ctypes.c_uint32), ("reg_xpsr", ctypes.c_int),
+                ("pad", ctypes.c_int), ("reg_read", ctypes.c_void_p), ("reg_write", ctypes.c_void_p)]
+
+
 _native_lock = threading.Lock()
 _native_lib = None
 
@@ -85,6 +90,7 @@ def _native() -> ctypes.CDLL:
             lib = ctypes.CDLL(str(build_native()))
             lib.at_state_size.restype = ctypes.c_uint32
             lib.at_block_size.restype = ctypes.c_uint32
+            lib.at_execute_never.argtypes = [ctypes.c_uint32]
             if lib.at_state_size() != ctypes.sizeof(_State) or lib.at_block_size() != ctypes.sizeof(_Block):
                 raise AutotinyError("emulator hook: C and ctypes struct layouts differ")
             _native_lib = lib
@@ -163,13 +169,33 @@ class Machine:
         self.done = self.symbols.get("autotiny_done", 0) & ~1
         self.stack_lo = mem.ram_base
         self.stack_hi = self.symbols.get("__stack_top", self.sp0)
-        # fault hooks (Python: they fire only when something goes wrong)
+        # fault hooks (Python: they fire only when something goes wrong).  The memory hooks cover
+        # everything but RAM: RAM is mapped with all permissions, so no unmapped or protection event
+        # can happen there, and Unicorn 2.1 keeps every store to a page a memory hook covers on its
+        # slow path (emulation/README.md, Speed).
         self._fault: dict | None = None
-        uc.hook_add(U.UC_HOOK_MEM_UNMAPPED, self._on_unmapped)
-        uc.hook_add(U.UC_HOOK_MEM_PROT, self._on_prot)
+        ram_end = mem.ram_base + mem.ram_size
+        for lo, hi in ((0, mem.ram_base - 1), (ram_end, (1 << 64) - 1)):
+            if lo <= hi:
+                uc.hook_add(U.UC_HOOK_MEM_UNMAPPED, self._on_unmapped, begin=lo, end=hi)
+                uc.hook_add(U.UC_HOOK_MEM_PROT, self._on_prot, begin=lo, end=hi)
         uc.hook_add(U.UC_HOOK_INTR, self._on_intr)
-        # native block hook
         self.lib = _native()
+        # Unicorn's virtual TLB, filled by the native at_tlb_fill (block_hook.c): the Armv7-M default
+        # memory map's permissions (what the CPU TLB gives with the MPU off), but RAM pages executable
+        # only when code is fetched from them -- Unicorn 2.1 keeps every store to an executable page
+        # on its slow path, and the default map makes SRAM executable (README, Speed).
+        uc.ctl_set_tlb_mode(U.UC_TLB_VIRTUAL)
+        self._memmap = _MemMap(mem.ram_base, ram_end, A.UC_ARM_REG_XPSR, 0,
+                               ctypes.cast(uclib.uc_reg_read, ctypes.c_void_p).value,
+                               ctypes.cast(uclib.uc_reg_write, ctypes.c_void_p).value)
+        self._fill_handle = ctypes.c_size_t()
+        err = uclib.uc_hook_add(uc._uch, ctypes.byref(self._fill_handle), U.UC_HOOK_TLB_FILL,
+                                ctypes.cast(self.lib.at_tlb_fill, ctypes.c_void_p),
+                                ctypes.cast(ctypes.pointer(self._memmap), ctypes.c_void_p), 1, 0)
+        if err != 0:
+            raise AutotinyError(f"uc_hook_add(UC_HOOK_TLB_FILL) failed: {U.UcError(err)}")
+        # native block hook
         self._index = (ctypes.c_uint32 * (1 << TABLE_BITS))()
         self._pool = (_Block * MAX_BLOCKS)()
         self._initial_taken = np.zeros(MAX_BLOCKS, dtype=np.uint32)  # each block's static prediction
@@ -335,6 +361,8 @@ class Machine:
             what = {U.UC_ERR_INSN_INVALID: "undefined instruction", U.UC_ERR_EXCEPTION: "CPU exception",
                     U.UC_ERR_READ_UNALIGNED: "unaligned read", U.UC_ERR_WRITE_UNALIGNED: "unaligned write",
                     U.UC_ERR_FETCH_UNALIGNED: "unaligned fetch"}.get(err.errno)
+            if err.errno == U.UC_ERR_EXCEPTION and self.lib.at_execute_never(end_pc & 0xFFFFFFFF):
+                what = "instruction fetch from an execute-never region"  # at_tlb_fill refused it
             info["fault"] = (f"hard fault: {what} at pc {end_pc:#010x}" if what
                              else f"emulation stopped: {err} at pc {end_pc:#010x}")
             info["fault_pc"] = end_pc

@@ -123,3 +123,43 @@ void at_block_hook(void *uc, uint64_t address, uint32_t size, void *user) {
 
 uint32_t at_state_size(void) { return (uint32_t)sizeof(at_state); }
 uint32_t at_block_size(void) { return (uint32_t)sizeof(at_block); }
+
+/* Unicorn UC_HOOK_TLB_FILL callback (virtual TLB, uc_ctl_tlb_mode UC_TLB_VIRTUAL): one page's
+ * permissions.  Unicorn 2.1 keeps every store to a page whose TLB entry is executable on its slow
+ * path (store helper, memory-region lookup, translated-code invalidation), and with the CPU TLB the
+ * Armv7-M default memory map makes SRAM executable.  So: the default map's permissions (execute
+ * never at 0x40000000-0x5FFFFFFF and from 0xA0000000), except that RAM pages are executable only
+ * when the access is an instruction fetch (firmware that runs code from RAM still runs).
+ *
+ * Unicorn restores the guest state (PC and the IT-block state) from the translated block before it
+ * calls this hook, also when the fill is no fault.  QEMU keeps the IT state in the CPU at 0 while a
+ * block runs (a block that ends inside an IT block writes it back): a state restored in the middle of
+ * an IT block would survive the block and make the next block run as if inside one.  So the hook
+ * clears the IT bits again (xPSR IT[1:0] bits 25-26, IT[7:2] bits 10-15). */
+typedef struct { uint64_t paddr; int perms; } at_tlb_entry; /* uc_tlb_entry */
+typedef struct {
+  uint32_t ram_lo, ram_hi; /* RAM: [ram_lo, ram_hi) */
+  int reg_xpsr;            /* UC_ARM_REG_XPSR */
+  int pad;
+  at_reg_read_fn reg_read;
+  at_reg_read_fn reg_write; /* same signature: (uc, regid, const void *value) */
+} at_memmap;
+
+enum { AT_PROT_READ = 1, AT_PROT_WRITE = 2, AT_PROT_EXEC = 4, AT_MEM_FETCH = 18 };
+#define AT_XPSR_IT 0x0600FC00u
+
+/* Armv7-M default memory map: Peripheral, Device and System regions are execute-never */
+int at_execute_never(uint32_t a) { return (a >= 0x40000000u && a < 0x60000000u) || a >= 0xA0000000u; }
+
+int at_tlb_fill(void *uc, uint64_t vaddr, int type, at_tlb_entry *e, void *user) {
+  const at_memmap *m = (const at_memmap *)user;
+  uint32_t a = (uint32_t)vaddr, xpsr = 0;
+  if (m->reg_read(uc, m->reg_xpsr, &xpsr) == 0 && (xpsr & AT_XPSR_IT)) {
+    xpsr &= ~AT_XPSR_IT;
+    m->reg_write(uc, m->reg_xpsr, &xpsr);
+  }
+  e->paddr = vaddr;
+  e->perms = AT_PROT_READ | AT_PROT_WRITE | (at_execute_never(a) ? 0 : AT_PROT_EXEC);
+  if (a >= m->ram_lo && a < m->ram_hi && type != AT_MEM_FETCH) e->perms &= ~AT_PROT_EXEC;
+  return 1;
+}
