@@ -2,7 +2,7 @@
 and the IMU front-ends of task=activity.
 
     AUTOTINY_DATA=/work/shared/data .venv/bin/python bench/frontend_cost.py [--match N] [--accuracy]
-    .venv/bin/python bench/frontend_cost.py --imu [--imu-match] [--image]
+    .venv/bin/python bench/frontend_cost.py --imu [--imu-match] [--image] [--vib] [--vib-match N]
 
 Front-end: firmware/frontends/ (CMSIS-DSP arm_mfcc_f32 per frame, tables generated from the
 params, quantised into the model's int8 input), built per board as conf/board builds the
@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from autotiny.config import compose  # noqa: E402
-from autotiny.frontends import cmsis_mfcc, device, imu  # noqa: E402
+from autotiny.frontends import cmsis_mfcc, device, imu, vibration  # noqa: E402
 from autotiny.frontends.mfcc import MfccParams, mfcc, quantize  # noqa: E402
 
 BOARDS = ("stm32f746", "stm32l4r5", "nrf52840")
@@ -184,6 +184,52 @@ def image_table() -> None:
           "* energy from an active power marked as an assumption in conf/board")
 
 
+VIB_SETTINGS = {  # label -> (frontend.type, params): settings search_spaces/fault.yaml offers
+    "fft_bands w1024 b32": ("fft_bands", vibration.BandParams(window=1024, n_bands=32)),
+    "fft_bands w2048 b64": ("fft_bands", vibration.BandParams(window=2048, n_bands=64)),
+    "log_spectrum w1024 f128": ("log_spectrum", vibration.SpectrumParams(window=1024, fft_size=128)),
+    "log_spectrum w2048 f256": ("log_spectrum", vibration.SpectrumParams(window=2048, fft_size=256)),
+    "time_stats w1024 x4": ("time_stats", vibration.StatsParams(window=1024, n_frames=4)),
+    "time_stats w2048 x8": ("time_stats", vibration.StatsParams(window=2048, n_frames=8)),
+}
+
+
+def vib_table() -> None:
+    print(f"measured at {revision()}, CMSIS-DSP {cmsis_mfcc.CMSIS_DSP_VERSION} sources; emulated")
+    print(f"{'board':<10} {'front-end':<24} {'cycles':>9} {'ms':>7} {'uJ':>7} {'RAM B':>7} {'(stack pk)':>10} "
+          f"{'flash B':>8}")
+    for name in BOARDS:
+        board = compose([f"board={name}"]).board
+        for label, (kind, p) in VIB_SETTINGS.items():
+            c = device.measure(board, p, frontend=kind)
+            mark = "*" if board.assumption("active_power") else " "
+            print(f"{name:<10} {label:<24} {c.cycles:>9,} {c.latency_ms:>7.3f} {c.energy_uj:>6.1f}{mark} "
+                  f"{c.ram_bytes:>7,} {c.peak_stack:>10,} {c.flash_bytes:>8,}")
+    print("RAM = float32 window (window x 4 B) + static + stack reserved + scratch (the FFT buffers, in the arena); "
+          "* energy from an active power marked as an assumption in conf/board")
+
+
+def vib_match(root: Path, n: int) -> None:
+    from autotiny.data.cwru import CwruBearing
+    from autotiny.evaluate import quantize_input
+
+    board = compose(["board=stm32f746"]).board
+    numpy_fe = {"fft_bands": vibration.fft_bands, "log_spectrum": vibration.log_spectrum,
+                "time_stats": vibration.time_stats}
+    print(f"\nCWRU test windows (fault sizes unseen in training), device C vs numpy, {n} per setting")
+    for label, (kind, p) in VIB_SETTINGS.items():
+        x, _ = CwruBearing(root / "cwru_bearing").windows("test", p.window)
+        x = x[np.linspace(0, len(x) - 1, min(n, len(x))).astype(int)]
+        ref = numpy_fe[kind](x, p)
+        scale = float(np.abs(ref).max()) / 127
+        dev = np.stack([device.run_input(board, kind, p, w, scale=scale, want_float=True).float_features[:, 0]
+                        for w in x])
+        d = np.abs(dev - ref)
+        dq = np.abs(quantize_input(dev, scale, 0).astype(int) - quantize_input(ref, scale, 0))
+        print(f"  {label:<24} {len(x):>4} windows: max |diff| {d.max():.1e}, max |diff| / (1 + |x|) "
+              f"{(d / (1 + np.abs(ref))).max():.1e}; int8: max {dq.max()} step, {(dq > 0).mean():.3%} of values differ")
+
+
 def imu_match() -> None:
     from autotiny.data.imu import watch
     from autotiny.evaluate import quantize_input
@@ -211,16 +257,22 @@ def main() -> None:
     ap.add_argument("--imu", action="store_true", help="the IMU front-ends instead of the MFCC")
     ap.add_argument("--imu-match", action="store_true", help="IMU device vs numpy on the WATCH test windows")
     ap.add_argument("--image", action="store_true", help="the image front-end instead of the MFCC")
+    ap.add_argument("--vib", action="store_true", help="the vibration front-ends instead of the MFCC")
+    ap.add_argument("--vib-match", type=int, default=0, metavar="N", help="vibration device vs numpy on N CWRU windows")
     args = ap.parse_args()
-    if args.imu or args.imu_match or args.image:
+    root = Path(os.environ.get("AUTOTINY_DATA", "/work/shared/data"))
+    if args.imu or args.imu_match or args.image or args.vib or args.vib_match:
         if args.imu:
             imu_table()
         if args.imu_match:
             imu_match()
         if args.image:
             image_table()
+        if args.vib:
+            vib_table()
+        if args.vib_match:
+            vib_match(root, args.vib_match)
         return
-    root = Path(os.environ.get("AUTOTINY_DATA", "/work/shared/data"))
     cost_table(root)
     if args.match:
         match(root, args.match)

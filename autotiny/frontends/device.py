@@ -43,7 +43,7 @@ import numpy as np
 
 from autotiny.config import Board, package_dir
 from autotiny.errors import AutotinyError
-from autotiny.frontends import cmsis_mfcc, device_tables, imu
+from autotiny.frontends import cmsis_mfcc, device_tables, imu, vibration
 from autotiny.frontends.mfcc import MfccParams, fit_length, frame_count
 
 FRONTENDS_DIR = package_dir("firmware") / "frontends"
@@ -85,9 +85,10 @@ class FrontendCost:
     static_ram: int
     peak_stack: int
     stack_reserved: int
-    ram_bytes: int  # input + static + stack reserved
+    ram_bytes: int  # input + static + stack reserved + scratch
     flash_bytes: int
     source: str = "emulated"
+    scratch_bytes: int = 0  # working memory beyond the stack (a 2,048-point FFT's buffers), in the arena
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -108,6 +109,8 @@ class DeviceFrontend:
     # the hint from the model (TfliteModel) for budgets; None: not yet counted in budgets (the
     # candidate does not say its picture's source size), measured by bench/frontend_cost.py only
     hint_from_model: Callable[[Any], Any] | None = None
+    # working memory beyond the stack (fe.h FE_SCRATCH: in the arena after input and features), bytes
+    scratch_bytes: Callable[[Any, Any], int] = lambda p, hint: 0
 
 
 def _imu_probe(p, channels: int):
@@ -134,6 +137,21 @@ def _image_probe(p, source: tuple[int, int]) -> np.ndarray:
     return np.clip(x + np.random.default_rng(0).normal(0, 8, (h, w)), 0, 255).astype(np.uint8)
 
 
+def _vibration_probe(p, hint) -> np.ndarray:
+    """A generated accelerometer window: a shaft tone, a bearing tone's impacts and noise (float32)."""
+    rng = np.random.default_rng(0)
+    t = np.arange(p.window) / 12000.0
+    x = 0.3 * np.sin(2 * np.pi * 29.95 * t) + 0.2 * np.sin(2 * np.pi * 3000 * t) * (np.sin(2 * np.pi * 160 * t) > 0.9)
+    return (x + 0.05 * rng.standard_normal(p.window)).astype(np.float32)
+
+
+def _vibration(kind: str, rows: Callable[[Any], tuple[int]]) -> DeviceFrontend:
+    return DeviceFrontend(kind, "vibration.c", lambda p: device_tables.VIB_SOURCES[kind],
+                          lambda p, h: device_tables.vibration_header(kind, p), lambda p, h: (np.float32, (p.window,)),
+                          lambda p, h: (rows(p)[0], 1), _vibration_probe, lambda t: None,
+                          lambda p, h: device_tables.vibration_scratch_bytes(kind, p))
+
+
 REGISTRY: dict[str, DeviceFrontend] = {
     "mfcc": DeviceFrontend("mfcc", "mfcc.c", lambda p: cmsis_mfcc.MFCC_F32_SOURCES,
                            lambda p, c: cmsis_mfcc.header(p), lambda p, c: (np.int16, (p.clip_samples,)),
@@ -141,6 +159,9 @@ REGISTRY: dict[str, DeviceFrontend] = {
     "imu_raw": _imu("imu_raw", imu.raw_shape),
     "imu_stats": _imu("imu_stats", imu.stats_shape),
     "imu_spectral": _imu("imu_spectral", imu.spectral_shape),
+    "fft_bands": _vibration("fft_bands", vibration.bands_shape),
+    "log_spectrum": _vibration("log_spectrum", vibration.spectrum_shape),
+    "time_stats": _vibration("time_stats", vibration.stats_shape),
     "image": DeviceFrontend("image", "image.c", lambda p: (), device_tables.image_header,
                             lambda p, source: (np.uint8, tuple(source)), lambda p, source: (p.size, p.size),
                             _image_probe),
@@ -163,7 +184,8 @@ def _header(fe: DeviceFrontend, params, hint) -> str:
     rows, cols = fe.output_shape(params, hint)
     return "\n".join([fe.tables(params, hint), "#ifndef AT_FE_SIZES_H", "#define AT_FE_SIZES_H",
                       f"#define FE_INPUT_BYTES {int(np.prod(shape)) * np.dtype(dtype).itemsize}u",
-                      f"#define FE_OUT_ROWS {rows}u", f"#define FE_OUT_COLS {cols}u", "#endif", ""])
+                      f"#define FE_OUT_ROWS {rows}u", f"#define FE_OUT_COLS {cols}u",
+                      f"#define FE_SCRATCH_BYTES {fe.scratch_bytes(params, hint)}u", "#endif", ""])
 
 
 def _compiler_version(cc: str) -> str:
@@ -352,11 +374,12 @@ def measure(board: Board, params, audio: np.ndarray | None = None, frontend: str
     dtype, shape = fe.input_format(params, hint)
     input_bytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
     reserved = stack_reservation(run.peak_stack)
+    scratch = fe.scratch_bytes(params, hint)
     return FrontendCost(board=board.name, frontend=frontend, params=asdict(params), cycles=run.cycles,
                         latency_ms=latency_ms, energy_uj=latency_ms * board.active_power_mw,
                         audio_bytes=input_bytes, static_ram=img.static_ram, peak_stack=run.peak_stack,
-                        stack_reserved=reserved, ram_bytes=input_bytes + img.static_ram + reserved,
-                        flash_bytes=img.flash)
+                        stack_reserved=reserved, ram_bytes=input_bytes + img.static_ram + reserved + scratch,
+                        flash_bytes=img.flash, scratch_bytes=scratch)
 
 _costs: dict[tuple, FrontendCost] = {}
 
@@ -396,8 +419,8 @@ def with_frontend(m, board: Board, frontend: str, params, model: bytes | None = 
         hint = REGISTRY[frontend].hint_from_model(read_tflite(model))
     c = cost(board, params, frontend, hint)
     shared_stack = m.ram.get("stack_reserved", 0)
-    ram = c.audio_bytes + c.static_ram + max(0, c.stack_reserved - shared_stack)
-    used = c.audio_bytes + c.static_ram + max(0, c.peak_stack - m.ram.get("stack_peak", 0))
+    ram = c.audio_bytes + c.static_ram + c.scratch_bytes + max(0, c.stack_reserved - shared_stack)
+    used = c.audio_bytes + c.static_ram + c.scratch_bytes + max(0, c.peak_stack - m.ram.get("stack_peak", 0))
 
     def plus(f: Figure, v: float) -> Figure:
         return Figure(f.value + v, f.unit, f.source, f.assumption)

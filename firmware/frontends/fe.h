@@ -9,6 +9,14 @@
  * zero point; float_out: the float features too, or NULL.  Returns 0, or negative on failure. */
 int at_fe_run(const void *input, int8_t *out, float scale, int32_t zero_point, float *float_out);
 
+/* Working memory a front-end needs beyond its stack (FE_SCRATCH_BYTES, from the registry, counted in its
+ * RAM by device.py): in the arena after the raw input, the features and the float features (fe_main.c). */
+extern uint8_t __arena_start[];
+#define FE_ALIGN16(x) (((x) + 15u) & ~15u)
+#define FE_SCRATCH                                                                                      \
+  ((void *)(__arena_start + FE_ALIGN16(FE_INPUT_BYTES) + FE_ALIGN16(FE_OUT_ROWS * FE_OUT_COLS) +         \
+            FE_ALIGN16(4u * FE_OUT_ROWS * FE_OUT_COLS)))
+
 /* round-half-to-even(x / scale) + zero_point saturated to int8: the host's rule for every model
  * input but the MLPerf KWS MFCC's (autotiny.evaluate.quantize_input, numpy's float32 division and
  * np.round).  |x / scale| is clamped at 512 first: far outside int8 either way, keeps the cast defined. */
