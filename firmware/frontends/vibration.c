@@ -38,7 +38,8 @@ static void add_power(const arm_rfft_fast_instance_f32 *S, const float *src, flo
   arm_rfft_fast_f32(S, frame, spec, 0); /* [re0, re(N/2), re1, im1, ...] */
   acc[0] += spec[0] * spec[0] * FE_NORM;
   acc[FE_FFT / 2] += spec[1] * spec[1] * FE_NORM;
-  for (k = 1; k < FE_FFT / 2; k++) acc[k] += 2.0f * (spec[2 * k] * spec[2 * k] + spec[2 * k + 1] * spec[2 * k + 1]) * FE_NORM;
+  for (k = 1; k < FE_FFT / 2; k++)
+    acc[k] += 2.0f * (spec[2 * k] * spec[2 * k] + spec[2 * k + 1] * spec[2 * k + 1]) * FE_NORM;
 }
 #endif
 
