@@ -126,7 +126,7 @@ def _imu(kind: str, rows: Callable[[Any], tuple[int]]) -> DeviceFrontend:
     return DeviceFrontend(kind, "imu.c", lambda p: device_tables.IMU_SOURCES[kind],
                           lambda p, c: device_tables.imu_header(kind, p, c),
                           lambda p, c: (np.float32, (p.window, c)), lambda p, c: (rows(p)[0], c), _imu_probe,
-                          lambda t: int(t.tensor(t.inputs[0]).shape[-1]))  # [1, rows, axes]
+                          lambda t: int(t.tensor(t.inputs[0]).shape[2]))  # [1, rows, axes(, 1)]
 
 
 def _image_probe(p, source: tuple[int, int]) -> np.ndarray:
@@ -416,7 +416,12 @@ def with_frontend(m, board: Board, frontend: str, params, model: bytes | None = 
             raise AutotinyError(f"the device {frontend} front-end needs the model (its input's shape) to be measured")
         from autotiny.tflite_model import read_tflite
 
-        hint = REGISTRY[frontend].hint_from_model(read_tflite(model))
+        t = read_tflite(model)
+        hint = REGISTRY[frontend].hint_from_model(t)
+        rows, cols = REGISTRY[frontend].output_shape(params, hint)
+        if hint is not None and rows * cols != t.tensor(t.inputs[0]).size:
+            raise AutotinyError(f"the device {frontend} front-end writes {rows}x{cols} features, the model's input "
+                                f"is {t.tensor(t.inputs[0]).shape}")
     c = cost(board, params, frontend, hint)
     shared_stack = m.ram.get("stack_reserved", 0)
     ram = c.audio_bytes + c.static_ram + c.scratch_bytes + max(0, c.stack_reserved - shared_stack)

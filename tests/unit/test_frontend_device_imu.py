@@ -92,12 +92,15 @@ def test_budgets_count_the_imu_front_end():
     from autotiny.measure.backend import measure
     from tests.tflite_builder import ModelBuilder, options
 
-    b = ModelBuilder()  # [1, 1, 5, 6] int8 -> average over the 5 rows -> [1, 1, 1, 6]
-    x = b.tensor((1, 1, 5, 6), scale=0.1, zero_point=0)
-    y = b.tensor((1, 1, 1, 6), scale=0.1, zero_point=0)
-    b.op("AVERAGE_POOL_2D", [x], [y], options("Pool2DOptionsT", padding=1, strideH=1, strideW=1,
-                                              filterHeight=1, filterWidth=5))
-    model = b.build([x], [y])
+    def pool(shape):  # an int8 input of `shape` -> its average; the converter gives 1-D models [1, rows, axes, 1]
+        b = ModelBuilder()
+        x = b.tensor(shape, scale=0.1, zero_point=0)
+        y = b.tensor((1, 1, 1, 1), scale=0.1, zero_point=0)
+        b.op("AVERAGE_POOL_2D", [x], [y], options("Pool2DOptionsT", padding=1, strideH=1, strideW=1,
+                                                  filterHeight=shape[1], filterWidth=shape[2]))
+        return b.build([x], [y])
+
+    model = pool((1, 5, 6, 1))
     cfg = compose(["board=stm32l4r5"])
     p = imu.WindowParams(window=128)
     net = measure(model, cfg)
@@ -110,3 +113,5 @@ def test_budgets_count_the_imu_front_end():
     assert both.ram_bytes.value == net.ram_bytes.value + added
     with pytest.raises(AutotinyError, match="needs the model"):
         device.with_frontend(net, cfg.board, "imu_stats", p)
+    with pytest.raises(AutotinyError, match="writes 5x3 features"):  # the axes come from the model
+        device.with_frontend(net, cfg.board, "imu_stats", p, model=pool((1, 5, 3, 2)))
