@@ -543,7 +543,10 @@ class Search:
 
         from autotiny.importance import SOURCE, param_importances
 
-        found, note = param_importances(self.study, list(self.cfg.search.objectives))
+        try:
+            found, note = param_importances(self.study, list(self.cfg.search.objectives))
+        except Exception as e:  # a figure about the study, never a reason to lose its outputs
+            found, note = {}, f"not computed: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
         path = self.output_dir / "param_importances.json"
         results.atomic_write(path, json.dumps({"importances": found, "note": note, "source": SOURCE}, indent=2))
         return path
