@@ -175,7 +175,7 @@ def device_frontend(name: str) -> DeviceFrontend:
         return REGISTRY[name]
     except KeyError:
         raise AutotinyError(f"front-end {name!r} has no device implementation: "
-                            f"{', '.join(DEVICE_FRONTENDS)} have") from None
+                            f"{', '.join(REGISTRY)} have") from None
 
 
 def _header(fe: DeviceFrontend, params, hint) -> str:
@@ -440,7 +440,7 @@ def with_frontend(m, board: Board, frontend: str, params, model: bytes | None = 
         frontend_energy_uj=Figure(c.energy_uj, m.energy_uj.unit, "emulated", assumption),
         frontend_ram_bytes=Figure(ram, "B", "emulated"), frontend_flash_bytes=Figure(c.flash_bytes, "B", "emulated"),
         frontend={**c.as_dict(), "added_ram_bytes": ram},
-        notes=(*m.notes, f"front-end {frontend} on the device (firmware/frontends, CMSIS-DSP): "
+        notes=(*m.notes, f"front-end {frontend} on the device (firmware/frontends/{REGISTRY[frontend].source}): "
                          f"{c.latency_ms:.2f} ms, RAM +{ram:,} B (input {c.audio_bytes:,} + static {c.static_ram:,} "
                          f"+ stack beyond the network's), flash +{c.flash_bytes:,} B; added to latency, energy, RAM "
                          "and flash"))
