@@ -26,6 +26,16 @@ def test_overrides_from_the_issue():
     assert cfg.board.clock_hz == 64_000_000
 
 
+def test_a_task_can_set_its_default_objectives():
+    # task=anomaly ranks by AUC unless the command line names objectives; the others keep accuracy
+    assert compose(["task=anomaly"]).search.objectives == ["auc", "flash", "ram"]
+    assert compose(["task=fault"]).search.objectives == ["accuracy", "flash", "ram"]
+    assert compose(["search.objectives=[cost,flash]", "task=anomaly"]).search.objectives == ["cost", "flash"]
+    assert compose(["task=anomaly", "task.costs.miss={fault:3}"]).task.costs.miss == {"fault": 3}
+    with pytest.raises(ConfigError, match="search.pruner=median .* needs accuracy among search.objectives"):
+        compose(["task=anomaly", "search.pruner=median"])
+
+
 def test_budget_fraction_group():
     cfg = compose(["budget=half", "board=stm32l4r5"])
     assert cfg.budget.ram_bytes(cfg.board) == 320 * 1024
