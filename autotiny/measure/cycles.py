@@ -39,7 +39,8 @@ CORES = tuple(TARGETS)  # every target's core has a table: autotiny.targets.<fam
 class BlockCost:
     insns: int
     cycles: int  # static cost, branch at the end not taken
-    pen: tuple[int, int, int, int]  # extra cycles by (prediction << 1 | outcome); 1 = taken
+    pen: tuple[int, int, int, int]  # extra cycles by (prediction << 1 | outcome); 1 = taken; a split block's
+    # fall-through "penalty" is its join with the next block (block_cost), which may be negative
     initial_taken: int  # initial predictor counter (M7: the static prediction, backward taken; see predictor_max)
 
 
@@ -360,16 +361,36 @@ def _loads_pair(a: Insn, b: Insn, t: dict) -> bool:
 # ---------------------------------------------------------------------------
 
 
-def block_cost(core: str, code: bytes, address: int) -> BlockCost:
-    """Static cost of the basic block `code` at `address` for a core."""
+def _static_cost(insns: list[Insn], t: dict) -> tuple[int, int | None]:
+    """(cycles, flag gap for the branch penalty; None on the M4) of a straight run of instructions."""
+    if t["model"] == "sum":
+        return _m4_cost(insns, t), None
+    return _m7_cost(insns, t)
+
+
+def block_cost(core: str, code: bytes, address: int, follow: bytes = b"") -> BlockCost:
+    """Static cost of the basic block `code` at `address` for a core.
+
+    `follow`: the bytes after the block (as far as the next block can reach).  A block that ends
+    without a branch was split where the core does not split (Unicorn ends a block at every guest
+    page boundary and at its size limit), so its fall-through penalty is the join: the cost of
+    the block and the next one as one straight run minus their separate costs (a dual-issue pair,
+    a pipelined load or a stall across the split; usually negative).  Each block cost alone
+    restarts the pipeline model; the join restores what the split lost."""
     t = table(core)
     insns = decode(code, address)
     if not insns:
         return BlockCost(0, 0, (0, 0, 0, 0), 0)
-    if t["model"] == "sum":
-        return BlockCost(len(insns), _m4_cost(insns, t), *_branch_penalties(insns[-1], t, None))
-    cycles, flag_gap = _m7_cost(insns, t)
-    return BlockCost(len(insns), cycles, *_branch_penalties(insns[-1], t, flag_gap))
+    cycles, flag_gap = _static_cost(insns, t)
+    if insns[-1].writes_pc or not follow:
+        return BlockCost(len(insns), cycles, *_branch_penalties(insns[-1], t, flag_gap))
+    nxt: list[Insn] = []
+    for ins in decode(follow, address + len(code)):  # the next block: up to its first branch
+        nxt.append(ins)
+        if ins.writes_pc:
+            break
+    join = _static_cost(insns + nxt, t)[0] - cycles - _static_cost(nxt, t)[0] if nxt else 0
+    return BlockCost(len(insns), cycles, (join, 0, join, 0), 0)  # outcome 0 = fall-through
 
 
 def predictor_max(core: str) -> int:
@@ -381,7 +402,7 @@ def predictor_max(core: str) -> int:
 
 def _branch_penalties(last: Insn, t: dict, flag_gap: int | None) -> tuple[tuple[int, int, int, int], int]:
     b = t["branch"]
-    if not last.writes_pc:  # the block was split without a branch (size or page limit): no penalty
+    if not last.writes_pc:  # no branch: nothing to predict (block_cost adds the join when it can)
         return (0, 0, 0, 0), 0
     if b["predictor"] == "none":
         p = b["taken_penalty"]

@@ -32,6 +32,8 @@ MAX_EVENTS = 1 << 14
 TABLE_BITS = 16  # hash index size (2x the pool: load factor <= 0.5)
 MAX_BLOCKS = 1 << 15  # distinct basic blocks (a whole MLPerf Tiny model uses ~500)
 
+MIN_PAGE, MAX_PAGE = 1 << 10, 1 << 14  # Unicorn's ARM guest page: 1 KB by default (README, Speed)
+
 # PPB registers the emulator answers (everything else reads as last written, or 0)
 DWT_CTRL = 0xE0001000
 DWT_CYCCNT = 0xE0001004
@@ -45,7 +47,7 @@ PPB_BASE, PPB_SIZE = 0xE0000000, 0x00100000
 
 class _Block(ctypes.Structure):
     _fields_ = [("addr", ctypes.c_uint32), ("size", ctypes.c_uint32), ("insns", ctypes.c_uint32),
-                ("cycles", ctypes.c_uint32), ("pen", ctypes.c_uint32 * 4), ("last", ctypes.c_uint32),
+                ("cycles", ctypes.c_uint32), ("pen", ctypes.c_int32 * 4), ("last", ctypes.c_uint32),
                 ("end", ctypes.c_uint32), ("count", ctypes.c_uint64), ("succ", ctypes.c_void_p * 2)]
 
 
@@ -153,6 +155,11 @@ class Machine:
         self.func_symbols = funcs
         self.uc = uc = U.Uc(U.UC_ARCH_ARM, U.UC_MODE_THUMB | U.UC_MODE_MCLASS)
         uc.ctl_set_cpu_model(getattr(A, tgt.unicorn_cpu))
+        # Guest pages as large as the map allows: QEMU chains blocks only within a page (fewer
+        # lookups, README Speed) and ends a block at each page boundary, where the core does not
+        # (cycles.block_cost joins such blocks, so the counts do not depend on the page size).
+        self.page_size = page_size(mem)
+        uc.ctl_set_page_size(self.page_size)
         # flash and RAM backed by numpy arrays: host reads/writes need no copies
         self.flash = np.zeros(mem.flash_size, dtype=np.uint8)
         self.ram = np.zeros(mem.ram_size, dtype=np.uint8)
@@ -266,7 +273,7 @@ class Machine:
 
         try:
             code = self.read(addr, size)
-            c = cycles.block_cost(self.core, code, addr)
+            c = cycles.block_cost(self.core, code, addr, self._follow(addr + size))
             b = out.contents
             b.insns, b.cycles, b.last = c.insns, c.cycles, c.initial_taken
             self._initial_taken[(ctypes.addressof(b) - ctypes.addressof(self._pool)) // ctypes.sizeof(_Block)] = \
@@ -277,6 +284,17 @@ class Machine:
         except Exception as e:  # never let an exception cross the C boundary
             self._miss_error = f"cycle model failed on the block at {addr:#x} ({size} B): {e!r}"
             return 1
+
+    def _follow(self, end: int) -> bytes:
+        """The bytes the block that falls through to `end` can hold: up to the next guest page
+        boundary (a Unicorn block never crosses one, except with a first 32-bit instruction
+        straddling it), within the memory `end` is in."""
+        page = self.page_size
+        limit = max((end // page + 1) * page, end + 4)
+        for base, buf in ((self.mem.flash_base, self.flash), (self.mem.ram_base, self.ram)):
+            if base <= end < base + len(buf):
+                return buf[end - base:min(limit, base + len(buf)) - base].tobytes()
+        return b""
 
     # --- memory ------------------------------------------------------------
     def _region(self, addr: int, size: int) -> tuple[np.ndarray, int]:
@@ -400,6 +418,12 @@ class Machine:
         n = self.state.n_events
         return [(e.op, e.opcode, e.phase, e.cycles, e.insns) for e in self._events[:n]]
 
+
+
+def page_size(mem: MemoryMap) -> int:
+    """The largest guest page up to MAX_PAGE that every mapping (flash, RAM, PPB) is aligned to."""
+    align = mem.flash_base | mem.flash_size | mem.ram_base | mem.ram_size | PPB_BASE | PPB_SIZE | MAX_PAGE
+    return max(align & -align, MIN_PAGE)
 
 
 def memory_map(board) -> MemoryMap:

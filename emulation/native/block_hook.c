@@ -21,7 +21,8 @@ typedef struct at_block {
   uint32_t size;     /* bytes; 0 = empty slot */
   uint32_t insns;    /* instructions in the block */
   uint32_t cycles;   /* static cost of the block, branch not taken */
-  uint32_t pen[4];   /* extra cycles by (prediction << 1 | outcome), 1 = taken */
+  int32_t pen[4];    /* extra cycles by (prediction << 1 | outcome), 1 = taken; signed: a block
+                        split without a branch carries its join with the next (cycles.block_cost) */
   uint32_t last;     /* predictor counter of this block's branch, 0..pred_max */
   uint32_t end;      /* fall-through address: addr + size */
   uint64_t count;    /* executions (profile) */
@@ -86,7 +87,7 @@ void at_block_hook(void *uc, uint64_t address, uint32_t size, void *user) {
   at_block *p = s->prev, *b;
   if (p) {
     uint32_t taken = addr != p->end, c = p->last;
-    s->cycles += p->pen[((c << 1 > s->pred_max) << 1) | taken];
+    s->cycles += (uint64_t)(int64_t)p->pen[((c << 1 > s->pred_max) << 1) | taken];
     p->last = taken ? c + (c < s->pred_max) : c - (c > 0);
     b = p->succ[taken];
     if (__builtin_expect(!b || b->addr != addr || b->size != size, 0)) b = p->succ[taken] = lookup(s, addr, size);

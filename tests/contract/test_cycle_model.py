@@ -371,3 +371,63 @@ def test_single_instruction_costs(tmp_path):
             code = ELFFile(f).get_section_by_name(".text").data()
         assert cycles.decode(code, 0x1000)[0].cls == cls, text
         assert cycles.block_cost("cortex-m4", code, 0x1000).cycles == m4_cycles, text
+
+
+def _across(offset: int, body: str) -> str:
+    """`body` placed at flash offset `offset`, reached by a branch over the gap and ending in one (so
+    its last block ends where the model's does, not at the run's stop address)."""
+    return f"  b.w 1f\n.org {offset}\n1:\n{body}  b.w 2f\n2:\n"
+
+
+def test_straight_line_across_a_page_boundary(tmp_path):
+    """Unicorn ends a block at every guest page boundary; the core does not.  A straight run split
+    there must cost what it costs in one piece: the model joins the two blocks (cycles.block_cost)."""
+    loads = "".join(f"  ldr.w r{k}, [r12]\n" for k in range(1, 5))
+    cases = {  # core: (run, 32-bit instructions before the boundary, cycles the split alone would add)
+        # M4: a load right after a load pipelines (TRM 3.3.2): split after the first load
+        "cortex-m4": (loads, 1, M4["costs"]["load"] - M4["costs"]["load_pipelined"]),
+        # M7: two independent instructions pair (LLVM IssueWidth 2): 3 adds, then 4 adds and the closing
+        # branch, take 2 + 3 cycles alone, 4 in one piece
+        "cortex-m7": ("".join(f"  add.w r{k}, r{k}, #1\n" for k in range(1, 8)), 3, 1),
+    }
+    for core, (seq, before, lost) in cases.items():
+        page = emulator.Machine(core, MEM).page_size
+        at, whole_at = page - 4 * before, 2 * page + 0x100
+        split, m = run(tmp_path, core, "split", _across(at, seq))
+        whole, w = run(tmp_path, core, "whole", _across(whole_at, seq))
+        assert FLASH + page in m.blocks() and FLASH + at in m.blocks()  # Unicorn split the run there
+        assert split["insns"] == whole["insns"]
+        assert split["cycles"] == whole["cycles"], core
+        # ... and the join is what made them equal: the two halves alone cost `lost` more
+        halves = m.blocks()[FLASH + at]["cycles"] + m.blocks()[FLASH + page]["cycles"]
+        assert m.blocks()[FLASH + at]["pen"][0] == -lost
+        assert halves - lost == w.blocks()[FLASH + whole_at]["cycles"], core
+
+
+def test_it_block_state_survives_a_tlb_fill(tmp_path):
+    """A store inside an IT block to a page not yet in Unicorn's TLB makes Unicorn restore the guest
+    state mid-block (at_tlb_fill, block_hook.c clears the IT bits it restores): the instructions
+    after the IT block must run unconditionally (with the restored state left, the next block ran
+    its first two as the false `eq` slots)."""
+    body = """
+  movw r3, #0x8000
+  movt r3, #0x2000
+  movs r0, #1
+  cmp r0, #0
+  itee ne
+  strne r0, [r3]
+  addeq r4, r4, #1
+  addeq r5, r5, #1
+  b.w 1f
+1:
+  add r6, r6, #1
+  add r7, r7, #1
+  str r4, [r12]
+  str r5, [r12, #4]
+  str r6, [r12, #8]
+  str r7, [r12, #12]
+"""
+    for core in ("cortex-m4", "cortex-m7"):
+        info, m = run(tmp_path, core, "itfill", body)
+        assert struct.unpack("<4I", m.read(DATA, 16)) == (0, 0, 1, 1), core
+        assert struct.unpack("<I", m.read(RAM + 0x8000, 4))[0] == 1
