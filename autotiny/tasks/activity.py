@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from autotiny.config import RunConfig
     from autotiny.config import Task as TaskSettings
     from autotiny.data.imu import Recordings
-    from autotiny.evaluate import Scores
     from autotiny.space import CandidateSpec
 
 SUFFIXES = (".csv", ".npy")
@@ -98,18 +97,7 @@ class ActivityClassification(Task):
         p = spec.frontend_params
         return cached_features(Windows(dataset, p.window, p.hop), split, spec.frontend, p, cache_dir)
 
-    def score(self, model: bytes, features: np.ndarray, labels: np.ndarray) -> Scores:
-        from autotiny.evaluate import score
-
-        return score(model, features, labels, self.n_outputs)
-
     # ---- console ----------------------------------------------------------------------------
-    def describe_model(self, spec: CandidateSpec) -> str:
-        import dataclasses
-
-        return " ".join([spec.family] + [f"{k}={v}" for k, v in dataclasses.asdict(spec.model_params).items()
-                                         if k != "dropout"])
-
     def describe_frontend(self, spec: CandidateSpec) -> str:
         p = spec.frontend_params
         bands = f" b{p.n_bands}" if hasattr(p, "n_bands") else ""

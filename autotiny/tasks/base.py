@@ -100,8 +100,11 @@ class Task:
 
     # ---- scoring ------------------------------------------------------------------------------
     def score(self, model: bytes, features: np.ndarray, labels: np.ndarray) -> Scores:
-        """The int8 .tflite `model` scored on one split."""
-        raise NotImplementedError
+        """The int8 .tflite `model` scored on one split; by default as a classifier (one output per
+        class, labels are class indices). A task whose model is no classifier overrides this."""
+        from autotiny.evaluate import score
+
+        return score(model, features, labels, self.n_outputs)
 
     def scorer(self, model: bytes, train_features: np.ndarray) -> Callable[[np.ndarray, np.ndarray], Scores]:
         """How the trained int8 `model` is scored on each split: a function of (features, labels).
@@ -117,7 +120,11 @@ class Task:
                 f"ep{t.epochs} lr{t.learning_rate:.2g} bs{t.batch_size}")
 
     def describe_model(self, spec: CandidateSpec) -> str:
-        return spec.family
+        """The family and its sampled parameters (dropout is training, not architecture)."""
+        import dataclasses
+
+        params = dataclasses.asdict(spec.model_params) if dataclasses.is_dataclass(spec.model_params) else {}
+        return " ".join([spec.family] + [f"{k}={v}" for k, v in params.items() if k != "dropout"])
 
     def describe_frontend(self, spec: CandidateSpec) -> str:
         return spec.frontend

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from autotiny.config import RunConfig
     from autotiny.config import Task as TaskSettings
     from autotiny.data.cwru import CwruBearing
-    from autotiny.evaluate import Scores
     from autotiny.space import CandidateSpec
 
 VIBRATION_FRONTENDS = ("fft_bands", "log_spectrum", "time_stats")
@@ -91,12 +90,6 @@ class VibrationTask(Task):
                                spec.frontend_params, cache_dir)
         return x[..., None], y
 
-    def describe_model(self, spec: CandidateSpec) -> str:
-        import dataclasses
-
-        return " ".join([spec.family] + [f"{k}={v}" for k, v in dataclasses.asdict(spec.model_params).items()
-                                         if k != "dropout"])
-
     def describe_frontend(self, spec: CandidateSpec) -> str:
         import dataclasses
 
@@ -118,7 +111,3 @@ class FaultClassification(VibrationTask):
                               "task needs a classifier (e.g. mlp)")
         return super().input_shape(spec)
 
-    def score(self, model: bytes, features: np.ndarray, labels: np.ndarray) -> Scores:
-        from autotiny.evaluate import score
-
-        return score(model, features, labels, self.n_outputs)

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from autotiny.config import RunConfig
     from autotiny.config import Task as TaskSettings
     from autotiny.data.speech_commands import SpeechCommands
-    from autotiny.evaluate import Scores
     from autotiny.space import CandidateSpec
 
 
@@ -111,18 +110,11 @@ class KeywordSpotting(Task):
         return np.asarray(fe.compute(mixed, params), dtype=np.float32)
 
     # ---- scoring ------------------------------------------------------------------------------
-    def score(self, model: bytes, features: np.ndarray, labels: np.ndarray) -> Scores:
-        from autotiny.evaluate import score
-
-        return score(model, features, labels, self.n_outputs)
-
     # ---- console ----------------------------------------------------------------------------
     def describe_model(self, spec: CandidateSpec) -> str:
         m = spec.model_params
         if spec.family != "ds_cnn":
-            import dataclasses
-
-            return " ".join([spec.family] + [f"{k}={v}" for k, v in dataclasses.asdict(m).items() if k != "dropout"])
+            return super().describe_model(spec)
         return (f"{spec.family} b{m.n_blocks} c{m.channels} k{'x'.join(map(str, m.first_kernel))} "
                 f"s{'x'.join(map(str, m.first_stride))}")
 

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from autotiny.config import RunConfig
     from autotiny.config import Task as TaskSettings
     from autotiny.data.images import ImageDataset
-    from autotiny.evaluate import Scores
     from autotiny.space import CandidateSpec
 
 
@@ -69,17 +68,6 @@ class ImageClassification(Task):
         from autotiny.data.cache import cached_features
 
         return cached_features(dataset, split, spec.frontend, spec.frontend_params, cache_dir)
-
-    def score(self, model: bytes, features: np.ndarray, labels: np.ndarray) -> Scores:
-        from autotiny.evaluate import score
-
-        return score(model, features, labels, self.n_outputs)
-
-    def describe_model(self, spec: CandidateSpec) -> str:
-        import dataclasses
-
-        return " ".join([spec.family] + [f"{k}={v}" for k, v in dataclasses.asdict(spec.model_params).items()
-                                         if k != "dropout"])
 
     def describe_frontend(self, spec: CandidateSpec) -> str:
         return f"{spec.frontend} {spec.frontend_params.size}x{spec.frontend_params.size}"
