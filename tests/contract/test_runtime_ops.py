@@ -10,9 +10,15 @@ The conv and fully-connected strategies draw shape families that reach each spec
 path of the fast kernels (firmware/kernels/cortex_m_dsp): 1x1 convolutions, channel and
 depth counts that are and are not multiples of 2 and 4, odd output widths and pixel counts,
 padding on every side, the first KWS layer's 10x4 window on one channel, receptive fields
-at and above the im2col cap, grouped convolutions (reference fallback)."""
+at and above the im2col cap, grouped convolutions (reference fallback).
+
+Each strategy of an op TFLite also runs in 16x8 mode takes an activation record (`Activations`:
+INT8 here, INT16 in test_runtime_ops_16x8.py), so the two modes draw the same shapes and options."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -60,11 +66,19 @@ def zp(draw) -> int:
     return draw(st.integers(-128, 127))
 
 
-def int8_input(draw, shape) -> np.ndarray:
+def drawn_ints(draw, shape, dtype, lows, highs) -> np.ndarray:
+    """Values over the whole range of `dtype` or a narrow part of it (bounds drawn from lows, highs)."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    lo = draw(st.sampled_from([-128, -128, -20, 0]))
-    hi = draw(st.sampled_from([127, 127, 20, 100]))
-    return rng.integers(lo, hi + 1, size=shape, dtype=np.int8)
+    lo, hi = draw(st.sampled_from(lows)), draw(st.sampled_from(highs))
+    return rng.integers(lo, hi + 1, size=shape, dtype=dtype)
+
+
+def int8_input(draw, shape) -> np.ndarray:
+    return drawn_ints(draw, shape, np.int8, [-128, -128, -20, 0], [127, 127, 20, 100])
+
+
+def int16_input(draw, shape) -> np.ndarray:
+    return drawn_ints(draw, shape, np.int16, [-32768, -32768, -300, 0], [32767, 32767, 300, 20000])
 
 
 def weights(draw, shape) -> np.ndarray:
@@ -78,9 +92,59 @@ def bias_data(draw, n) -> np.ndarray:
     return rng.integers(-mag, mag + 1, size=n).astype(np.int32)
 
 
+def fused_activation(draw) -> int:
+    return draw(st.sampled_from([0, 1, 2, 3]))  # none, RELU, RELU_N1_TO_1, RELU6
+
+
 def out_dim(padding: int, size: int, k: int, stride: int, dil: int) -> int:
     eff = (k - 1) * dil + 1
     return (size + stride - 1) // stride if padding == 0 else (size + stride - eff) // stride
+
+
+def bias64(draw, n) -> np.ndarray:
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    mag = draw(st.sampled_from([0, 1000, 10**6, 10**9, 2**40]))
+    return rng.integers(-mag, mag + 1, size=n).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Activations:
+    """What one quantisation mode makes of an op's activations; the case strategies below take
+    one and draw the same shapes, options and operand roles for both modes."""
+
+    dtype: str  # the activation tensors' flatbuffer type
+    zero_point: Callable  # draw -> zero point
+    input: Callable  # (draw, shape) -> model input or constant operand
+    bias_type: str
+    bias: Callable  # (draw, n) -> bias values
+    scales: dict[str, tuple[float, float]]  # log10 range of each operand role's scale
+    softmax_out: tuple[float, int]  # TFLite's fixed softmax output (scale, zero point)
+    quantize_span: int  # |quantised values| drawn for QUANTIZE: past the type's range
+    quantize_ties: tuple[float, ...]  # fractions on and around the rounding ties
+
+
+# int8: asymmetric activations, int32 bias
+INT8 = Activations(
+    "INT8", zp, int8_input, "INT32", bias_data,
+    {"conv_in": (-2.5, 0.0), "conv_out": (-2.5, 0.5), "conv_w": (-4.0, -1.0),
+     "fc_in": (-2.5, 0.0), "fc_out": (-2.0, 0.5), "fc_w": (-4.0, -1.0), "pool": (-2.5, 0.5),
+     "add_in": (-2.0, 0.0), "add_out": (-2.0, 0.3), "mean": (-2.5, 0.0), "softmax_in": (-3.0, 0.5),
+     "quantize": (-3.0, 0.5), "dequantize": (-4.0, 1.0)},
+    (1.0 / 256, -128), 200, (0.0, 0.5, -0.5, 0.49999997, 0.25))
+# TFLite's 16x8 mode: int16 activations with zero point 0 (drawn over the whole range or a
+# narrow part of it), int8 weights, int64 bias up to 2^40; scales small enough that TFLite's
+# int64 rescaling keeps its multipliers below 128 (what the blob refuses otherwise)
+INT16 = Activations(
+    "INT16", lambda draw: 0, int16_input, "INT64", bias64,
+    {"conv_in": (-4.0, -1.5), "conv_out": (-4.0, -1.0), "conv_w": (-3.0, -1.5),
+     "fc_in": (-4.0, -1.5), "fc_out": (-4.0, -1.0), "fc_w": (-3.0, -1.5), "pool": (-4.0, -1.0),
+     "add_in": (-4.0, -1.0), "add_out": (-4.0, -0.7), "mean": (-4.0, -1.0), "softmax_in": (-5.0, -2.0),
+     "quantize": (-5.0, -1.0), "dequantize": (-5.0, 0.0)},
+    (1.0 / 32768, 0), 40000, (0.0, 0.5, -0.5, 0.25))
+
+
+def scale(draw, act: Activations, role: str, n: int = 1) -> list[float]:
+    return scales(draw, n, *act.scales[role])
 
 
 # ---------------------------------------------------------------------------
@@ -130,7 +194,7 @@ def conv_geometry(draw, family: str):
 
 
 @st.composite
-def conv_case(draw, depthwise: bool = False):
+def conv_case(draw, depthwise: bool = False, act: Activations = INT8):
     family = draw(st.sampled_from(DEPTHWISE_FAMILIES if depthwise else CONV_FAMILIES))
     n, h, w, cin, kh, kw, sh, sw, dh, dw, groups = conv_geometry(draw, family)
     pad = draw(st.integers(0, 1))
@@ -149,30 +213,30 @@ def conv_case(draw, depthwise: bool = False):
         cout = draw(st.integers(1, 3 if family == "im2col_cap" else 9)) * groups
         wshape, qdim = (cout, kh, kw, cin // groups), 0
     per_channel = draw(st.booleans())
-    in_s, out_s = scales(draw, 1, -2.5, 0.0)[0], scales(draw, 1, -2.5, 0.5)[0]
-    w_s = scales(draw, cout if per_channel else 1, -4.0, -1.0)
-    in_zp, out_zp = zp(draw), zp(draw)
+    in_s, out_s = scale(draw, act, "conv_in")[0], scale(draw, act, "conv_out")[0]
+    w_s = scale(draw, act, "conv_w", cout if per_channel else 1)
+    in_zp, out_zp = act.zero_point(draw), act.zero_point(draw)
     b = ModelBuilder()
-    x = b.tensor((n, h, w, cin), scale=in_s, zero_point=in_zp)
+    x = b.tensor((n, h, w, cin), act.dtype, scale=in_s, zero_point=in_zp)
     wt = b.tensor(wshape, scale=w_s, zero_point=[0] * len(w_s), quantized_dimension=qdim,
                   data=weights(draw, wshape))
     ins = [x, wt]
     if depthwise or draw(st.integers(0, 4)) > 0:  # TFLM's depthwise crashes without a bias
         bs = [np.float32(in_s) * np.float32(s) for s in (w_s if per_channel else w_s * cout)]
-        ins.append(b.tensor((cout,), "INT32", scale=bs, zero_point=[0] * cout, data=bias_data(draw, cout)))
+        ins.append(b.tensor((cout,), act.bias_type, scale=bs, zero_point=[0] * cout, data=act.bias(draw, cout)))
     else:
         ins.append(-1)
-    y = b.tensor((n, oh, ow, cout), scale=out_s, zero_point=out_zp)
-    act = draw(st.sampled_from([0, 1, 2, 3]))
+    y = b.tensor((n, oh, ow, cout), act.dtype, scale=out_s, zero_point=out_zp)
+    fused = fused_activation(draw)
     if depthwise:
         opt = options("DepthwiseConv2DOptionsT", padding=pad, strideH=sh, strideW=sw, depthMultiplier=dm,
-                      dilationHFactor=dh, dilationWFactor=dw, fusedActivationFunction=act)
+                      dilationHFactor=dh, dilationWFactor=dw, fusedActivationFunction=fused)
         b.op("DEPTHWISE_CONV_2D", ins, [y], opt)
     else:
         opt = options("Conv2DOptionsT", padding=pad, strideH=sh, strideW=sw, dilationHFactor=dh,
-                      dilationWFactor=dw, fusedActivationFunction=act)
+                      dilationWFactor=dw, fusedActivationFunction=fused)
         b.op("CONV_2D", ins, [y], opt)
-    return b.build([x], [y]), int8_input(draw, (n, h, w, cin))
+    return b.build([x], [y]), act.input(draw, (n, h, w, cin))
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -190,29 +254,29 @@ def test_depthwise_conv_2d(case, target):
 
 
 @st.composite
-def fc_case(draw):
+def fc_case(draw, act: Activations = INT8):
     # small and odd counts, and the AD autoencoder's 640 -> 128 -> 8 (4-row blocks, 4-input words)
     units = draw(st.one_of(st.integers(1, 16), st.sampled_from([8, 128])))
     depth = draw(st.one_of(st.integers(1, 48), st.sampled_from([64, 127, 128, 640])))
     batches = draw(st.integers(1, 3))
     four_d = draw(st.booleans()) and batches == 1
     per_channel = draw(st.integers(0, 3)) == 0
-    in_s, out_s = scales(draw, 1, -2.5, 0.0)[0], scales(draw, 1, -2.0, 0.5)[0]
-    w_s = scales(draw, units if per_channel else 1, -4.0, -1.0)
+    in_s, out_s = scale(draw, act, "fc_in")[0], scale(draw, act, "fc_out")[0]
+    w_s = scale(draw, act, "fc_w", units if per_channel else 1)
     b = ModelBuilder()
     in_shape = (1, 1, 1, depth) if four_d else (batches, depth)
-    x = b.tensor(in_shape, scale=in_s, zero_point=zp(draw))
+    x = b.tensor(in_shape, act.dtype, scale=in_s, zero_point=act.zero_point(draw))
     wt = b.tensor((units, depth), scale=w_s, zero_point=[0] * len(w_s), data=weights(draw, (units, depth)))
     ins = [x, wt]
     if draw(st.integers(0, 4)) > 0:
         bs = [float(np.float32(in_s) * np.float32(s)) for s in w_s]
-        ins.append(b.tensor((units,), "INT32", scale=bs, zero_point=[0] * len(bs), data=bias_data(draw, units)))
+        ins.append(b.tensor((units,), act.bias_type, scale=bs, zero_point=[0] * len(bs),
+                            data=act.bias(draw, units)))
     else:
         ins.append(-1)
-    y = b.tensor((batches, units), scale=out_s, zero_point=zp(draw))
-    b.op("FULLY_CONNECTED", ins, [y],
-         options("FullyConnectedOptionsT", fusedActivationFunction=draw(st.sampled_from([0, 1, 2, 3]))))
-    return b.build([x], [y]), int8_input(draw, in_shape)
+    y = b.tensor((batches, units), act.dtype, scale=out_s, zero_point=act.zero_point(draw))
+    b.op("FULLY_CONNECTED", ins, [y], options("FullyConnectedOptionsT", fusedActivationFunction=fused_activation(draw)))
+    return b.build([x], [y]), act.input(draw, in_shape)
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -223,30 +287,31 @@ def test_fully_connected(case, target):
 
 
 @st.composite
-def pool_case(draw, op: str):
+def pool_case(draw, op: str, act: Activations = INT8):
     n, h, w, c = draw(st.integers(1, 2)), draw(st.integers(1, 10)), draw(st.integers(1, 10)), draw(st.integers(1, 6))
     fh, fw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
     sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     pad = draw(st.integers(0, 1))
     if out_dim(pad, h, fh, sh, 1) < 1 or out_dim(pad, w, fw, sw, 1) < 1:
         pad = 0
-    return pool_model(draw, op, (n, h, w, c), (fh, fw), (sh, sw), pad)
+    return pool_model(draw, op, (n, h, w, c), (fh, fw), (sh, sw), pad, act=act)
 
 
-def pool_model(draw, op: str, shape, window, strides, pad: int, channels: int | None = None):
+def pool_model(draw, op: str, shape, window, strides, pad: int, channels: int | None = None,
+               act: Activations = INT8):
     """A one-op pooling model (input and output quantised alike, a drawn fused activation) and its
     input; `channels` overrides the input's channel count (to fit the output buffer)."""
     n, h, w, c = shape
     c = c if channels is None else channels
     (fh, fw), (sh, sw) = window, strides
     oh, ow = out_dim(pad, h, fh, sh, 1), out_dim(pad, w, fw, sw, 1)
-    s, z = scales(draw, 1, -2.5, 0.5)[0], zp(draw)
+    s, z = scale(draw, act, "pool")[0], act.zero_point(draw)
     b = ModelBuilder()
-    x = b.tensor((n, h, w, c), scale=s, zero_point=z)
-    y = b.tensor((n, oh, ow, c), scale=s, zero_point=z)
+    x = b.tensor((n, h, w, c), act.dtype, scale=s, zero_point=z)
+    y = b.tensor((n, oh, ow, c), act.dtype, scale=s, zero_point=z)
     b.op(op, [x], [y], options("Pool2DOptionsT", padding=pad, strideH=sh, strideW=sw, filterHeight=fh,
-                               filterWidth=fw, fusedActivationFunction=draw(st.sampled_from([0, 1, 2, 3]))))
-    return b.build([x], [y]), int8_input(draw, (n, h, w, c))
+                               filterWidth=fw, fusedActivationFunction=fused_activation(draw)))
+    return b.build([x], [y]), act.input(draw, (n, h, w, c))
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -264,7 +329,7 @@ def test_max_pool_2d(case, target):
 
 
 @st.composite
-def add_case(draw):
+def add_case(draw, act: Activations = INT8):
     rank = draw(st.integers(1, 4))
     shape = [draw(st.integers(1, 5)) for _ in range(rank)]
     s2 = list(shape)
@@ -276,24 +341,24 @@ def add_case(draw):
         s1, s2 = s2, s1
     out = [max(a, b) for a, b in zip([1] * (rank - len(s1)) + s1, [1] * (rank - len(s2)) + s2)]
     b = ModelBuilder()
-    x1 = b.tensor(s1, scale=scales(draw, 1, -2.0, 0.0)[0], zero_point=zp(draw))
-    x2data = int8_input(draw, s2)
+    x1 = b.tensor(s1, act.dtype, scale=scale(draw, act, "add_in")[0], zero_point=act.zero_point(draw))
+    x2data = act.input(draw, s2)
     const_second = draw(st.integers(0, 3)) == 0
-    x2 = b.tensor(s2, scale=scales(draw, 1, -2.0, 0.0)[0], zero_point=zp(draw),
+    x2 = b.tensor(s2, act.dtype, scale=scale(draw, act, "add_in")[0], zero_point=act.zero_point(draw),
                   data=x2data if const_second else None)
-    y = b.tensor(out, scale=scales(draw, 1, -2.0, 0.3)[0], zero_point=zp(draw))
-    b.op("ADD", [x1, x2], [y], options("AddOptionsT", fusedActivationFunction=draw(st.sampled_from([0, 1, 2, 3]))))
+    y = b.tensor(out, act.dtype, scale=scale(draw, act, "add_out")[0], zero_point=act.zero_point(draw))
+    b.op("ADD", [x1, x2], [y], options("AddOptionsT", fusedActivationFunction=fused_activation(draw)))
     if const_second:
-        return b.build([x1], [y]), int8_input(draw, s1)
+        return b.build([x1], [y]), act.input(draw, s1)
     # two-input models are not what the runtime takes; feed the second from a constant
     # copy of the same model instead
     b2 = ModelBuilder()
-    x1 = b2.tensor(s1, scale=b.tensors[0].quantization.scale[0], zero_point=b.tensors[0].quantization.zeroPoint[0])
-    x2 = b2.tensor(s2, scale=b.tensors[1].quantization.scale[0], zero_point=b.tensors[1].quantization.zeroPoint[0],
-                   data=x2data)
-    y = b2.tensor(out, scale=b.tensors[2].quantization.scale[0], zero_point=b.tensors[2].quantization.zeroPoint[0])
+    q = [t.quantization for t in b.tensors[:3]]
+    x1 = b2.tensor(s1, act.dtype, scale=q[0].scale[0], zero_point=q[0].zeroPoint[0])
+    x2 = b2.tensor(s2, act.dtype, scale=q[1].scale[0], zero_point=q[1].zeroPoint[0], data=x2data)
+    y = b2.tensor(out, act.dtype, scale=q[2].scale[0], zero_point=q[2].zeroPoint[0])
     b2.op("ADD", [x2, x1], [y], b.ops[0].builtinOptions)
-    return b2.build([x1], [y]), int8_input(draw, s1)
+    return b2.build([x1], [y]), act.input(draw, s1)
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -304,7 +369,7 @@ def test_add(case, target):
 
 
 @st.composite
-def mean_case(draw):
+def mean_case(draw, act: Activations = INT8):
     rank = draw(st.integers(2, 4))
     shape = [draw(st.integers(1, 7)) for _ in range(rank)]
     if rank == 4 and draw(st.booleans()):
@@ -320,12 +385,13 @@ def mean_case(draw):
         axes_data = axes
     b = ModelBuilder()
     same = draw(st.integers(0, 3)) == 0
-    s_in, z_in = scales(draw, 1, -2.5, 0.0)[0], zp(draw)
-    x = b.tensor(shape, scale=s_in, zero_point=z_in)
+    s_in, z_in = scale(draw, act, "mean")[0], act.zero_point(draw)
+    x = b.tensor(shape, act.dtype, scale=s_in, zero_point=z_in)
     ax = b.tensor((len(axes_data),), "INT32", data=np.array(axes_data, dtype=np.int32))
-    y = b.tensor(out, scale=s_in if same else scales(draw, 1, -2.5, 0.0)[0], zero_point=z_in if same else zp(draw))
+    y = b.tensor(out, act.dtype, scale=s_in if same else scale(draw, act, "mean")[0],
+                 zero_point=z_in if same else act.zero_point(draw))
     b.op("MEAN", [x, ax], [y], options("ReducerOptionsT", keepDims=keep))
-    return b.build([x], [y]), int8_input(draw, shape)
+    return b.build([x], [y]), act.input(draw, shape)
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -382,17 +448,18 @@ def test_reshape(case, target):
 
 
 @st.composite
-def softmax_case(draw):
+def softmax_case(draw, act: Activations = INT8):
     if draw(st.booleans()):
         shape = [draw(st.integers(1, 3)), draw(st.integers(1, 40))]
     else:
         shape = [1, draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 12))]
     beta = draw(st.sampled_from([1.0, 1.0, 1.0, float(np.float32(draw(st.floats(0.1, 3.0))))]))
     b = ModelBuilder()
-    x = b.tensor(shape, scale=scales(draw, 1, -3.0, 0.5)[0], zero_point=zp(draw))
-    y = b.tensor(shape, scale=1.0 / 256, zero_point=-128)
+    x = b.tensor(shape, act.dtype, scale=scale(draw, act, "softmax_in")[0], zero_point=act.zero_point(draw))
+    out_scale, out_zp = act.softmax_out
+    y = b.tensor(shape, act.dtype, scale=out_scale, zero_point=out_zp)
     b.op("SOFTMAX", [x], [y], options("SoftmaxOptionsT", beta=beta))
-    return b.build([x], [y]), int8_input(draw, shape)
+    return b.build([x], [y]), act.input(draw, shape)
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -403,17 +470,17 @@ def test_softmax(case, target):
 
 
 @st.composite
-def quantize_case(draw):
+def quantize_case(draw, act: Activations = INT8):
     shape = [draw(st.integers(1, 4)) for _ in range(draw(st.integers(1, 4)))]
-    s, z = scales(draw, 1, -3.0, 0.5)[0], zp(draw)
+    s, z = scale(draw, act, "quantize")[0], act.zero_point(draw)
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     # values on and around the rounding ties, and out of range
-    k = rng.integers(-200, 200, size=shape).astype(np.float32)
-    frac = rng.choice(np.array([0.0, 0.5, -0.5, 0.49999997, 0.25], dtype=np.float32), size=shape)
+    k = rng.integers(-act.quantize_span, act.quantize_span, size=shape).astype(np.float32)
+    frac = rng.choice(np.array(act.quantize_ties, dtype=np.float32), size=shape)
     x = ((k + frac) * np.float32(s)).astype(np.float32)
     b = ModelBuilder()
     xi = b.tensor(shape, "FLOAT32")
-    y = b.tensor(shape, scale=s, zero_point=z)
+    y = b.tensor(shape, act.dtype, scale=s, zero_point=z)
     b.op("QUANTIZE", [xi], [y], options("QuantizeOptionsT"))
     return b.build([xi], [y]), x
 
@@ -426,13 +493,13 @@ def test_quantize(case, target):
 
 
 @st.composite
-def dequantize_case(draw):
+def dequantize_case(draw, act: Activations = INT8):
     shape = [draw(st.integers(1, 4)) for _ in range(draw(st.integers(1, 4)))]
     b = ModelBuilder()
-    x = b.tensor(shape, scale=scales(draw, 1, -4.0, 1.0)[0], zero_point=zp(draw))
+    x = b.tensor(shape, act.dtype, scale=scale(draw, act, "dequantize")[0], zero_point=act.zero_point(draw))
     y = b.tensor(shape, "FLOAT32")
     b.op("DEQUANTIZE", [x], [y], options("DequantizeOptionsT"))
-    return b.build([x], [y]), int8_input(draw, shape)
+    return b.build([x], [y]), act.input(draw, shape)
 
 
 @pytest.mark.parametrize("target", TARGETS)
