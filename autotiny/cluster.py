@@ -14,7 +14,9 @@ PostgreSQL) runs `sweep` here, the controller:
    the cap is the study's, counted across workers (autotiny.search).
 3. When they have all exited it fails and re-queues what a dead worker left running, and starts
    another round while the study is short of its count for that reason (the others may have stopped
-   at the cap while a killed worker's trial was still marked running). Then it writes the study's
+   at the cap while a killed worker's trial was still marked running). Then it runs `search.repeats`
+   itself (`Search.repeat`, autotiny.repeats: the top candidates trained again with other seeds, in
+   this process, those the study does not hold yet; workers never run them), writes the study's
    outputs and closes its MLflow run.
 
 Launchers. By default (2) the workers are plain processes on this machine. With `hydra/launcher=NAME`
@@ -129,12 +131,15 @@ class Sweep:
         try:
             search.prepare()
             interrupted = self._rounds()
+            interrupted = interrupted or search.repeat()  # once, here: resumable as in one process
             outcome = search.finish(interrupted)
         except BaseException:
             if search.owns_study_run:
                 search.tracker.abandon_study()
             raise
         finally:
+            if search.runner is not None:  # the repeats' trial runner
+                search.runner.close()
             search.signals.restore()
         if not interrupted and outcome.exit_code == 0:
             outcome.exit_code = self._exit_code()

@@ -1,5 +1,7 @@
 """Seeds and variance (`search.repeats`): after the search, the top `search.repeat_top` feasible Pareto
-candidates are trained again with `search.repeats` other seeds, so that a lucky seed does not win.
+candidates are trained again with `search.repeats` other seeds, so that a lucky seed does not win:
+by the searching process, or, with many workers, once by their controller after they finish
+(autotiny.cluster; workers never run them).
 
 The extra runs are stored in the study's user attribute `repeats` ({trial number: {seed: figures}}),
 the one store every process shares (a finished Optuna trial takes no new attributes), so a resumed

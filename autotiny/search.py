@@ -391,6 +391,8 @@ class Search:
             else:
                 self.prepare()
             interrupted = self.work()
+            if self.cfg.search.worker is not None:  # repeats run once, in the controller (autotiny.cluster)
+                return self.finish(interrupted)
             return self.finish(interrupted or self.repeat())
         except BaseException:  # whatever stops the study, its MLflow run must not stay RUNNING
             if self.owns_study_run:

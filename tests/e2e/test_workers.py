@@ -135,6 +135,30 @@ def test_four_workers_share_one_study_and_every_trial_counts_once(sweep):
 
 
 @pytest.mark.needs_postgres
+def test_the_controller_runs_the_repeats_once_and_a_rerun_only_the_missing(sweep):
+    """search.repeats with workers: after the workers, the controller (not a worker) trains the top
+    candidates again with other seeds; the same command again runs only the repeats the study lacks."""
+    from autotiny import repeats
+
+    env = environment(sweep["tmp"] / "site")
+    cmd = [*sweep["cmd"](2, 3), "search.repeats=1", "search.repeat_top=2"]
+    code, out = _run(cmd, env)
+    assert code == 0, out
+    study = _study(sweep["storage"])
+    stored = study.user_attrs[repeats.ATTR]
+    ran = [line for line in out.splitlines() if "[repeat]" in line]
+    assert len(stored) == len(ran) == 2 and all(line.startswith("[repeat] trial") for line in ran), out  # no w<i>|
+    assert "n_seeds" in (sweep["tmp"] / "out" / "pareto.csv").read_text().splitlines()[0]
+    kept, dropped = sorted(stored)
+    study.set_user_attr(repeats.ATTR, {kept: stored[kept]})  # as if stopped after the first repeat
+    code, out = _run(cmd, env)
+    assert code == 0, out
+    assert [line.split()[2] for line in out.splitlines() if "[repeat]" in line] == [dropped]
+    assert _study(sweep["storage"]).user_attrs[repeats.ATTR] == stored
+    _check_accounting(study, 3)
+
+
+@pytest.mark.needs_postgres
 def test_a_worker_killed_mid_trial_has_its_trial_failed_and_retried(sweep, postgres):
     hang = sweep["tmp"] / "hang"
     hang.mkdir()
