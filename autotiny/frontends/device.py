@@ -106,9 +106,9 @@ class DeviceFrontend:
     input_format: Callable[[Any, Any], tuple[type, tuple[int, ...]]]  # raw input dtype and shape
     output_shape: Callable[[Any, Any], tuple[int, int]]  # the int8 model input (rows, columns)
     probe: Callable[[Any, Any], np.ndarray]  # a generated raw input: what `measure` runs
-    # the hint from the model (TfliteModel) for budgets; None: not yet counted in budgets (the
-    # candidate does not say its picture's source size), measured by bench/frontend_cost.py only
-    hint_from_model: Callable[[Any], Any] | None = None
+    # the hint for budgets from the model (TfliteModel) and the task's raw shape (Task.raw_shape:
+    # a picture's source size); None: not counted in budgets, measured by bench/frontend_cost.py only
+    hint_from: Callable[[Any, Any], Any] | None = None
     # working memory beyond the stack (fe.h FE_SCRATCH: in the arena after input and features), bytes
     scratch_bytes: Callable[[Any, Any], int] = lambda p, hint: 0
 
@@ -126,7 +126,7 @@ def _imu(kind: str, rows: Callable[[Any], tuple[int]]) -> DeviceFrontend:
     return DeviceFrontend(kind, "imu.c", lambda p: device_tables.IMU_SOURCES[kind],
                           lambda p, c: device_tables.imu_header(kind, p, c),
                           lambda p, c: (np.float32, (p.window, c)), lambda p, c: (rows(p)[0], c), _imu_probe,
-                          lambda t: int(t.tensor(t.inputs[0]).shape[2]))  # [1, rows, axes(, 1)]
+                          lambda t, raw: int(t.tensor(t.inputs[0]).shape[2]))  # [1, rows, axes(, 1)]
 
 
 def _image_probe(p, source: tuple[int, int]) -> np.ndarray:
@@ -135,6 +135,14 @@ def _image_probe(p, source: tuple[int, int]) -> np.ndarray:
     yy, xx = np.mgrid[:h, :w]
     x = 60 * xx / w + 180 * ((yy - h / 2) ** 2 + (xx - w / 3) ** 2 < (min(h, w) / 4) ** 2)
     return np.clip(x + np.random.default_rng(0).normal(0, 8, (h, w)), 0, 255).astype(np.uint8)
+
+
+def _image_source(raw) -> tuple[int, int]:
+    """The picture's (height, width) from the task (Task.raw_shape): the model's input says only the size."""
+    if raw is None or len(raw) != 2:
+        raise AutotinyError(f"the device image front-end needs the picture's source (height, width) from the task "
+                            f"(Task.raw_shape), not {raw}")
+    return int(raw[0]), int(raw[1])
 
 
 def _vibration_probe(p, hint) -> np.ndarray:
@@ -148,14 +156,14 @@ def _vibration_probe(p, hint) -> np.ndarray:
 def _vibration(kind: str, rows: Callable[[Any], tuple[int]]) -> DeviceFrontend:
     return DeviceFrontend(kind, "vibration.c", lambda p: device_tables.VIB_SOURCES[kind],
                           lambda p, h: device_tables.vibration_header(kind, p), lambda p, h: (np.float32, (p.window,)),
-                          lambda p, h: (rows(p)[0], 1), _vibration_probe, lambda t: None,
+                          lambda p, h: (rows(p)[0], 1), _vibration_probe, lambda t, raw: None,
                           lambda p, h: device_tables.vibration_scratch_bytes(kind, p))
 
 
 REGISTRY: dict[str, DeviceFrontend] = {
     "mfcc": DeviceFrontend("mfcc", "mfcc.c", lambda p: cmsis_mfcc.MFCC_F32_SOURCES,
                            lambda p, c: cmsis_mfcc.header(p), lambda p, c: (np.int16, (p.clip_samples,)),
-                           lambda p, c: (frame_count(p), p.n_mfcc), lambda p, c: probe_clip(p), lambda t: None),
+                           lambda p, c: (frame_count(p), p.n_mfcc), lambda p, c: probe_clip(p), lambda t, raw: None),
     "imu_raw": _imu("imu_raw", imu.raw_shape),
     "imu_stats": _imu("imu_stats", imu.stats_shape),
     "imu_spectral": _imu("imu_spectral", imu.spectral_shape),
@@ -164,10 +172,10 @@ REGISTRY: dict[str, DeviceFrontend] = {
     "time_stats": _vibration("time_stats", vibration.stats_shape),
     "image": DeviceFrontend("image", "image.c", lambda p: (), device_tables.image_header,
                             lambda p, source: (np.uint8, tuple(source)), lambda p, source: (p.size, p.size),
-                            _image_probe),
+                            _image_probe, lambda t, raw: _image_source(raw)),
 }
 # Front-ends whose device cost budgets count (search-space `frontend.type` names); others run on the host only.
-DEVICE_FRONTENDS = tuple(k for k, v in REGISTRY.items() if v.hint_from_model is not None)
+DEVICE_FRONTENDS = tuple(k for k, v in REGISTRY.items() if v.hint_from is not None)
 
 
 def device_frontend(name: str) -> DeviceFrontend:
@@ -396,14 +404,15 @@ def cost(board: Board, params, frontend: str = "mfcc", hint=None) -> FrontendCos
     return c
 
 
-def with_frontend(m, board: Board, frontend: str, params, model: bytes | None = None):
+def with_frontend(m, board: Board, frontend: str, params, model: bytes | None = None, raw_shape=None):
     """The network's Measurement with the device front-end's cost added (front-end then network on
     one device): latency and energy add; flash adds the front-end's code and tables; RAM adds the
     clip buffer and the front-end's static data, and the stack only where the front-end's
     reservation exceeds the network's (the two run one after the other on the same stack).  The
     `frontend_*` figures are what the front-end adds, so network = headline - front-end for each.
     A front-end with no device implementation, or a run that failed, is returned unchanged.  `model`
-    (the .tflite) gives a multi-axis front-end its axes: the last dimension of the model's input."""
+    (the .tflite) gives a multi-axis front-end its axes: the last dimension of the model's input;
+    `raw_shape` (the task's, Task.raw_shape) gives the image front-end its source picture's size."""
     import dataclasses
 
     from autotiny.measure import Figure
@@ -417,7 +426,7 @@ def with_frontend(m, board: Board, frontend: str, params, model: bytes | None = 
         from autotiny.tflite_model import read_tflite
 
         t = read_tflite(model)
-        hint = REGISTRY[frontend].hint_from_model(t)
+        hint = REGISTRY[frontend].hint_from(t, raw_shape)
         rows, cols = REGISTRY[frontend].output_shape(params, hint)
         if hint is not None and rows * cols != t.tensor(t.inputs[0]).size:
             raise AutotinyError(f"the device {frontend} front-end writes {rows}x{cols} features, the model's input "

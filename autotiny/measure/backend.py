@@ -24,7 +24,8 @@ def ensure_available(cfg: RunConfig) -> None:
 
 def measure(model: bytes, cfg: RunConfig, seed: int = 0, spec=None) -> Measurement:
     """The model's figures on the board; with the candidate `spec`, the emulator also runs its
-    front-end on the device where one exists (autotiny.frontends.device) and adds its cost."""
+    front-end on the device where one exists (autotiny.frontends.device) on the task's raw input
+    (Task.raw_shape: a picture's source size) and adds its cost."""
     if cfg.emulator.name == "estimate":
         from autotiny.measure.tflite import measure as estimate
 
@@ -38,8 +39,10 @@ def measure(model: bytes, cfg: RunConfig, seed: int = 0, spec=None) -> Measureme
     if spec is None:
         return m
     from autotiny.frontends.device import with_frontend
+    from autotiny.tasks import get_task
 
-    return with_frontend(m, cfg.board, spec.frontend, spec.frontend_params, model=model)
+    return with_frontend(m, cfg.board, spec.frontend, spec.frontend_params, model=model,
+                         raw_shape=get_task(cfg.task).raw_shape(cfg))
 
 
 def check_budget(m: Measurement, budget: Budget, board: Board) -> BudgetCheck:

@@ -80,6 +80,13 @@ class Task:
         """(features float32 [N, *input_shape(spec)], labels [N]) of `split` (train, val or test)."""
         raise NotImplementedError
 
+    def raw_shape(self, cfg: RunConfig) -> tuple[int, ...] | None:
+        """Shape of one raw example as the device receives it, before the front-end, where neither
+        the front-end's parameters nor the model's input say it (a picture's source height and
+        width); the device front-end's cost depends on it (autotiny.frontends.device.with_frontend).
+        None: the parameters and the model say all (audio clips, sensor windows)."""
+        return None
+
     # ---- field noise: tasks whose data has background recordings override these ---------------
     def noisy_features(self, dataset: Dataset, spec: CandidateSpec, split: str, snr_db: float,
                        cache_dir: str | Path) -> tuple[np.ndarray, np.ndarray] | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autotiny.errors import ConfigError
+from autotiny.errors import ConfigError, DataError
 from autotiny.tasks.base import Task
 
 if TYPE_CHECKING:
@@ -68,6 +68,35 @@ class ImageClassification(Task):
         from autotiny.data.cache import cached_features
 
         return cached_features(dataset, split, spec.frontend, spec.frontend_params, cache_dir)
+
+    def raw_shape(self, cfg: RunConfig) -> tuple[int, int]:
+        """The picture the device resizes (height, width): 8×8 digits, MNIST's idx header (28×28), a
+        folder's first .png (all share one size, autotiny.data.folder.read_images checks)."""
+        if self.settings.dataset == "digits":
+            return (8, 8)  # scikit-learn's load_digits: 8×8 images
+        if self.settings.dataset == "folder":
+            from PIL import Image
+
+            from autotiny.data.folder import scan
+
+            examples, problems = scan(cfg.data.root, self.classes, (".png",))
+            if not examples:
+                problems.raise_if_any()
+                raise DataError(f"data.root={problems.root}: no .png files in {', '.join(self.classes)}")
+            with Image.open(examples[0].path) as im:
+                return (im.height, im.width)
+        import gzip
+        import struct
+
+        from autotiny.data.images import MNIST_FILES, mnist_root
+
+        path = mnist_root(cfg.data.root) / MNIST_FILES[0]
+        try:
+            with gzip.open(path, "rb") as f:
+                head = f.read(16)  # magic (0, 8, 3) and the big-endian sizes N, H, W
+            return struct.unpack(">II", head[8:16])
+        except (OSError, struct.error, EOFError) as e:
+            raise DataError(f"{path}: unreadable idx file ({e})") from None
 
     def describe_frontend(self, spec: CandidateSpec) -> str:
         return f"{spec.frontend} {spec.frontend_params.size}x{spec.frontend_params.size}"

@@ -43,6 +43,7 @@ def test_digits_search_end_to_end(tmp_path, capsys):
     assert record["metrics"]["test_accuracy"] > 0.6  # ten classes: chance is 0.1
     assert not any(k.endswith("db") for k in record["metrics"])  # no noise model for images
     assert record["figures"]["flash_bytes"]["source"] == "emulated"
+    assert record["figures"]["frontend_latency_ms"]["value"] > 0  # the 8×8 -> 12×12 resize on the device
     assert (tmp_path / "out" / "best" / "model.tflite").read_bytes()[4:8] == b"TFL3"
 
 

@@ -61,4 +61,55 @@ def test_device_image_front_end_matches_numpy(source, size):
     assert cost.audio_bytes == source[0] * source[1]  # the uint8 picture
     assert cost.peak_stack >= 4 * source[0] * size  # the horizontal pass's rows
     assert cost.ram_bytes == cost.audio_bytes + cost.static_ram + stack_reservation(cost.peak_stack)
-    assert "image" not in device.DEVICE_FRONTENDS  # not yet in budgets: the candidate lacks the source size
+
+
+def test_raw_shape_is_the_pictures_source(tmp_path):
+    """Task.raw_shape: what the device receives before the front-end (8×8 digits, a folder's png size)."""
+    from PIL import Image
+
+    from autotiny.config import compose
+    from autotiny.tasks import get_task
+
+    assert get_task(compose(["task=vision", "task.dataset=digits"]).task).raw_shape(None) == (8, 8)
+    for c in ("absent", "present"):
+        (tmp_path / c).mkdir()
+        Image.fromarray(picture(3, 20, 32)).save(tmp_path / c / "a.png")
+    cfg = compose(["task=object_present", f"data.root={tmp_path}"])
+    assert get_task(cfg.task).raw_shape(cfg) == (20, 32)
+    assert get_task(compose([]).task).raw_shape(None) is None  # kws: the clip length is in the params
+
+
+@pytest.mark.needs_arm_gcc
+def test_vision_candidate_budget_counts_the_image_front_end():
+    """A vision candidate's measurement is network + the image front-end on its task's source size
+    (digits: 8×8 resized to the candidate's 12×12), in every figure the budget judges."""
+    from types import SimpleNamespace
+
+    from autotiny.config import compose
+    from autotiny.errors import AutotinyError
+    from autotiny.frontends import device
+    from autotiny.measure.backend import measure
+    from tests.tflite_builder import ModelBuilder, options
+
+    b = ModelBuilder()
+    x = b.tensor((1, 12, 12, 1), scale=1 / 255, zero_point=-128)
+    y = b.tensor((1, 1, 1, 1), scale=1 / 255, zero_point=-128)
+    b.op("AVERAGE_POOL_2D", [x], [y], options("Pool2DOptionsT", padding=1, strideH=1, strideW=1,
+                                              filterHeight=12, filterWidth=12))
+    model = b.build([x], [y])
+    cfg = compose(["task=vision", "task.dataset=digits", "board=stm32l4r5"])
+    p = ImageParams(size=12)
+    assert "image" in device.DEVICE_FRONTENDS
+    net = measure(model, cfg)
+    both = measure(model, cfg, spec=SimpleNamespace(frontend="image", frontend_params=p))
+    fe = device.cost(cfg.board, p, "image", (8, 8))
+    assert fe.audio_bytes == 8 * 8 and both.frontend["audio_bytes"] == 64  # the digits' uint8 picture
+    assert both.frontend_cycles.value == fe.cycles > 0 and both.cycles == net.cycles
+    assert both.latency_ms.value == pytest.approx(net.latency_ms.value + both.frontend_latency_ms.value)
+    assert both.energy_uj.value == pytest.approx(net.energy_uj.value + both.frontend_energy_uj.value)
+    assert both.flash_bytes.value == net.flash_bytes.value + both.frontend_flash_bytes.value
+    assert both.ram_bytes.value == net.ram_bytes.value + both.frontend_ram_bytes.value
+    with pytest.raises(AutotinyError, match="source"):  # no source size, no cost
+        device.with_frontend(net, cfg.board, "image", p, model=model)
+    with pytest.raises(AutotinyError, match="writes 14x14 features"):  # the size comes from the candidate
+        device.with_frontend(net, cfg.board, "image", ImageParams(size=14), model=model, raw_shape=(8, 8))
