@@ -5,7 +5,11 @@ runtime, the board's kernel sets, startup code, linker script and the memory.ld 
 writes from the board record), a Makefile with the flags autotiny.firmware builds with, the model as
 .tflite, as a bare blob and as a slot image (slot header + blob, autotiny.slots), `model_spec.h` (the
 input/output spec, the signature the firmware accepts, the slot layout), `export.json` (what a later
-`update_from=` reads) and a README with the record's figures and their sources.
+`update_from=` reads) and a README with the record's figures and their sources.  Where the candidate's
+front-end runs on the device (autotiny.frontends.device DEVICE_FRONTENDS), the project also holds its C
+file, fe.h, the generated fe_tables.h, the CMSIS-DSP files it needs (with Arm's Apache-2.0 licence) and
+firmware/frontends/app_main.c: raw input -> at_fe_run -> the model's input tensor -> the network, the
+pipeline the record's figures measure; otherwise the firmware takes the model's input tensor.
 
 `update_from=<earlier export>` writes only the new model's slot image and says whether the firmware
 that export deployed takes it: same signature, a runtime new enough, a slot large enough, a newer version.
@@ -21,8 +25,10 @@ import math
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from autotiny import firmware, slots
-from autotiny.errors import ConfigError
+from autotiny.errors import AutotinyError, ConfigError
 from autotiny.trial import TrialRecord
 
 OPTIONS = ("study", "trial", "run_id", "out", "overwrite", "update_from", "version")
@@ -87,7 +93,12 @@ def firmware_files(board) -> list[tuple[Path, str]]:
     return [(f, "firmware/" + str(f.relative_to(root))) for f in files]
 
 
-def makefile(board, sources: list[str], signature: int, int16: bool = False) -> str:
+def makefile(board, sources: list[str], signature: int, int16: bool = False, dsp: list[str] = (),
+             frontend: str | None = None) -> str:
+    """`frontend`: the device front-end's type when the project runs it (app_main.c is the entry, main.c's
+    main becomes at_network_main); `dsp`: the CMSIS-DSP files, built with device.DSP_CFLAGS (Arm's code:
+    not our -Werror), as device.build builds them."""
+    from autotiny.frontends.device import DSP_CFLAGS
     from autotiny.targets import target
 
     t = target(board.core)
@@ -95,21 +106,37 @@ def makefile(board, sources: list[str], signature: int, int16: bool = False) -> 
     ldflags = " ".join([*t.cpu_flags(board.fpu), *firmware.LDFLAGS])
     script = "firmware/" + str(t.linker_script.relative_to(firmware.FIRMWARE))
     srcs = " \\\n          ".join(sources)
-    return f"""# {board.name}: the autotiny firmware and its runtime, as autotiny.firmware builds it.
+    inc = "-Ifirmware -Ifirmware/runtime -I."
+    fe_rules = ""
+    if frontend:
+        inc += " -Ifirmware/frontends -Ifirmware/cmsis-dsp/Include -Ifirmware/cmsis-dsp/PrivateInclude"
+        dsp_flags = " ".join([*firmware.board_flags(board), *DSP_CFLAGS])
+        fe_rules = f"""
+# the {frontend} front-end runs first (firmware/frontends/app_main.c); main.c's main runs the network
+build/main.o: CFLAGS += -Dmain=at_network_main
+
+build/cmsis-dsp/%.o: firmware/cmsis-dsp/%.c
+\t@mkdir -p $(dir $@)
+\t$(CC) {dsp_flags} {inc} -c $< -o $@
+"""
+    dsp_srcs = " \\\n          ".join(dsp)
+    return f"""# {board.name}: the autotiny firmware and its runtime, as autotiny.firmware builds it{
+        f", with the {frontend} front-end" if frontend else ""}.
 # make            -> build/firmware.elf (flash it; then write model/slot0.bin at the slot 0 address, README)
 CC      = {t.compiler}
 CFLAGS  = {cflags} \\
-          -DAT_EXPECTED_SIGNATURE=0x{signature:08X}u -Ifirmware -Ifirmware/runtime -I.
+          -DAT_EXPECTED_SIGNATURE=0x{signature:08X}u {inc}
 LDFLAGS = {ldflags} -Lfirmware/boards -T{script}
 SRCS    = {srcs}
-OBJS    = $(patsubst firmware/%.c,build/%.o,$(SRCS))
-HDRS    = $(wildcard firmware/runtime/*.h firmware/kernels/*/*.h) model_spec.h
+DSP_SRCS = {dsp_srcs}
+OBJS    = $(patsubst firmware/%.c,build/%.o,$(SRCS) $(DSP_SRCS))
+HDRS    = $(wildcard firmware/runtime/*.h firmware/kernels/*/*.h firmware/frontends/*.h) model_spec.h
 
 all: build/firmware.elf
 
 build/firmware.elf: $(OBJS) firmware/boards/memory.ld {script}
 \t$(CC) $(LDFLAGS) -Wl,-Map=build/firmware.map -o $@ $(OBJS) -lm
-
+{fe_rules}
 build/%.o: firmware/%.c $(HDRS)
 \t@mkdir -p $(dir $@)
 \t$(CC) $(CFLAGS) -c $< -o $@
@@ -119,6 +146,64 @@ clean:
 
 .PHONY: all clean
 """
+
+
+def device_frontend_of(rec: TrialRecord, blob, tflite: bytes) -> dict:
+    """The candidate's device front-end as the export runs it: {"type", "params", "raw": {dtype, shape,
+    bytes}, "hint", "sources"}, or {"why": a line} when the firmware takes the model's input instead."""
+    from autotiny.frontends import device
+    from autotiny.space import CandidateSpec
+    from autotiny.tflite_model import read_tflite
+
+    fe = (rec.candidate or {}).get("frontend")
+    if not fe:
+        return {"why": "the record does not say how the input is made"}
+    if fe["type"] not in device.DEVICE_FRONTENDS:
+        return {"why": f"the `{fe['type']}` front-end does not run on the device in autotiny yet (device "
+                       f"front-ends: {', '.join(device.DEVICE_FRONTENDS)})"}
+    params = CandidateSpec.from_dict(rec.candidate).frontend_params
+    entry = device.REGISTRY[fe["type"]]
+    model = read_tflite(tflite)
+    try:  # the hint the model gives (an IMU window's axes); a picture's source size it cannot give
+        hint = entry.hint_from(model, None) if hasattr(entry, "hint_from") else entry.hint_from_model(model)
+    except AutotinyError as e:
+        return {"why": str(e)}
+    rows, cols = entry.output_shape(params, hint)
+    if blob.input_dtype != "int8" or rows * cols != math.prod(blob.input_shape):
+        return {"why": f"the device `{fe['type']}` front-end writes int8 {rows}x{cols}, the model's input is "
+                       f"{blob.input_dtype} {list(blob.input_shape)}"}
+    dtype, shape = entry.input_format(params, hint)
+    return {"type": fe["type"], "params": fe.get("params", {}), "hint": hint,
+            "raw": {"dtype": np.dtype(dtype).name, "shape": list(shape),
+                    "bytes": int(np.dtype(dtype).itemsize * math.prod(shape))},
+            "sources": device.export_sources(fe["type"], params, hint)}
+
+
+def frontend_files(out: Path, fe: dict) -> list[str]:
+    """Write the front-end's files into the project; the CMSIS-DSP sources it compiles (project paths)."""
+    from autotiny.frontends import cmsis_mfcc
+
+    src = fe["sources"]
+    dest = out / "firmware" / "frontends"
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in (*src["sources"], *src["headers"], firmware.FIRMWARE / "frontends" / "app_main.c"):
+        shutil.copyfile(f, dest / f.name)
+    (dest / "fe_tables.h").write_text(src["tables"])
+    if src["dsp_root"] is None:
+        return []
+    dsp = out / "firmware" / "cmsis-dsp"
+    for d in ("Include", "PrivateInclude"):
+        shutil.copytree(src["dsp_root"] / d, dsp / d)
+    shutil.copyfile(src["dsp_root"] / "LICENSE", dsp / "LICENSE")
+    for rel in src["dsp_sources"]:
+        (dsp / "Source" / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src["dsp_root"] / "Source" / rel, dsp / "Source" / rel)
+    (dsp / "NOTICE").write_text(
+        f"CMSIS-DSP {cmsis_mfcc.CMSIS_DSP_VERSION}, Copyright (c) Arm Limited, licensed under the Apache License,\n"
+        f"Version 2.0 ({cmsis_mfcc.CMSIS_DSP_LICENSE}, see LICENSE in this folder).  Unmodified files from the PyPI\n"
+        f"sdist {cmsis_mfcc.CMSIS_DSP_URL}\n(sha256 {cmsis_mfcc.CMSIS_DSP_SHA256}): its Include/ and\n"
+        "PrivateInclude/ and only the Source/ files the front-end calls.\n")
+    return [f"firmware/cmsis-dsp/Source/{rel}" for rel in src["dsp_sources"]]
 
 
 def _io_spec(blob) -> dict:
@@ -159,9 +244,13 @@ def model_spec_h(manifest: dict, labels: list[str] | None) -> str:
     return "\n".join(lines)
 
 
-def manifest_of(view, rec: TrialRecord, board, blob, version: tuple[int, int, int]) -> dict:
+def manifest_of(view, rec: TrialRecord, board, blob, version: tuple[int, int, int],
+                fe: dict | None = None) -> dict:
     lay = firmware.layout(board)
-    return {"format": 1, "study": view.name, "trial": rec.number, "mlflow_run_id": rec.mlflow_run_id,
+    front = ({**{k: fe[k] for k in ("type", "params", "raw")}, "source": fe["sources"]["sources"][0].name}
+             if fe and "type" in fe
+             else {"why_not": fe["why"]} if fe else None)
+    return {"frontend": front, "format": 1, "study": view.name, "trial": rec.number, "mlflow_run_id": rec.mlflow_run_id,
             "task": view.task, "board": board.name, "version": slots.version_text(version),
             "runtime_version": slots.runtime_text(slots.runtime_version()),
             "signature": slots.signature(blob.data), "blob_bytes": blob.size, "io": _io_spec(blob),
@@ -184,13 +273,32 @@ def _figure_lines(manifest: dict) -> list[str]:
 def readme(manifest: dict, rec: TrialRecord, board, labels: list[str] | None) -> str:
     io, lay = manifest["io"], manifest["layout"]
     slot_bytes = lay["slot_header"] + manifest["blob_bytes"]
-    fe = (rec.candidate or {}).get("frontend") or {}
-    front = (f"The input is the `{fe.get('type')}` front-end's output with the parameters "
-             f"`{json.dumps(fe.get('params', {}))}` (autotiny/frontends/), quantised with the input scale and "
-             "zero point. There is no C front-end in this export yet: compute the features as "
-             "autotiny.frontends does" + (" (the figures' front-end share is autotiny's CMSIS-DSP MFCC, "
-             "firmware/frontends/, measured on this board)." if "frontend_latency_ms" in manifest["figures"]
-             else ".")) if fe else "The record does not say how the input is made."
+    fe, dev = (rec.candidate or {}).get("frontend") or {}, manifest.get("frontend") or {}
+    if "type" in dev:
+        raw = dev["raw"]
+        front = (f"The firmware computes that input itself: `firmware/frontends/app_main.c` runs the "
+                 f"`{dev['type']}` front-end with the parameters `{json.dumps(dev['params'])}` on the raw input, "
+                 f"{raw['dtype']} {raw['shape']} ({raw['bytes']:,} B) at the arena start, then the network: "
+                 "the pipeline the figures measure (section below).")
+    elif fe:
+        front = (f"The input is the `{fe.get('type')}` front-end's output with the parameters "
+                 f"`{json.dumps(fe.get('params', {}))}` (autotiny/frontends/), quantised with the input scale and "
+                 f"zero point. This export has no front-end on the device ({dev.get('why_not', 'none')}): "
+                 "compute the features as autotiny.frontends does.")
+    else:
+        front = "The record does not say how the input is made."
+    fe_section = "" if "type" not in dev else f"""
+## The front-end on the device
+
+`make` also builds the `{dev['type']}` front-end: `firmware/frontends/{dev['source']}`
+(`at_fe_run`, `fe.h`), its tables `fe_tables.h` generated for this candidate by autotiny, and the CMSIS-DSP
+files it calls (`firmware/cmsis-dsp/`: Arm, Apache-2.0, see its LICENSE and NOTICE). The entry point is
+`firmware/frontends/app_main.c`: per inference, write the raw input ({dev['raw']['dtype']} {dev['raw']['shape']},
+{dev['raw']['bytes']:,} B) at the arena start and call it (at reset here); it quantises the features with the
+selected model's input scale and zero point into the input tensor at arena offset 0 and runs `firmware/main.c`'s
+network code (built as `at_network_main`), which reports as above. In your application call
+`at_fe_run(raw, features, scale, zero_point, NULL)` before the `memcpy` above.
+"""
     rows = "\n".join(_figure_lines(manifest)) or "| (the record holds no figures) | | |"
     return f"""# {manifest['study']} trial {manifest['trial']} on {board.name}
 
@@ -238,7 +346,7 @@ zero point {io['input']['zero_point']}. Output: {io['output']['dtype']} {io['out
 {f"(classes, in order: {', '.join(labels)})" if labels else ""}. {front}
 An update may bring other scales: read them from `m.hdr->input` / `m.hdr->output` rather than
 hard-coding them.
-
+{fe_section}
 ## RAM, flash and latency (from the trial record)
 
 | figure | value | source |
@@ -260,14 +368,20 @@ the old model; mailbox words 16-27 (firmware/main.c) say which slot runs and why
 
 
 def write_export(out: Path, view, rec: TrialRecord, board, blob, tflite: bytes, version, labels) -> dict:
-    manifest = manifest_of(view, rec, board, blob, version)
+    fe = device_frontend_of(rec, blob, tflite)
+    manifest = manifest_of(view, rec, board, blob, version, fe)
     files = firmware_files(board)
     for src, rel in files:
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, out / rel)
     (out / "firmware" / "boards" / "memory.ld").write_text(firmware.memory_ld(board))
     sources = [rel for src, rel in files if src.suffix == ".c"]
-    (out / "Makefile").write_text(makefile(board, sources, manifest["signature"], firmware.needs_int16(blob)))
+    dsp, kind = [], None
+    if "type" in fe:
+        kind, dsp = fe["type"], frontend_files(out, fe)
+        sources += ["firmware/frontends/app_main.c", *(f"firmware/frontends/{f.name}" for f in fe["sources"]["sources"])]
+    (out / "Makefile").write_text(makefile(board, sources, manifest["signature"], firmware.needs_int16(blob),
+                                           dsp, kind))
     (out / "model").mkdir()
     (out / "model" / "model.tflite").write_bytes(tflite)
     (out / "model" / "model.blob").write_bytes(blob.data)

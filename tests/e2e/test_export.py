@@ -64,10 +64,11 @@ def _candidate() -> dict:
     return suggest(load_space("kws"), trial).to_dict()
 
 
-def trained(tmp_path: Path, number: int, model: bytes, flash: float = 30_000) -> object:
-    """A trained trial's record with its model.tflite, as a search leaves it."""
+def trained(tmp_path: Path, number: int, model: bytes, flash: float = 30_000, candidate: dict | None = None) -> object:
+    """A trained trial's record with its model.tflite, as a search leaves it.  The default candidate's MFCC
+    writes 49x13 features, not kws_like_model's 49x10: the export runs no front-end (network only)."""
     rec = _record(0.7 + number / 100, flash, 20_000, 12.0)
-    rec.candidate = _candidate()
+    rec.candidate = candidate or _candidate()
     folder = tmp_path / "trials" / f"{number:04d}"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model.tflite").write_bytes(model)
@@ -135,6 +136,9 @@ def test_exported_project_builds_with_its_makefile_and_answers_as_the_host(tmp_p
     assert (out / "model" / "model.tflite").read_bytes() == kws_like_model(0)
     readme = (out / "README.md").read_text()
     assert "| flash | 30,000 B | emulated |" in readme and "at_slots_select" in readme
+    assert manifest["frontend"] == {"why_not": "the device `mfcc` front-end writes int8 49x13, the model's input "
+                                               "is int8 [1, 49, 10, 1]"}
+    assert "no front-end on the device" in readme and not (out / "firmware" / "frontends").exists()
     spec = (out / "model_spec.h").read_text()
     assert f"#define AT_MODEL_SIGNATURE 0x{manifest['signature']:08X}u" in spec
     assert "#define AT_MODEL_INPUT_DIMS {1, 49, 10, 1}" in spec and "#define AT_MODEL_OUTPUT_BYTES 12u" in spec
@@ -148,6 +152,78 @@ def test_exported_project_builds_with_its_makefile_and_answers_as_the_host(tmp_p
         assert res.ok, res.status_name
         assert (res.active_slot, res.version) == (0, (1, 0, 0))
         assert res.output.tobytes() == host.run(x).tobytes()
+
+
+# ---- the device front-end in the export ------------------------------------------------------------------
+
+def run_raw(machine, raw: np.ndarray, slot0: bytes, out_bytes: int) -> tuple[int, bytes]:
+    """Reset the export's firmware with `raw` at the arena start (where app_main.c reads it) and slot 0 written:
+    (mailbox status, the at_output bytes)."""
+    from autotiny.measure.protocol import _write_slots
+
+    syms = machine.symbols
+    with machine.lock:
+        _write_slots(machine, None, [slot0])
+        machine.write(syms["__arena_start"], np.ascontiguousarray(raw).tobytes())
+        machine.write(syms["at_mb"], bytes(256))
+        info = machine.run(2_000_000_000)
+        assert info["fault"] is None, info
+        status = int(np.frombuffer(machine.read(syms["at_mb"], 8), np.uint32)[1])
+        return status, machine.read(syms["at_output"], out_bytes), machine
+
+
+@pytest.mark.needs_arm_gcc
+def test_exported_project_runs_its_mfcc_front_end_on_raw_clips_as_the_host(tmp_path: Path):
+    """A candidate whose MFCC writes the model's 49x10 input: the export holds the front-end (C file, fe.h,
+    tables, CMSIS-DSP with its licence, app_main.c) and, built with its Makefile and given raw int16 clips,
+    answers as the host's numpy MFCC + quantisation + runtime.  The int8 features may differ by one step
+    (CMSIS-DSP float32 vs numpy: the documented device front-end tolerance, tests/unit/test_frontend_device.py):
+    the output is checked byte for byte against the host runtime on the firmware's own features, and those
+    against the host front-end within one step."""
+    import dataclasses
+
+    from autotiny import blob as blobs
+    from autotiny import runtime
+    from autotiny.frontends.device import probe_clip
+    from autotiny.frontends.mfcc import MfccParams, mfcc, quantize
+
+    params = MfccParams()
+    cand = _candidate()
+    cand["frontend"] = {"type": "mfcc", "params": dataclasses.asdict(params)}
+    args = [*make_study(tmp_path, [trained(tmp_path, 0, kws_like_model(0), candidate=cand)]), "board=stm32f746"]
+    out = tmp_path / "fe"
+    r = export([*args, "trial=0", f"out={out}"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((out / "export.json").read_text())
+    assert manifest["frontend"]["type"] == "mfcc" and manifest["frontend"]["raw"] == {
+        "dtype": "int16", "shape": [16000], "bytes": 32000}
+    for f in ("firmware/frontends/app_main.c", "firmware/frontends/mfcc.c", "firmware/frontends/fe.h",
+              "firmware/frontends/fe_tables.h", "firmware/cmsis-dsp/LICENSE", "firmware/cmsis-dsp/NOTICE",
+              "firmware/cmsis-dsp/Source/TransformFunctions/arm_mfcc_f32.c"):
+        assert (out / f).is_file(), f
+    assert "Apache License" in (out / "firmware" / "cmsis-dsp" / "LICENSE").read_text()
+    assert "## The front-end on the device" in (out / "README.md").read_text()
+
+    machine, board = emulated(out, "stm32f746")
+    blob = blobs.load_blob(out / "model" / "model.blob")
+    features_at = (32000 + 15) // 16 * 16  # app_main.c: after the raw clip, left there by the move
+    assert blob.header.arena_size <= features_at  # so the network never overwrites them
+    host = runtime.HostModel(blob)
+    slot0 = (out / "model" / "slot0.bin").read_bytes()
+    scale, zp = blob.header.input_scale, blob.header.input_zero_point
+    same = 0
+    for seed in range(3):
+        clip = probe_clip(params, seed)
+        status, y, m = run_raw(machine, clip, slot0, 12)
+        assert status == 0
+        fw = np.frombuffer(m.read(m.symbols["__arena_start"] + features_at, 490), np.int8).reshape(blob.input_shape)
+        ref = quantize(mfcc(clip.astype(np.float32)[None] / 32768, params), scale, zp).reshape(blob.input_shape)
+        assert np.abs(fw.astype(int) - ref).max() <= 1 and (fw != ref).mean() < 0.01  # a rare step, not a shift
+        assert y == host.run(fw).tobytes()
+        if (fw == ref).all():
+            same += 1
+            assert y == host.run(ref).tobytes()
+    assert same >= 1  # most clips give the host's features exactly
 
 
 # ---- update_from ---------------------------------------------------------------------------------------
