@@ -453,3 +453,14 @@ def with_frontend(m, board: Board, frontend: str, params, model: bytes | None = 
                          f"{c.latency_ms:.2f} ms, RAM +{ram:,} B (input {c.audio_bytes:,} + static {c.static_ram:,} "
                          f"+ stack beyond the network's), flash +{c.flash_bytes:,} B; added to latency, energy, RAM "
                          "and flash"))
+
+
+def export_sources(frontend: str, params, hint=None) -> dict:
+    """What an exported firmware builds a front-end from (autotiny.export): its C file and the headers
+    in firmware/frontends/, the CMSIS-DSP root and the Source/-relative files its entry names (compiled
+    with DSP_CFLAGS), and the generated fe_tables.h text with the sizes."""
+    fe = device_frontend(frontend)
+    dsp = tuple(fe.dsp_sources(params))
+    return {"sources": (FRONTENDS_DIR / fe.source,), "headers": tuple(sorted(FRONTENDS_DIR.glob("*.h"))),
+            "dsp_root": cmsis_mfcc.sources() if dsp else None, "dsp_sources": dsp,
+            "tables": _header(fe, params, hint)}
