@@ -148,11 +148,12 @@ clean:
 """
 
 
-def device_frontend_of(rec: TrialRecord, blob, tflite: bytes) -> dict:
+def device_frontend_of(view, rec: TrialRecord, blob, tflite: bytes) -> dict:
     """The candidate's device front-end as the export runs it: {"type", "params", "raw": {dtype, shape,
     bytes}, "hint", "sources"}, or {"why": a line} when the firmware takes the model's input instead."""
     from autotiny.frontends import device
     from autotiny.space import CandidateSpec
+    from autotiny.tasks import get_task
     from autotiny.tflite_model import read_tflite
 
     fe = (rec.candidate or {}).get("frontend")
@@ -163,9 +164,9 @@ def device_frontend_of(rec: TrialRecord, blob, tflite: bytes) -> dict:
                        f"front-ends: {', '.join(device.DEVICE_FRONTENDS)})"}
     params = CandidateSpec.from_dict(rec.candidate).frontend_params
     entry = device.REGISTRY[fe["type"]]
-    model = read_tflite(tflite)
-    try:  # the hint the model gives (an IMU window's axes); a picture's source size it cannot give
-        hint = entry.hint_from(model, None) if hasattr(entry, "hint_from") else entry.hint_from_model(model)
+    try:  # what the model (an IMU window's axes) and the task (a picture's source size) say of the raw input
+        raw_shape = get_task(view.config.task).raw_shape(view.config)
+        hint = entry.hint_from(read_tflite(tflite), raw_shape)
     except AutotinyError as e:
         return {"why": str(e)}
     rows, cols = entry.output_shape(params, hint)
@@ -368,7 +369,7 @@ the old model; mailbox words 16-27 (firmware/main.c) say which slot runs and why
 
 
 def write_export(out: Path, view, rec: TrialRecord, board, blob, tflite: bytes, version, labels) -> dict:
-    fe = device_frontend_of(rec, blob, tflite)
+    fe = device_frontend_of(view, rec, blob, tflite)
     manifest = manifest_of(view, rec, board, blob, version, fe)
     files = firmware_files(board)
     for src, rel in files:
