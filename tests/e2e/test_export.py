@@ -156,9 +156,9 @@ def test_exported_project_builds_with_its_makefile_and_answers_as_the_host(tmp_p
 
 # ---- the device front-end in the export ------------------------------------------------------------------
 
-def run_raw(machine, raw: np.ndarray, slot0: bytes, out_bytes: int) -> tuple[int, bytes]:
+def run_raw(machine, raw: np.ndarray, slot0: bytes, out_bytes: int) -> tuple[int, bytes, object]:
     """Reset the export's firmware with `raw` at the arena start (where app_main.c reads it) and slot 0 written:
-    (mailbox status, the at_output bytes)."""
+    (mailbox status, the at_output bytes, the machine to read more from)."""
     from autotiny.measure.protocol import _write_slots
 
     syms = machine.symbols
