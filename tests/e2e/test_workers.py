@@ -147,10 +147,11 @@ def test_the_controller_runs_the_repeats_once_and_a_rerun_only_the_missing(sweep
     study = _study(sweep["storage"])
     stored = study.user_attrs[repeats.ATTR]
     ran = [line for line in out.splitlines() if "[repeat]" in line]
-    assert len(stored) == len(ran) == 2 and all(line.startswith("[repeat] trial") for line in ran), out  # no w<i>|
+    # repeat_top=2 caps it; how many feasible Pareto candidates three trials leave (1 or 2) is up to the trials
+    assert 1 <= len(stored) == len(ran) <= 2 and all(line.startswith("[repeat] trial") for line in ran), out  # no w<i>|
     assert "n_seeds" in (sweep["tmp"] / "out" / "pareto.csv").read_text().splitlines()[0]
-    kept, dropped = sorted(stored)
-    study.set_user_attr(repeats.ATTR, {kept: stored[kept]})  # as if stopped after the first repeat
+    *kept, dropped = sorted(stored)
+    study.set_user_attr(repeats.ATTR, {k: stored[k] for k in kept})  # as if stopped before the last repeat
     code, out = _run(cmd, env)
     assert code == 0, out
     assert [line.split()[2] for line in out.splitlines() if "[repeat]" in line] == [dropped]
