@@ -14,8 +14,8 @@ endif
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: setup toolchain browser postgres cmsis-dsp run ui test bench clean
-setup: $(VENV)/.stamp toolchain browser postgres cmsis-dsp
+.PHONY: setup toolchain browser postgres slurm cmsis-dsp run ui test bench clean
+setup: $(VENV)/.stamp toolchain browser postgres slurm cmsis-dsp
 
 $(VENV)/.stamp: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
