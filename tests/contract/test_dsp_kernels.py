@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autotiny import blob, runtime
+from autotiny import blob, firmware, runtime
 from autotiny.config import compose
 from autotiny.firmware import OUTPUT_CAPACITY  # the firmware's output buffer
 from autotiny.measure import emulator, protocol
-from tests.contract.test_runtime_ops import (SETTINGS, add_case, bias_data, conv_case, int8_input, out_dim,
-                                             pool_case, pool_model, scales, weights, zp)
+from tests.contract.test_runtime_ops import (INT16, SETTINGS, add_case, bias_data, conv_case, fc_case, int8_input,
+                                             out_dim, pool_case, pool_model, scales, weights, zp)
 from tests.tflite_builder import ModelBuilder, options
 
 pytestmark = pytest.mark.needs_arm_gcc
@@ -41,7 +41,7 @@ def check(test: str, model: bytes, x: np.ndarray) -> None:
     expected = runtime.run(b, x)
     for name in BOARDS:
         bd = board(name)
-        mach = protocol.machine(bd)
+        mach = protocol.machine(bd, int16=firmware.needs_int16(b))  # the 16x8 rows for a 16x8 model
         mach.clear_profile()
         r = emulator.emulate(b.data, bd, x, on=mach)
         assert r.ok, f"{test} on {name}: {r.fault or r.status_name}"
@@ -199,3 +199,42 @@ def test_pool_and_add_ran():
             pytest.skip(f"runs after the {test} test")
         assert seen.get(fn, 0) >= 50, (test, fn, seen)
         assert fallback is None or seen.get(fallback, 0) >= 5, (test, "fall-back not reached", seen)
+
+
+# ---------------------------------------------------------------------------
+# 16x8 (int16 activations, int8 weights, int64 bias): the same paths, sums kept in int32 over
+# runs of AT_16X8_RUN = 508 products (dsp_util.h) and widened to the reference's int64
+
+RUN = 508  # AT_16X8_RUN
+
+
+@st.composite
+def fc16_case(draw):
+    """FULLY_CONNECTED_16X8 with depths around the run length (one, two, three runs, a tail
+    of 1..3 inputs), unit counts off multiples of 4, extreme values."""
+    units = draw(st.sampled_from([1, 2, 3, 4, 5, 7, 8, 12]))
+    depth = draw(st.sampled_from([RUN - 1, RUN, RUN + 1, RUN + 4, 2 * RUN + 3, 3 * RUN + 2, 4 * RUN]))
+    batches = draw(st.integers(1, 2))
+    per_channel = draw(st.booleans())
+    extreme = draw(st.integers(0, 2)) == 0
+    in_s, out_s = scales(draw, 1, -4.0, -1.5)[0], scales(draw, 1, -4.0, -1.0)[0]
+    w_s = scales(draw, units if per_channel else 1, -3.0, -1.5)
+    wdata = np.full((units, depth), -128, np.int8) if extreme else weights(draw, (units, depth))
+    b = ModelBuilder()
+    x = b.tensor((batches, depth), "INT16", scale=in_s, zero_point=0)
+    wt = b.tensor((units, depth), scale=w_s, zero_point=[0] * len(w_s), data=wdata)
+    bs = [float(np.float32(in_s) * np.float32(s)) for s in w_s]
+    bias = b.tensor((units,), "INT64", scale=bs, zero_point=[0] * len(bs),
+                    data=np.random.default_rng(draw(st.integers(0, 2**32 - 1))).integers(
+                        -2**40, 2**40, size=units).astype(np.int64))
+    y = b.tensor((batches, units), "INT16", scale=out_s, zero_point=0)
+    b.op("FULLY_CONNECTED", [x, wt, bias], [y],
+         options("FullyConnectedOptionsT", fusedActivationFunction=draw(st.sampled_from([0, 1, 2, 3]))))
+    xs = INT16.input(draw, (batches, depth))
+    return b.build([x], [y]), (np.full(xs.shape, -32768, np.int16) if extreme else xs)
+
+
+@SETTINGS
+@given(st.one_of(fc16_case(), fc_case(act=INT16)))
+def test_fully_connected_16x8(case):
+    check("fc 16x8", *case)

@@ -72,4 +72,33 @@ static inline int at_multipliers_plain(const int32_t *mult, int32_t n) {
   return 1;
 }
 
+/* 16x8 (int16 activations, int8 weights): a product is at most 128 * 32768 = 2^22 in
+ * magnitude, so a sum of up to 511 of them -- every partial sum of SMLAD included -- stays
+ * inside int32 (511 * 2^22 < 2^31).  The 16x8 kernels add products in int32 over runs of at
+ * most AT_16X8_RUN (a multiple of 4) and widen each run's sum into the int64 accumulator the
+ * reference keeps. */
+#define AT_16X8_RUN 508
+
+/* Two int16 pairs (t0, t1), (t2, t3) as words -> (t0, t2): the pair order SXTB16 widens a
+ * weight word in (above). */
+static inline uint32_t at_pair_even(uint32_t t01, uint32_t t23) {
+  uint32_t r;
+  __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(t01), "r"(t23));
+  return r;
+}
+
+/* ... -> (t1, t3). */
+static inline uint32_t at_pair_odd(uint32_t t01, uint32_t t23) {
+  uint32_t r;
+  __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(t23), "r"(t01));
+  return r;
+}
+
+/* Two int16 as one word; any halfword alignment. */
+static inline uint32_t at_load_s16x2(const int16_t *p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
 #endif

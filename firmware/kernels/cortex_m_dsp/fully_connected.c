@@ -132,3 +132,98 @@ void at_fc_eval(const at_model *m, const at_fc_params *p) {
     }
   }
 }
+
+/* FULLY_CONNECTED_16X8: the same four-row blocks.  The activations are int16 already (zero point
+ * 0), so a group of four inputs is two words repacked into the pairs SXTB16 widens a weight word
+ * in, (x0, x2) and (x1, x3) (PKHBT, PKHTB), once for four rows.  Sums run in int32 over runs of
+ * AT_16X8_RUN inputs (dsp_util.h: no overflow) and are widened into the reference's int64
+ * accumulator, requantised by its at_mbqm64. */
+/* a[0..3] = the dot products of `groups` (>= 1, at most AT_16X8_RUN / 4) groups of 4 inputs from
+ * x with the rows wa, wa + sa, wb, wb + sb.  Hand-scheduled: GCC's C loop spills its pointers.
+ * r0 x, r1 wa, r2 wb, r3 sa, r4 count, r5 sb, r6-r9 sums, r10 (x0, x2), lr (x1, x3), r11 a
+ * weight word's widened half, r12 the weight word.  Arguments: r0-r3, stack: sb, groups, a. */
+#define AT_FC16_ROW(acc, load)                                                                       \
+  load                                                                                               \
+  "sxtb16 r11, r12\n"                                                                                \
+  "smlad " acc ", r11, r10, " acc "\n"                                                               \
+  "sxtb16 r12, r12, ror #8\n"                                                                        \
+  "smlad " acc ", r12, lr, " acc "\n"
+
+static __attribute__((naked, noinline)) void fc16x8_rows4(const int16_t *x __attribute__((unused)),
+                                                          const int8_t *wa __attribute__((unused)),
+                                                          const int8_t *wb __attribute__((unused)),
+                                                          int32_t sa __attribute__((unused)),
+                                                          int32_t sb __attribute__((unused)),
+                                                          int32_t groups __attribute__((unused)),
+                                                          int32_t *a __attribute__((unused))) {
+  __asm__ volatile(
+      "push {r4-r11, lr}\n"
+      "ldr r5, [sp, #36]\n"
+      "ldr r4, [sp, #40]\n"
+      "movs r6, #0\n"
+      "movs r7, #0\n"
+      "movs r8, #0\n"
+      "movs r9, #0\n"
+      "1:\n"
+      "ldr r10, [r0], #4\n"
+      "ldr r11, [r0], #4\n"
+      "pkhtb lr, r11, r10, asr #16\n"
+      "pkhbt r10, r10, r11, lsl #16\n"
+      AT_FC16_ROW("r7", "ldr r12, [r1, r3]\n")
+      AT_FC16_ROW("r6", "ldr r12, [r1], #4\n")
+      AT_FC16_ROW("r9", "ldr r12, [r2, r5]\n")
+      AT_FC16_ROW("r8", "ldr r12, [r2], #4\n")
+      "subs r4, r4, #1\n"
+      "bne 1b\n"
+      "ldr lr, [sp, #44]\n"
+      "stm lr, {r6-r9}\n"
+      "pop {r4-r11, pc}\n");
+}
+
+void at_fc16x8_eval(const at_model *m, const at_fc_params *p) {
+  const at_tensor *tf = &m->tensors[p->filter];
+  const int16_t *in = (const int16_t *)at_tensor_ptr(m, (uint32_t)p->input);
+  const int8_t *filter = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->filter);
+  const int64_t *bias = p->bias >= 0 ? (const int64_t *)at_tensor_ptr(m, (uint32_t)p->bias) : 0;
+  const int32_t *mult = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->multipliers);
+  const int32_t *shift = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->shifts);
+  const int per_channel = m->tensors[p->multipliers].dims[0] > 1;
+  int16_t *out = (int16_t *)at_tensor_ptr(m, (uint32_t)p->output);
+  const int32_t units = tf->dims[0], depth = tf->dims[1];
+  const int32_t batches = at_elem_count(&m->tensors[p->input]) / depth;
+  const int32_t depth4 = depth & ~3;
+  int32_t b, u, r, d, run;
+  if (p->filter_offset != 0) {
+    at_fc16x8_eval_reference(m, p);
+    return;
+  }
+  for (b = 0; b < batches; ++b) {
+    const int16_t *xb = in + b * depth;
+    int16_t *ob = out + b * units;
+    for (u = 0; u < units; u += 4) {
+      /* a block past the last unit repeats the last row, its results dropped */
+      const int32_t n = units - u < 4 ? units - u : 4;
+      /* rows u, u + sa, u + 2 (or u), that + sb; a missing row repeats one before it */
+      const int32_t sa = n > 1 ? depth : 0, sb = n == 2 || n == 4 ? depth : 0;
+      const int8_t *wa = filter + u * depth, *wb = n > 2 ? wa + 2 * depth : wa;
+      const int16_t *x = xb;
+      int64_t acc[4] = {0, 0, 0, 0};
+      for (run = 0; run < depth4; run += AT_16X8_RUN) {
+        const int32_t len = depth4 - run < AT_16X8_RUN ? depth4 - run : AT_16X8_RUN;
+        int32_t a[4];
+        fc16x8_rows4(x, wa, wb, sa, sb, len >> 2, a);
+        x += len, wa += len, wb += len;
+        acc[0] += a[0], acc[1] += a[1], acc[2] += a[2], acc[3] += a[3];
+      }
+      for (d = 0; d < depth - depth4; ++d) { /* the last depth % 4 inputs */
+        const int32_t xv = x[d];
+        acc[0] += wa[d] * xv, acc[1] += wa[sa + d] * xv, acc[2] += wb[d] * xv, acc[3] += wb[sb + d] * xv;
+      }
+      for (r = 0; r < n; ++r) {
+        const int c = per_channel ? (int)(u + r) : 0;
+        const int32_t v = at_mbqm64(acc[r] + (bias ? bias[u + r] : 0), mult[c], shift[c]);
+        ob[u + r] = (int16_t)at_clamp(v, p->act_min, p->act_max);
+      }
+    }
+  }
+}
