@@ -121,10 +121,10 @@ def precheck(spec: CandidateSpec, cfg: RunConfig, timings: Timings, seed: int = 
         model = FAMILIES[spec.family].build(shape, task.n_outputs, spec.model_params, seed=seed)
     stages.enter("precheck")
     with timings.stage("precheck"):
-        tflite = shape_model(model, seed, spec.quantization)  # milliseconds; the converter's layout
+        tflite = shape_model(model, seed, spec.quantization, spec.sparsity)  # milliseconds; the converter's layout
         if tflite is None:  # a layer the shape writer does not know: convert (seconds)
             calibration = np.random.default_rng(seed).normal(0.0, 10.0, size=(8, *shape)).astype(np.float32)
-            tflite = size_probe_tflite(model, calibration, seed, spec.quantization)
+            tflite = size_probe_tflite(model, calibration, seed, spec.quantization, spec.sparsity)
         stages.enter("emulate")
         m = measure(tflite, cfg, seed=seed, spec=spec)  # + the front-end on the device, where it runs there
     return PreCheck(shape, m, check_budget(m, cfg.budget, cfg.board), model)
@@ -189,12 +189,22 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
             from autotiny.pruning import Pruned
 
             raise Pruned(*stopped[0], f"stopped after epoch {stopped[0][0]} of {spec.training.epochs}")
-        if spec.quantization == "int8_qat" and guard.bad_epoch is None:
-            from autotiny.compress import QAT_EPOCH_SHARE, QAT_MIN_EPOCHS, qat_model
+        from autotiny.compress import QAT_EPOCH_SHARE, QAT_MIN_EPOCHS
 
-            model = qat_model(model, task.loss, task.metric, spec.training.learning_rate)
-            qat_epochs = max(QAT_MIN_EPOCHS, round(spec.training.epochs * QAT_EPOCH_SHARE))
-            losses += _fit(model, qat_epochs, spec, data, x_train, y_fit, guard, rng, verbose)
+        fine_tune_epochs = max(QAT_MIN_EPOCHS, round(spec.training.epochs * QAT_EPOCH_SHARE))
+        if spec.sparsity > 0 and guard.bad_epoch is None:
+            from autotiny.compress import pruned_model, pruning_callbacks, strip_pruning
+
+            pruned = pruned_model(model, spec.sparsity, task.loss, task.metric, spec.training.learning_rate,
+                                  steps_per_epoch=-(-len(x_train) // spec.training.batch_size))
+            losses += _fit(pruned, fine_tune_epochs, spec, data, x_train, y_fit, guard, rng, verbose,
+                           pruning_callbacks())
+            model = strip_pruning(pruned)
+        if spec.quantization == "int8_qat" and guard.bad_epoch is None:
+            from autotiny.compress import qat_model
+
+            model = qat_model(model, task.loss, task.metric, spec.training.learning_rate, keep_zeros=spec.sparsity > 0)
+            losses += _fit(model, fine_tune_epochs, spec, data, x_train, y_fit, guard, rng, verbose)
     if guard.bad_epoch is not None:
         raise TrainingError(f"training diverged at epoch {guard.bad_epoch} (loss {guard.loss}, non-finite "
                             f"weights or loss; learning_rate={spec.training.learning_rate:g})")

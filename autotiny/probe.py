@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from autotiny.compress import zero_smallest
 from autotiny.tflite_writer import ModelBuilder, options
 
 ACT_SCALE = 0.05  # activations
@@ -46,11 +47,12 @@ def _shape(kt) -> tuple[int, ...]:
 
 
 class _Writer:
-    def __init__(self, seed: int, quantization: str):
+    def __init__(self, seed: int, quantization: str, sparsity: float = 0.0):
         # quantisation-aware training (tfmot's default scheme) quantises Dense weights per tensor;
         # the converter's post-training path per output channel
         self.dense_channels = 1 if quantization == "int8_qat" else None
         self.int16 = quantization == "int16x8"  # 16x8: symmetric int16 activations, int64 biases
+        self.sparsity = sparsity  # pruned weights: their zeros decide the sparse encoding's size
         self.b = ModelBuilder()
         self.rng = np.random.default_rng(seed)
         self.tensor_of: dict[str, int] = {}  # keras layer name -> tflite tensor of its output
@@ -67,8 +69,10 @@ class _Writer:
         q = self.b.tensors[src].quantization
         return self.activation(shape, scale=q.scale[0], zero_point=q.zeroPoint[0])
 
-    def weights(self, shape, channels: int, dim: int = 0) -> int:
+    def weights(self, shape, channels: int, dim: int = 0, prunable: bool = True) -> int:
         data = self.rng.integers(-127, 128, shape, dtype=np.int8)
+        if prunable:  # tfmot prunes Conv2D and Dense kernels, not DepthwiseConv2D's
+            data = zero_smallest(data, self.sparsity)
         return self.b.tensor(shape, scale=[W_SCALE] * channels, zero_point=[0] * channels, quantized_dimension=dim,
                              data=data)
 
@@ -149,7 +153,7 @@ class _Writer:
                            dilationWFactor=1, fusedActivationFunction=NONE)
             op = "CONV_2D"
         else:
-            w = self.weights((1, kh, kw, cout), cout, dim=3)
+            w = self.weights((1, kh, kw, cout), cout, dim=3, prunable=False)
             opts = options("DepthwiseConv2DOptionsT", padding=pad, strideH=sh, strideW=sw,
                            depthMultiplier=cout // cin, dilationHFactor=1, dilationWFactor=1,
                            fusedActivationFunction=NONE)
@@ -179,11 +183,11 @@ class _Writer:
         self.tensor_of[layer.name] = y
 
 
-def shape_model(model, seed: int = 0, quantization: str = "int8_ptq") -> bytes | None:
+def shape_model(model, seed: int = 0, quantization: str = "int8_ptq", sparsity: float = 0.0) -> bytes | None:
     """The int8 (16x8) .tflite of an untrained tf_keras model as the converter would lay it out after
-    `quantization` (autotiny.space.QUANTIZATION_MODES), or None when a layer is not one this
-    writer knows (the caller converts instead)."""
-    w = _Writer(seed, quantization)
+    `quantization` (autotiny.space.QUANTIZATION_MODES) and magnitude pruning to `sparsity`, or None
+    when a layer is not one this writer knows (the caller converts instead)."""
+    w = _Writer(seed, quantization, sparsity)
     try:
         for layer in model.layers:
             w.layer(layer)

@@ -80,6 +80,7 @@ class TrainingSpace(_Strict):
 
 class CompressionSpace(_Strict):
     quantization: Any = "int8_ptq"
+    sparsity: Any = 0.0  # magnitude pruning: the fraction of each layer's weights set to zero
 
 
 class SearchSpace(_Strict):
@@ -95,9 +96,12 @@ class SearchSpace(_Strict):
 # (autotiny.compress.to_int16x8_tflite); the others are refused with the reason.
 QUANTIZATION_MODES = ("int8_ptq", "int8_qat", "int16x8")
 NOT_YET = {
-    "int8_pruned": "pruning pays only with a sparse weight encoding in the model blob, which the runtime "
-                   "does not decode yet",
+    "int8_pruned": "pruning is compression.sparsity (0 = dense; e.g. {choices: [0.0, 0.5, 0.75]}), beside "
+                   "any quantization mode",
 }
+# Magnitude pruning keeps at least this share of each layer's weights (a layer pruned further
+# rarely keeps its accuracy, and the sparse encoding's bitmask alone is an eighth of the weights).
+MAX_SPARSITY = 0.95
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,11 +121,13 @@ class CandidateSpec:
     model_params: Any  # the family's params dataclass
     training: TrainingSpec
     quantization: str
+    sparsity: float = 0.0  # magnitude pruning (autotiny.compress.prune); 0 = dense
 
     def flat(self) -> dict[str, Any]:
         """Dotted, scalar parameters for MLflow and trial attributes."""
         out: dict[str, Any] = {"frontend.type": self.frontend, "model.family": self.family,
-                               "compression.quantization": self.quantization}
+                               "compression.quantization": self.quantization,
+                               "compression.sparsity": self.sparsity}
         for prefix, obj in (("frontend", self.frontend_params), ("model", self.model_params),
                             ("training", self.training)):
             for k, v in dataclasses.asdict(obj).items():
@@ -133,7 +139,7 @@ class CandidateSpec:
         return {"frontend": {"type": self.frontend, "params": dataclasses.asdict(self.frontend_params)},
                 "model": {"family": self.family, "params": dataclasses.asdict(self.model_params)},
                 "training": dataclasses.asdict(self.training),
-                "compression": {"quantization": self.quantization}}
+                "compression": {"quantization": self.quantization, "sparsity": self.sparsity}}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CandidateSpec:
@@ -156,7 +162,8 @@ class CandidateSpec:
                            {k: tuple(v) if isinstance(v, list) else v for k, v in model["params"].items()},
                            "candidate.model.params"),
                        training=_build_params(TrainingSpec, training, "candidate.training"),
-                       quantization=d["compression"]["quantization"])
+                       quantization=d["compression"]["quantization"],
+                       sparsity=float(d["compression"].get("sparsity", 0.0)))  # records before pruning: dense
         except (KeyError, TypeError) as e:
             raise ConfigError(f"candidate: missing or malformed entry {e}") from None
 
@@ -236,6 +243,12 @@ def _check_space(space: SearchSpace, path: Path) -> None:
         if mode not in QUANTIZATION_MODES:
             raise ConfigError(f"{path}: compression.quantization: unknown mode '{mode}'; "
                               f"available: {', '.join(QUANTIZATION_MODES)}")
+    sp = _param_def(space.compression.sparsity, f"{path}: compression.sparsity")
+    values = sp.choices if isinstance(sp, Choice) else [sp.low, sp.high] if isinstance(sp, Range) else [sp]
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= MAX_SPARSITY:
+            raise ConfigError(f"{path}: compression.sparsity: {v!r} is not a fraction of weights to prune; "
+                              f"valid: a number from 0 (dense) to {MAX_SPARSITY}")
 
 
 # ---- sampling ------------------------------------------------------------------------------
@@ -298,8 +311,9 @@ def suggest(space: SearchSpace, trial: Suggester) -> CandidateSpec:
                                  {k: tuple(v) if isinstance(v, list) else v for k, v in mp.items()},
                                  "model.params")
     quant = _suggest(trial, "compression.quantization", space.compression.quantization)
+    sparsity = float(_suggest(trial, "compression.sparsity", space.compression.sparsity))
     return CandidateSpec(frontend=fe_type, frontend_params=fe_params,
                          family=family, model_params=model_params,
-                         training=training, quantization=quant)
+                         training=training, quantization=quant, sparsity=sparsity)
 
 

@@ -103,10 +103,56 @@ def test_16x8_gives_the_precheck_sizes(tiny_space, fake_speech, tmp_path):
     assert 0 <= trained.val.accuracy <= 1
 
 
+def _filter_zero_shares(tflite: bytes, ops=("CONV_2D", "FULLY_CONNECTED")) -> list[float]:
+    from autotiny.tflite_model import read_tflite
+
+    m = read_tflite(tflite)
+    return [float(np.mean(m.constant(op.inputs[1]) == 0)) for op in m.ops if op.name in ops]
+
+
+@pytest.mark.parametrize("quantization,sparsity", [("int8_ptq", 0.5), ("int8_qat", 0.75)])
+def test_pruning_leaves_its_share_of_zero_weights_in_every_filter(tiny_space, fake_speech, tmp_path, quantization,
+                                                                  sparsity):
+    """compression.sparsity: magnitude pruning (tfmot) fine-tunes the trained model; the int8 filters of
+    every convolution and fully connected layer keep the zeros through BatchNorm folding, quantisation and
+    (prune-preserving) QAT; depthwise filters stay dense (tfmot does not prune them); the pre-check's
+    shape model prunes its random weights alike."""
+    import dataclasses
+
+    from autotiny.pipeline import TaskData
+    from autotiny.probe import shape_model
+
+    cfg = compose([f"data.root={fake_speech}", f"data.cache_dir={tmp_path}", "task.noise.enabled=false"])
+    spec = dataclasses.replace(_spec(tiny_space), quantization=quantization, sparsity=sparsity)
+    timings = Timings()
+    pre = precheck(spec, cfg, timings)
+    trained = train_and_measure(pre, spec, cfg, TaskData(cfg), timings)
+    fine_tune = 2  # at least 2 epochs each, after the float epochs
+    assert trained.epochs_run == spec.training.epochs + fine_tune * (1 + (quantization == "int8_qat"))
+    shares = _filter_zero_shares(trained.tflite)
+    assert len(shares) >= 2 and min(shares) >= sparsity - 0.02, shares
+    assert max(_filter_zero_shares(trained.tflite, ("DEPTHWISE_CONV_2D",))) < 0.2
+    probe = shape_model(pre.model, 0, quantization, sparsity)
+    assert len(_filter_zero_shares(probe)) == len(shares) and min(_filter_zero_shares(probe)) >= sparsity - 0.01
+    assert max(_filter_zero_shares(probe, ("DEPTHWISE_CONV_2D",))) < 0.05
+    dense = _filter_zero_shares(shape_model(pre.model, 0, quantization, 0.0))
+    assert max(dense) < 0.05  # the zeros come from pruning, not from the writer
+
+
+def test_a_sparsity_outside_0_to_0_95_is_refused_naming_the_key(tmp_path):
+    from autotiny.errors import ConfigError
+
+    for bad in ("1.2", "-0.1", "'half'", "{choices: [0.0, 0.99]}"):
+        path = tmp_path / "space.yaml"
+        path.write_text(f"frontend: {{type: mfcc}}\nmodel: {{type: ds_cnn}}\ncompression: {{sparsity: {bad}}}\n")
+        with pytest.raises(ConfigError, match=r"compression.sparsity: .* valid: a number from 0 \(dense\) to 0.95"):
+            load_space(str(path))
+
+
 def test_modes_the_runtime_cannot_run_yet_are_refused_with_the_reason(tmp_path):
     from autotiny.errors import ConfigError
 
-    for mode, why in (("int8_pruned", "sparse weight encoding"),):
+    for mode, why in (("int8_pruned", "compression.sparsity"),):
         path = tmp_path / f"{mode}.yaml"
         path.write_text(f"frontend: {{type: mfcc}}\nmodel: {{type: ds_cnn}}\ncompression: {{quantization: {mode}}}\n")
         with pytest.raises(ConfigError, match=f"{mode} is not available: .*{why}.*available: int8_ptq, int8_qat, "
