@@ -4,9 +4,10 @@ autotiny.compress with the same calibration inputs, each measured on the emulate
 
     AUTOTINY_DATA=/work/shared/data .venv/bin/python bench/int16x8.py [--boards stm32f746,stm32l4r5]
 
-Columns: blob and arena bytes, flash (firmware + every model slot) and RAM reserved, latency from
-the emulated cycles (the 16x8 ops run the portable reference kernels; int8 the board's fast set),
-and the quantisation error: the largest and mean |p - p_float| of the class probabilities over
+Rows: int8 and 16x8 on the board's fast kernel set (`board.kernels=auto`: cortex_m_dsp on an
+M4/M7), and 16x8 on the portable reference kernels (`board.kernels=reference`), the fast set's
+baseline.  Columns: blob and arena bytes, flash (firmware + every model slot) and RAM reserved,
+latency from the emulated cycles, and the quantisation error: the largest and mean |p - p_float| of the class probabilities over
 64 inputs spread over the int8 model's input range, against the float Keras model (a proxy for
 accuracy: no labelled data is read here)."""
 
@@ -55,16 +56,18 @@ def main() -> int:
     p_float = model.predict(probe, verbose=0)
     models = {"int8": to_int8_tflite(model, calib), "16x8": to_int16x8_tflite(model, calib)}
     print(f"KWS DS-CNN (MLPerf Tiny reference weights), {model.count_params():,} parameters")
-    print(f"{'mode':5} {'board':10} {'blob B':>8} {'arena B':>8} {'flash B':>9} {'RAM res B':>9} "
+    print(f"{'mode':5} {'kernels':9} {'board':10} {'blob B':>8} {'arena B':>8} {'flash B':>9} {'RAM res B':>9} "
           f"{'cycles':>11} {'latency ms':>10} {'max|dp|':>8} {'mean|dp|':>8}")
-    for mode, tfl in models.items():
+    for mode, kernels in (("int8", "auto"), ("16x8", "reference"), ("16x8", "auto")):
+        tfl = models[mode]
         err = np.abs(probabilities(tfl, probe) - p_float)
         b = blob.from_tflite(tfl)
         for name in args.boards.split(","):
-            board = compose([f"board={name}"]).board
+            board = compose([f"board={name}", f"board.kernels={kernels}"]).board
             m = measure_emulated(tfl, board, seed=0)
             cycles = m.latency_ms.value * board.clock_hz / 1e3
-            print(f"{mode:5} {name:10} {b.size:8,} {b.arena_size:8,} {m.flash_bytes.value:9,.0f} "
+            label = "portable" if kernels == "reference" else "fast"
+            print(f"{mode:5} {label:9} {name:10} {b.size:8,} {b.arena_size:8,} {m.flash_bytes.value:9,.0f} "
                   f"{m.ram_bytes.value:9,.0f} {cycles:11,.0f} {m.latency_ms.value:10.1f} "
                   f"{err.max():8.4f} {err.mean():8.5f}")
     return 0

@@ -238,3 +238,50 @@ def fc16_case(draw):
 @given(st.one_of(fc16_case(), fc_case(act=INT16)))
 def test_fully_connected_16x8(case):
     check("fc 16x8", *case)
+
+
+@st.composite
+def conv16_case(draw):
+    """CONV_2D_16X8 with receptive fields around the run length (1x1 over 505..520 channels, 3x3
+    over 56..64: one int32 run, or runs widened to int64 with a tail of 1..3 taps), KWS's
+    pointwise 64 -> 64 (a whole accumulator block), odd pixel counts, extreme values."""
+    family = draw(st.sampled_from(["deep_1x1", "3x3", "pointwise"]))
+    if family == "deep_1x1":
+        kh = kw = 1
+        cin, h, w = draw(st.sampled_from([RUN - 3, RUN, RUN + 1, RUN + 3, RUN + 4, RUN + 12])), draw(
+            st.integers(1, 3)), draw(st.integers(1, 3))
+        cout = draw(st.integers(1, 5))
+    elif family == "3x3":
+        kh = kw = 3
+        cin, h, w = draw(st.sampled_from([56, 57, 60, 63, 64])), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        cout = draw(st.integers(1, 4))
+    else:
+        kh = kw = 1
+        cin, h, w, cout = 64, draw(st.integers(1, 4)), draw(st.integers(1, 5)), draw(st.sampled_from([64, 65, 66]))
+    pad = draw(st.integers(0, 1))
+    if pad == 1:
+        h, w = max(h, kh), max(w, kw)
+    oh, ow = out_dim(pad, h, kh, 1, 1), out_dim(pad, w, kw, 1, 1)
+    extreme = draw(st.integers(0, 2)) == 0
+    per_channel = draw(st.booleans())
+    in_s, out_s = scales(draw, 1, -4.0, -1.5)[0], scales(draw, 1, -4.0, -1.0)[0]
+    w_s = scales(draw, cout if per_channel else 1, -3.0, -1.5)
+    wshape = (cout, kh, kw, cin)
+    b = ModelBuilder()
+    x = b.tensor((1, h, w, cin), "INT16", scale=in_s, zero_point=0)
+    wt = b.tensor(wshape, scale=w_s, zero_point=[0] * len(w_s), quantized_dimension=0,
+                  data=np.full(wshape, -128, np.int8) if extreme else weights(draw, wshape))
+    bs = [np.float32(in_s) * np.float32(s) for s in (w_s if per_channel else w_s * cout)]
+    bias = b.tensor((cout,), "INT64", scale=bs, zero_point=[0] * cout, data=INT16.bias(draw, cout))
+    y = b.tensor((1, oh, ow, cout), "INT16", scale=out_s, zero_point=0)
+    b.op("CONV_2D", [x, wt, bias], [y],
+         options("Conv2DOptionsT", padding=pad, strideH=1, strideW=1, dilationHFactor=1, dilationWFactor=1,
+                 fusedActivationFunction=draw(st.sampled_from([0, 1, 2, 3]))))
+    xs = INT16.input(draw, (1, h, w, cin))
+    return b.build([x], [y]), (np.full(xs.shape, -32768, np.int16) if extreme else xs)
+
+
+@SETTINGS
+@given(st.one_of(conv16_case(), conv_case(act=INT16)))
+def test_conv_16x8(case):
+    check("conv 16x8", *case)

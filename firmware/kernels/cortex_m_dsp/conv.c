@@ -26,6 +26,7 @@
 
 typedef struct {
   const int8_t *in; /* this batch's input image */
+  const int16_t *in16; /* the same, for a 16x8 convolution */
   int32_t in_h, in_w, in_d, k_h, k_w, taps, groups;
   int32_t dil_h, dil_w;
   uint32_t offset2; /* the input offset in both halfwords */
@@ -423,4 +424,168 @@ void at_conv_eval(const at_model *m, const at_conv_params *p) {
     conv_160(m, p);
   else
     conv_max(m, p);
+}
+
+/* CONV_2D_16X8: the same columns and the same MAC loops.  The activations are int16 already
+ * (zero point 0): a group of four taps is two input words repacked into the pairs SXTB16 widens
+ * a weight word in (PKHBT, PKHTB; dsp_util.h).  A receptive field of up to AT_16X8_RUN taps sums
+ * in int32 exactly (dsp_util.h), so mac_block runs unchanged; a larger one sums runs of
+ * AT_16X8_RUN taps per pair of filters (mac_groups) into int64.  The reference's int64 bias and
+ * at_mbqm64 requantise. */
+
+/* put_taps for int16 inputs. */
+static void put_taps16(uint32_t *cols, int pixel, const geometry *g, int32_t k, const int16_t *src, int32_t n) {
+  int16_t *c = (int16_t *)(void *)cols;
+  const int32_t end = k + n, words_end = end < g->groups * 4 ? end & ~3 : g->groups * 4;
+  uint32_t *dst;
+  for (; k < end && (k & 3); ++k, src = src ? src + 1 : 0) c[tap_slot(g, pixel, k)] = src ? *src : 0;
+  dst = cols + k + pixel * 2;
+  if (src) {
+    for (; k < words_end; k += 4, src += 4, dst += 4) {
+      const uint32_t t01 = at_load_s16x2(src), t23 = at_load_s16x2(src + 2);
+      dst[0] = at_pair_even(t01, t23);
+      dst[1] = at_pair_odd(t01, t23);
+    }
+  } else {
+    for (; k < words_end; k += 4, dst += 4) dst[0] = dst[1] = 0;
+  }
+  for (; k < end; ++k, src = src ? src + 1 : 0) c[tap_slot(g, pixel, k)] = src ? *src : 0;
+}
+
+/* fill_column for int16 inputs: a window row (dilation 1) is one run of the image, zeros either
+ * side; with dilation, one run of in_d taps per column. */
+static void fill_column16(uint32_t *cols, int pixel, const geometry *g, int32_t iy0, int32_t ix0) {
+  const int32_t row_taps = g->k_w * g->in_d;
+  const int32_t kx_lo = ix0 < 0 ? -ix0 : 0, kx_hi = ix0 + g->k_w > g->in_w ? g->in_w - ix0 : g->k_w;
+  int32_t ky, kx, k = 0;
+  for (ky = 0; ky < g->k_h; ++ky, k += row_taps) {
+    const int32_t iy = iy0 + g->dil_h * ky;
+    const int16_t *row = g->in16 + (iy < 0 || iy >= g->in_h ? 0 : iy * g->in_w * g->in_d);
+    if (iy < 0 || iy >= g->in_h || (g->dil_w == 1 && kx_hi <= kx_lo)) {
+      put_taps16(cols, pixel, g, k, 0, row_taps);
+    } else if (g->dil_w == 1) {
+      if (kx_lo > 0) put_taps16(cols, pixel, g, k, 0, kx_lo * g->in_d);
+      put_taps16(cols, pixel, g, k + kx_lo * g->in_d, row + (ix0 + kx_lo) * g->in_d, (kx_hi - kx_lo) * g->in_d);
+      if (kx_hi < g->k_w) put_taps16(cols, pixel, g, k + kx_hi * g->in_d, 0, (g->k_w - kx_hi) * g->in_d);
+    } else {
+      for (kx = 0; kx < g->k_w; ++kx) {
+        const int32_t ix = ix0 + g->dil_w * kx;
+        put_taps16(cols, pixel, g, k + kx * g->in_d, ix < 0 || ix >= g->in_w ? 0 : row + ix * g->in_d, g->in_d);
+      }
+    }
+  }
+}
+
+typedef struct {
+  const int64_t *bias;
+  const int32_t *mult, *shift;
+  int32_t act_min, act_max;
+} requant16;
+
+/* Output channel c of the pixel pair from its two sums; o1 first (a lone pixel: o1 == o0). */
+static inline void put_outputs16(const requant16 *q, int32_t c, int64_t s0, int64_t s1, int16_t *o0, int16_t *o1) {
+  const int64_t b = q->bias ? q->bias[c] : 0;
+  o1[c] = (int16_t)at_clamp(at_mbqm64(s1 + b, q->mult[c], q->shift[c]), q->act_min, q->act_max);
+  o0[c] = (int16_t)at_clamp(at_mbqm64(s0 + b, q->mult[c], q->shift[c]), q->act_min, q->act_max);
+}
+
+/* The pixel pair's outputs for a receptive field above AT_16X8_RUN taps, a pair of filters at
+ * a time: int32 runs of AT_16X8_RUN taps (mac_groups), widened and added in int64, then the
+ * taps % 4 left in plain int16 (tap_slot). */
+static __attribute__((noinline)) void conv16_long(const int8_t *filter, int32_t out_d, int32_t taps,
+                                                  const uint32_t *cols, const requant16 *q, int16_t *o0,
+                                                  int16_t *o1) {
+  const int32_t groups = taps >> 2, tail = taps & 3;
+  const int16_t *t = (const int16_t *)(const void *)(cols + groups * 4); /* pixel 0's last taps, pixel 1's */
+  int32_t c, g0, k;
+  for (c = 0; c < out_d; c += 2) {
+    const int8_t *w0 = filter + c * taps, *w1 = c + 1 < out_d ? w0 + taps : w0;
+    int64_t s[4] = {0, 0, 0, 0};
+    for (g0 = 0; g0 < groups; g0 += AT_16X8_RUN / 4) {
+      const int32_t n = groups - g0 < AT_16X8_RUN / 4 ? groups - g0 : AT_16X8_RUN / 4;
+      int32_t a[4] = {0, 0, 0, 0};
+      mac_groups(w0 + 4 * g0, w1 + 4 * g0, cols + 4 * g0, n, a);
+      s[0] += a[0], s[1] += a[1], s[2] += a[2], s[3] += a[3];
+    }
+    for (k = 0; k < tail; ++k) {
+      const int32_t v0 = w0[groups * 4 + k], v1 = w1[groups * 4 + k];
+      s[0] += v0 * t[k], s[1] += v0 * t[4 + k], s[2] += v1 * t[k], s[3] += v1 * t[4 + k];
+    }
+    put_outputs16(q, c, s[0], s[1], o0, o1);
+    if (c + 1 < out_d) put_outputs16(q, c + 1, s[2], s[3], o0, o1);
+  }
+}
+
+/* The 16x8 convolution, its columns and accumulators in buf (checked by at_conv16x8_eval). */
+static __attribute__((noinline)) void conv16_run(const at_model *m, const at_conv_params *p, uint32_t *buf) {
+  const at_tensor *ti = &m->tensors[p->input], *tf = &m->tensors[p->filter];
+  const at_tensor *to = &m->tensors[p->output];
+  const int16_t *in = (const int16_t *)at_tensor_ptr(m, (uint32_t)p->input);
+  const int8_t *filter = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->filter);
+  int16_t *out = (int16_t *)at_tensor_ptr(m, (uint32_t)p->output);
+  const int32_t batches = ti->dims[0], out_w = to->dims[2], out_d = to->dims[3];
+  const int32_t pixels = to->dims[1] * out_w;
+  uint32_t *const cols = buf;
+  int32_t *acc;
+  int32_t b, px, oc, c;
+  requant16 q;
+  geometry g;
+  q.bias = p->bias >= 0 ? (const int64_t *)at_tensor_ptr(m, (uint32_t)p->bias) : 0;
+  q.mult = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->multipliers);
+  q.shift = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->shifts);
+  q.act_min = p->act_min, q.act_max = p->act_max;
+  g.in_h = ti->dims[1], g.in_w = ti->dims[2], g.in_d = ti->dims[3];
+  g.k_h = tf->dims[1], g.k_w = tf->dims[2];
+  g.taps = g.k_h * g.k_w * g.in_d;
+  g.groups = g.taps >> 2;
+  g.dil_h = p->dilation_h, g.dil_w = p->dilation_w;
+  acc = (int32_t *)(cols + g.groups * 4 + 4); /* after the columns' groups and tails */
+  for (b = 0; b < batches; ++b) {
+    g.in16 = in + b * g.in_h * g.in_w * g.in_d;
+    for (px = 0; px < pixels; px += 2) {
+      /* an odd last pixel runs as a pair with itself, its second result dropped */
+      const int two = px + 1 < pixels;
+      const int32_t px1 = two ? px + 1 : px;
+      int16_t *o0 = out + (b * pixels + px) * out_d, *o1 = two ? o0 + out_d : o0;
+      fill_column16(cols, 0, &g, (px / out_w) * p->stride_h - p->pad_h, (px % out_w) * p->stride_w - p->pad_w);
+      fill_column16(cols, 1, &g, (px1 / out_w) * p->stride_h - p->pad_h, (px1 % out_w) * p->stride_w - p->pad_w);
+      if (g.taps > AT_16X8_RUN) {
+        conv16_long(filter, out_d, g.taps, cols, &q, o0, o1);
+        continue;
+      }
+      for (oc = 0; oc < out_d; oc += AT_CONV_BLOCK) {
+        const int32_t n = out_d - oc < AT_CONV_BLOCK ? out_d - oc : AT_CONV_BLOCK;
+        mac_block(filter + oc * g.taps, 0, n, g.taps, cols, acc);
+        for (c = 0; c < n; ++c) put_outputs16(&q, oc + c, acc[2 * c], acc[2 * c + 1], o0, o1);
+      }
+    }
+  }
+}
+
+static __attribute__((noinline)) void conv16_64(const at_model *m, const at_conv_params *p) {
+  uint32_t buf[AT_CONV_WORDS(64)];
+  conv16_run(m, p, buf);
+}
+
+static __attribute__((noinline)) void conv16_160(const at_model *m, const at_conv_params *p) {
+  uint32_t buf[AT_CONV_WORDS(160)];
+  conv16_run(m, p, buf);
+}
+
+static __attribute__((noinline)) void conv16_max(const at_model *m, const at_conv_params *p) {
+  uint32_t buf[AT_CONV_WORDS(AT_CONV_MAX_TAPS)];
+  conv16_run(m, p, buf);
+}
+
+void at_conv16x8_eval(const at_model *m, const at_conv_params *p) {
+  const at_tensor *ti = &m->tensors[p->input], *tf = &m->tensors[p->filter];
+  const int32_t taps = tf->dims[1] * tf->dims[2] * tf->dims[3];
+  if (tf->dims[3] != ti->dims[3] || taps > AT_CONV_MAX_TAPS)
+    at_conv16x8_eval_reference(m, p);
+  else if (taps <= 64)
+    conv16_64(m, p);
+  else if (taps <= 160)
+    conv16_160(m, p);
+  else
+    conv16_max(m, p);
 }
