@@ -285,3 +285,52 @@ def conv16_case(draw):
 @given(st.one_of(conv16_case(), conv_case(act=INT16)))
 def test_conv_16x8(case):
     check("conv 16x8", *case)
+
+
+@st.composite
+def dw16_case(draw):
+    """DEPTHWISE_CONV_2D_16X8 shaped as dw_case (the row-buffer path's 3x3 stride 1/2, 10x4 and
+    any-size kernels, wide rows, tall narrow planes), extreme values."""
+    shape = draw(st.sampled_from(KERNELS))
+    if shape is None:
+        kh, kw, sh, sw = (draw(st.integers(1, 7)), draw(st.integers(1, 7)), draw(st.integers(1, 3)),
+                          draw(st.integers(1, 3)))
+    else:
+        kh, kw, s = shape
+        sh, sw = (s, s) if draw(st.integers(0, 3)) else (draw(st.integers(1, 2)), s)
+    pad = draw(st.integers(0, 1))
+    wide = draw(st.integers(0, 4)) == 0
+    h = draw(st.integers(1, 12 if kh < 10 else 16))
+    w = draw(st.integers(34, 70)) if wide else draw(st.integers(1, 13))
+    if draw(st.integers(0, 4)) == 0:
+        h, w = w, h  # tall and narrow: walked transposed
+    if pad == 1:
+        h, w = max(h, kh), max(w, kw)
+    c = draw(st.sampled_from([1, 2, 3, 4, 5, 7, 8, 12, 16]))
+    n = 1 if draw(st.integers(0, 4)) else 2
+    oh, ow = out_dim(pad, h, kh, sh, 1), out_dim(pad, w, kw, sw, 1)
+    if 2 * oh * ow > OUTPUT_CAPACITY:  # int16 outputs
+        n = 1
+    c = max(1, min(c, OUTPUT_CAPACITY // (2 * n * oh * ow)))
+    extreme = draw(st.integers(0, 3)) == 0
+    in_s, out_s = scales(draw, 1, -4.0, -1.5)[0], scales(draw, 1, -4.0, -1.0)[0]
+    per_channel = draw(st.integers(0, 3)) > 0
+    w_s = scales(draw, c if per_channel else 1, -3.0, -1.5)
+    b = ModelBuilder()
+    x = b.tensor((n, h, w, c), "INT16", scale=in_s, zero_point=0)
+    wt = b.tensor((1, kh, kw, c), scale=w_s, zero_point=[0] * len(w_s), quantized_dimension=3,
+                  data=np.full((1, kh, kw, c), -128, np.int8) if extreme else weights(draw, (1, kh, kw, c)))
+    bs = [np.float32(in_s) * np.float32(s) for s in (w_s if per_channel else w_s * c)]
+    bias = b.tensor((c,), "INT64", scale=bs, zero_point=[0] * c, data=INT16.bias(draw, c))
+    y = b.tensor((n, oh, ow, c), "INT16", scale=out_s, zero_point=0)
+    b.op("DEPTHWISE_CONV_2D", [x, wt, bias], [y],
+         options("DepthwiseConv2DOptionsT", padding=pad, strideH=sh, strideW=sw, depthMultiplier=1,
+                 dilationHFactor=1, dilationWFactor=1, fusedActivationFunction=draw(st.sampled_from([0, 1, 2, 3]))))
+    xs = INT16.input(draw, (n, h, w, c))
+    return b.build([x], [y]), (np.full(xs.shape, -32768, np.int16) if extreme else xs)
+
+
+@SETTINGS
+@given(st.one_of(dw16_case(), conv_case(depthwise=True, act=INT16)))
+def test_depthwise_16x8(case):
+    check("depthwise 16x8", *case)

@@ -332,68 +332,106 @@ static at_dw_view at_dw_orient(const at_dwconv_params *p, int32_t in_h, int32_t 
   return v;
 }
 
-void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) {
-  const at_tensor *ti = &m->tensors[p->input], *tf = &m->tensors[p->filter];
-  const at_tensor *to = &m->tensors[p->output];
-  const int32_t batches = ti->dims[0], depth = ti->dims[3];
-  const at_dw_view v = at_dw_orient(p, ti->dims[1], ti->dims[2], depth, to->dims[1], to->dims[2], tf->dims[1],
-                                    tf->dims[2]);
-  const int32_t kh = v.kh, kw = v.kw, sh = v.sh, sw = v.sw;
+/* How the row-buffer path tiles a view: columns per tile, buffer pitch, ring rows, output rows
+ * per band; ok 0 when the layer is not one it takes (the reference runs it). */
+typedef struct {
+  int32_t tile, pitch, ring, band_rows, ok;
+} at_dw_plan;
+
+static at_dw_plan at_dw_plan_for(const at_dwconv_params *p, const at_dw_view *v) {
+  const int32_t kh = v->kh, kw = v->kw, sw = v->sw;
+  at_dw_plan pl;
+  /* a tile's columns + 2 for the pair kernels' reads past it, even (word-aligned rows) */
+  pl.tile = AT_DW_TILE < v->ow ? AT_DW_TILE : v->ow;
+  if (kh > 0) {
+    while (pl.tile > 1 && (((pl.tile - 1) * sw + kw + 3) & ~1) * kh > AT_DW_BUF) --pl.tile;
+  }
+  pl.pitch = ((pl.tile - 1) * sw + kw + 3) & ~1;
+  pl.ok = !(p->depth_multiplier != 1 || p->dilation_h != 1 || p->dilation_w != 1 || kh < 1 || kh > AT_DW_MAX_K ||
+            kw < 1 || kh * ((kw + 1) / 2) > AT_DW_MAX_PAIRS || pl.pitch * kh > AT_DW_BUF || v->ow < 1 ||
+            v->sh < 1);
+  pl.ring = pl.band_rows = 0;
+  if (!pl.ok) return pl;
+  pl.ring = AT_DW_BUF / pl.pitch < AT_DW_ROWS ? AT_DW_BUF / pl.pitch : AT_DW_ROWS;
+  pl.band_rows = (pl.ring - kh) / v->sh + 1; /* output rows whose input rows the ring holds at once */
+  if (pl.band_rows > AT_DW_ACC / pl.tile) pl.band_rows = AT_DW_ACC / pl.tile;
+  return pl;
+}
+
+/* input rows -> buffer rows as at_dw_load_rows, from int16 activations (16x8: no offset) */
+AT_NOINLINE void at_dw_load_rows16(int16_t *const *dst, int32_t count, int32_t iy, int32_t in_h,
+                                   const int16_t *src, int32_t src_row, int32_t step, int32_t j0, int32_t j1) {
+  const int16_t *p = src + iy * src_row;
+  int32_t r;
+  for (r = 0; r < count; ++r, ++iy, p += src_row) {
+    int16_t *d = dst[r] + j0, *const end = dst[r] + j1;
+    const int16_t *q = p;
+    if (iy < 0 || iy >= in_h) {
+      while (d < end) *d++ = 0;
+      continue;
+    }
+    for (; d + 2 <= end; d += 2, q += 2 * step) {
+      const int16_t v0 = q[0], v1 = q[step];
+      d[0] = v0;
+      d[1] = v1;
+    }
+    if (d < end) *d = *q;
+  }
+}
+
+/* a band's int32 sums plus the channel's int64 bias -> int16 outputs (16x8), requantised by the
+ * reference's at_mbqm64 */
+AT_NOINLINE void at_dw_requant_band16(int16_t *dst, int32_t row_step, int32_t step, const int32_t *acc,
+                                      int32_t rows, int32_t n, int64_t bias, int32_t mult, int32_t shift,
+                                      int32_t lo, int32_t hi) {
+  int32_t r, i;
+  for (r = 0; r < rows; ++r, dst += row_step) {
+    int16_t *out = dst;
+    for (i = 0; i < n; ++i, out += step) *out = (int16_t)at_clamp(at_mbqm64(*acc++ + bias, mult, shift), lo, hi);
+  }
+}
+
+/* The row-buffer path, one channel at a time (the file's comment).  wide (a constant where it is
+ * inlined): 0 int8 (input offset, int32 bias in the sums, at_dw_requant_band), 1 16x8 (int16
+ * activations without offset; the sums start at 0 -- at most AT_DW_MAX_PAIRS * 2 = 96 products
+ * of at most 2^22, exact in int32 -- and the int64 bias is added at requantisation). */
+AT_INLINE void at_dw_rows(const at_model *m, const at_dwconv_params *p, const at_dw_view *v, const at_dw_plan *pl,
+                          int wide) {
+  const int32_t batches = m->tensors[p->input].dims[0], depth = m->tensors[p->input].dims[3];
+  const int32_t kh = v->kh, kw = v->kw, sh = v->sh, sw = v->sw;
   const int32_t kw2 = (kw + 1) / 2;
+  const int32_t tile = pl->tile, pitch = pl->pitch, ring = pl->ring, band_rows = pl->band_rows;
   const int is_3x3 = kh == 3 && kw == 3 && (sw == 1 || sw == 2);
-  const int8_t *in, *filter;
-  const int32_t *bias, *mult, *shift;
-  int8_t *out;
+  const int32_t es = wide ? 2 : 1; /* bytes per activation */
+  const uint8_t *in = (const uint8_t *)at_tensor_ptr(m, (uint32_t)p->input);
+  const int8_t *filter = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->filter);
+  const void *bias = p->bias >= 0 ? at_tensor_ptr(m, (uint32_t)p->bias) : 0;
+  const int32_t *mult = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->multipliers);
+  const int32_t *shift = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->shifts);
+  uint8_t *out = (uint8_t *)at_tensor_ptr(m, (uint32_t)p->output);
   const int32_t zp = p->output_offset, lo = p->act_min, hi = p->act_max;
   const int full = lo <= -128 && hi >= 127;
   /* |input + offset| at most */
   const int32_t max_in = 128 + (p->input_offset < 0 ? -p->input_offset : p->input_offset);
-  int32_t pitch, tile, ring, band_rows, b, c, t0, oy, ky, i, last_j0 = -1, last_j1 = -1;
+  int32_t b, c, t0, oy, ky, i, last_j0 = -1, last_j1 = -1;
   int16_t buf[AT_DW_BUF] __attribute__((aligned(4)));
   int32_t acc[AT_DW_ACC + 1]; /* + 1: the pair kernels' unused last output */
   int32_t pairs[AT_DW_MAX_PAIRS];
   int16_t *band[AT_DW_ROWS];
 
-  /* a tile's columns + 2 for the pair kernels' reads past it, even (word-aligned rows) */
-  tile = AT_DW_TILE < v.ow ? AT_DW_TILE : v.ow;
-  if (kh > 0) {
-    while (tile > 1 && (((tile - 1) * sw + kw + 3) & ~1) * kh > AT_DW_BUF) --tile;
-  }
-  pitch = ((tile - 1) * sw + kw + 3) & ~1;
-  if (p->depth_multiplier != 1 || p->dilation_h != 1 || p->dilation_w != 1 || kh < 1 || kh > AT_DW_MAX_K ||
-      kw < 1 || kh * kw2 > AT_DW_MAX_PAIRS || pitch * kh > AT_DW_BUF || v.ow < 1 || sh < 1) {
-    at_dwconv_eval_reference(m, p);
-    return;
-  }
-  ring = AT_DW_BUF / pitch < AT_DW_ROWS ? AT_DW_BUF / pitch : AT_DW_ROWS;
-  band_rows = (ring - kh) / sh + 1; /* output rows whose input rows the ring holds at once */
-  if (band_rows > AT_DW_ACC / tile) band_rows = AT_DW_ACC / tile;
-  mult = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->multipliers);
-  shift = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->shifts);
-  if (!at_dw_requant_ok(mult, shift, depth)) {
-    at_dwconv_eval_reference(m, p);
-    return;
-  }
-  if (depth >= 4 && v.oh * v.ow <= AT_DW_SMALL_PLANE) {
-    at_dw_by_channels(m, p);
-    return;
-  }
-  in = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->input);
-  filter = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->filter);
-  bias = p->bias >= 0 ? (const int32_t *)at_tensor_ptr(m, (uint32_t)p->bias) : 0;
-  out = (int8_t *)at_tensor_ptr(m, (uint32_t)p->output);
-
   for (b = 0; b < batches; ++b) {
-    const int8_t *in_b = in + b * v.h * v.w * depth;
-    int8_t *out_b = out + b * v.oh * v.ow * depth;
+    const uint8_t *in_b = in + b * v->h * v->w * depth * es;
+    uint8_t *out_b = out + b * v->oh * v->ow * depth * es;
     for (c = 0; c < depth; ++c) {
-      const int32_t mu = mult[c], sc = shift[c], bias_c = bias ? bias[c] : 0;
+      const int32_t mu = mult[c], sc = shift[c];
+      const int32_t bias_c = !wide && bias ? ((const int32_t *)bias)[c] : 0; /* the sums' start */
+      const int64_t bias64 = wide && bias ? ((const int64_t *)bias)[c] : 0;
       int64_t bound = bias_c < 0 ? -(int64_t)bias_c : bias_c; /* of |sum|: |input + offset| <= max_in */
       int fast;
       /* filter words along a row; for 3x3: {k0,k1}, {k1,k2} per row */
       for (ky = 0; ky < kh; ++ky) {
-        const int8_t *f = filter + ky * v.f_row + c;
-        const int32_t fc = v.f_col;
+        const int8_t *f = filter + ky * v->f_row + c;
+        const int32_t fc = v->f_col;
         if (is_3x3) {
           pairs[2 * ky] = at_pack16(f[0], f[fc]);
           pairs[2 * ky + 1] = at_pack16(f[fc], f[2 * fc]);
@@ -401,16 +439,17 @@ void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) {
           for (i = 0; i < kw2; ++i)
             pairs[ky * kw2 + i] = at_pack16(f[2 * i * fc], 2 * i + 1 < kw ? f[(2 * i + 1) * fc] : 0);
         }
-        for (i = 0; i < kw; ++i) bound += (int64_t)max_in * (f[i * fc] < 0 ? -f[i * fc] : f[i * fc]);
+        if (!wide)
+          for (i = 0; i < kw; ++i) bound += (int64_t)max_in * (f[i * fc] < 0 ? -f[i * fc] : f[i * fc]);
       }
       fast = sc < 0 && bound < (1 << 29);
-      for (t0 = 0; t0 < v.ow; t0 += tile) {
-        const int32_t n = v.ow - t0 < tile ? v.ow - t0 : tile;
-        const int32_t ix0 = t0 * sw - v.pw;      /* input column of buffer column 0 */
+      for (t0 = 0; t0 < v->ow; t0 += tile) {
+        const int32_t n = v->ow - t0 < tile ? v->ow - t0 : tile;
+        const int32_t ix0 = t0 * sw - v->pw;      /* input column of buffer column 0 */
         const int32_t ncols = (n - 1) * sw + kw; /* columns this tile's outputs read */
         const int32_t j0 = ix0 < 0 ? (-ix0 < ncols ? -ix0 : ncols) : 0;
-        const int32_t j1 = v.w - ix0 < ncols ? (v.w - ix0 > j0 ? v.w - ix0 : j0) : ncols;
-        const int8_t *src = in_b + (ix0 + j0) * v.in_col + c;
+        const int32_t j1 = v->w - ix0 < ncols ? (v->w - ix0 > j0 ? v->w - ix0 : j0) : ncols;
+        const uint8_t *src = in_b + ((ix0 + j0) * v->in_col + c) * es;
         int32_t loaded = 0, next_iy = 0, head = 0; /* ring rows head.. hold input rows next_iy - loaded.. */
         /* columns outside [j0, j1) must be 0: the row loads never write them */
         if (j0 != last_j0 || j1 != last_j1) {
@@ -418,10 +457,10 @@ void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) {
           last_j0 = j0;
           last_j1 = j1;
         }
-        for (oy = 0; oy < v.oh; oy += band_rows) {
-          const int32_t rows = v.oh - oy < band_rows ? v.oh - oy : band_rows;
-          const int32_t iy0 = oy * sh - v.ph, need = (rows - 1) * sh + kh;
-          int8_t *dst = out_b + oy * v.out_row + t0 * v.out_col + c;
+        for (oy = 0; oy < v->oh; oy += band_rows) {
+          const int32_t rows = v->oh - oy < band_rows ? v->oh - oy : band_rows;
+          const int32_t iy0 = oy * sh - v->ph, need = (rows - 1) * sh + kh;
+          uint8_t *dst = out_b + (oy * v->out_row + t0 * v->out_col + c) * es;
           int32_t slot;
           if (loaded && next_iy - loaded <= iy0 && iy0 < next_iy) { /* keep the rows this band shares */
             const int32_t drop = iy0 - (next_iy - loaded);
@@ -436,8 +475,12 @@ void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) {
             band[i] = buf + slot * pitch;
             if (++slot == ring) slot = 0;
           }
-          at_dw_load_rows(band + loaded, need - loaded, next_iy, v.h, src, v.in_row, v.in_col, j0, j1,
-                          p->input_offset);
+          if (wide)
+            at_dw_load_rows16(band + loaded, need - loaded, next_iy, v->h, (const int16_t *)(const void *)src,
+                              v->in_row, v->in_col, j0, j1);
+          else
+            at_dw_load_rows(band + loaded, need - loaded, next_iy, v->h, (const int8_t *)src, v->in_row,
+                            v->in_col, j0, j1, p->input_offset);
           next_iy += need - loaded;
           loaded = need;
           if (is_3x3 && sw == 1)
@@ -448,14 +491,62 @@ void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) {
             at_dw_10x4(acc, band, rows, sh, n, pairs, bias_c, sw);
           else
             at_dw_generic(acc, band, rows, sh, n, pairs, bias_c, kh, kw2, sw);
-          if (fast && full)
-            at_dw_requant_band(dst, v.out_row, v.out_col, acc, rows, n, mu, sc, zp, -128, 127, 1, 1);
+          if (wide)
+            at_dw_requant_band16((int16_t *)(void *)dst, v->out_row, v->out_col, acc, rows, n, bias64, mu, sc,
+                                 lo, hi);
+          else if (fast && full)
+            at_dw_requant_band((int8_t *)dst, v->out_row, v->out_col, acc, rows, n, mu, sc, zp, -128, 127, 1, 1);
           else if (fast)
-            at_dw_requant_band(dst, v.out_row, v.out_col, acc, rows, n, mu, sc, zp, lo, hi, 1, 0);
+            at_dw_requant_band((int8_t *)dst, v->out_row, v->out_col, acc, rows, n, mu, sc, zp, lo, hi, 1, 0);
           else
-            at_dw_requant_band(dst, v.out_row, v.out_col, acc, rows, n, mu, sc, zp, lo, hi, 0, 0);
+            at_dw_requant_band((int8_t *)dst, v->out_row, v->out_col, acc, rows, n, mu, sc, zp, lo, hi, 0, 0);
         }
       }
     }
   }
+}
+
+AT_NOINLINE void at_dw_rows8(const at_model *m, const at_dwconv_params *p, const at_dw_view *v,
+                             const at_dw_plan *pl) {
+  at_dw_rows(m, p, v, pl, 0);
+}
+
+AT_NOINLINE void at_dw_rows16(const at_model *m, const at_dwconv_params *p, const at_dw_view *v,
+                              const at_dw_plan *pl) {
+  at_dw_rows(m, p, v, pl, 1);
+}
+
+static at_dw_view at_dw_view_of(const at_model *m, const at_dwconv_params *p) {
+  const at_tensor *ti = &m->tensors[p->input], *tf = &m->tensors[p->filter];
+  const at_tensor *to = &m->tensors[p->output];
+  return at_dw_orient(p, ti->dims[1], ti->dims[2], ti->dims[3], to->dims[1], to->dims[2], tf->dims[1],
+                      tf->dims[2]);
+}
+
+void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) {
+  const at_dw_view v = at_dw_view_of(m, p);
+  const at_dw_plan pl = at_dw_plan_for(p, &v);
+  const int32_t depth = m->tensors[p->input].dims[3];
+  if (!pl.ok || !at_dw_requant_ok((const int32_t *)at_tensor_ptr(m, (uint32_t)p->multipliers),
+                                  (const int32_t *)at_tensor_ptr(m, (uint32_t)p->shifts), depth)) {
+    at_dwconv_eval_reference(m, p);
+    return;
+  }
+  if (depth >= 4 && v.oh * v.ow <= AT_DW_SMALL_PLANE) {
+    at_dw_by_channels(m, p);
+    return;
+  }
+  at_dw_rows8(m, p, &v, &pl);
+}
+
+/* DEPTHWISE_CONV_2D_16X8: the row-buffer path on int16 rows (at_dw_rows); what it does not take
+ * runs the reference. */
+void at_dwconv16x8_eval(const at_model *m, const at_dwconv_params *p) {
+  const at_dw_view v = at_dw_view_of(m, p);
+  const at_dw_plan pl = at_dw_plan_for(p, &v);
+  if (!pl.ok) {
+    at_dwconv16x8_eval_reference(m, p);
+    return;
+  }
+  at_dw_rows16(m, p, &v, &pl);
 }
