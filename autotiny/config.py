@@ -213,6 +213,9 @@ class SearchSettings(_Strict):
     prune_fraction: float = Field(default=0.5, gt=0, le=1)
     prune_startup: int = Field(default=5, ge=1)
     prune_warmup_epochs: int = Field(default=1, ge=0)
+    # A short first run on a share of the training data, judged like an epoch before full training
+    first_fidelity: float = Field(default=0.0, ge=0, lt=1)  # that share; 0: off
+    first_fidelity_epochs: int = Field(default=1, ge=1)
     # Seeds and variance (autotiny.repeats): the top repeat_top Pareto candidates trained again with `repeats` seeds
     repeats: int = Field(default=0, ge=0)
     repeat_top: int = Field(default=3, ge=1)
@@ -222,7 +225,16 @@ class SearchSettings(_Strict):
         if self.pruner != "none" and "accuracy" not in self.objectives:
             raise ConfigError(f"search.pruner={self.pruner} compares validation accuracy between epochs: it needs "
                              f"accuracy among search.objectives (now {list(self.objectives)}), or search.pruner=none")
+        if self.first_fidelity and "accuracy" not in self.objectives:
+            raise ConfigError(f"search.first_fidelity={self.first_fidelity:g} compares validation accuracy: it needs "
+                             f"accuracy among search.objectives (now {list(self.objectives)}), or "
+                             "search.first_fidelity=0")
         return self
+
+    @property
+    def judges_training(self) -> bool:
+        """Does the search decide during training (between epochs, or after the first-fidelity run)?"""
+        return self.pruner != "none" or self.first_fidelity > 0
 
     def storage_url(self) -> str:
         if self.storage:

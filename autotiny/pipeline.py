@@ -181,9 +181,17 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
         lr = keras.optimizers.schedules.CosineDecay(spec.training.learning_rate, steps, alpha=0.05)
         model.compile(optimizer=keras.optimizers.Adam(lr),
                       loss=task.loss, metrics=[task.metric])
+        if cfg.search.first_fidelity > 0 and stages.judging():
+            with timings.stage("first_fidelity"):
+                value = _first_fidelity(keras, model, spec, cfg, data, x_train, y_fit, x_val, y_val, seed)
+            if stages.epoch_end(0, value):  # epoch 0: the first-fidelity run (autotiny.pruning.Judge)
+                from autotiny.pruning import Pruned
+
+                raise Pruned(0, value, f"first fidelity: validation accuracy {value:.3f}")
         rng = np.random.default_rng([seed, 1])
         stopped = []  # (epoch, value) when the search said stop between epochs (search.pruner)
-        judge = [_epoch_judge(keras, spec, cfg, data, x_val, y_val, stopped.append)] if stages.judging() else []
+        judge = ([_epoch_judge(keras, spec, cfg, data, x_val, y_val, stopped.append)]
+                 if stages.judging() and cfg.search.pruner != "none" else [])
         losses = _fit(model, spec.training.epochs, spec, data, x_train, y_fit, guard, rng, verbose, judge)
         if stopped and guard.bad_epoch is None:
             from autotiny.pruning import Pruned
@@ -228,14 +236,38 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
                    decision_metrics=figures, noisy=noisy, field_snr_db=field_snr, operating=operating)
 
 
-def _epoch_judge(keras, spec: CandidateSpec, cfg: RunConfig, data: TaskData, x_val, y_val, on_stop):
-    """The per-epoch question to the search (autotiny.pruning), on validation data at the field SNR
-    where the task has noise (what selection looks at), else clean."""
-    from autotiny.pruning import epoch_callback
-
+def _judged_val(spec: CandidateSpec, cfg: RunConfig, data: TaskData, x_val, y_val):
+    """What the search judges training by: validation data at the field SNR where the task has noise
+    (what selection looks at), else clean."""
     snr = cfg.task.noise.field_snr_db if cfg.task.noise.eval_snr_db else None
     noisy = data.noisy_features(spec, "val", snr) if snr is not None else None
-    return epoch_callback(keras, *(noisy if noisy is not None else (x_val, y_val)), on_stop)
+    return noisy if noisy is not None else (x_val, y_val)
+
+
+def _epoch_judge(keras, spec: CandidateSpec, cfg: RunConfig, data: TaskData, x_val, y_val, on_stop):
+    """The per-epoch question to the search (autotiny.pruning)."""
+    from autotiny.pruning import epoch_callback
+
+    return epoch_callback(keras, *_judged_val(spec, cfg, data, x_val, y_val), on_stop)
+
+
+def _first_fidelity(keras, model, spec: CandidateSpec, cfg: RunConfig, data: TaskData, x_train, y_fit,
+                    x_val, y_val, seed: int) -> float:
+    """Train a copy of the untrained model (same initial weights) for `first_fidelity_epochs` on a random
+    `first_fidelity` share of the clean training data; its validation metric. The copy is thrown away,
+    so a trial that goes on trains exactly as without this run."""
+    s = cfg.search
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    copy.compile(optimizer=keras.optimizers.Adam(spec.training.learning_rate), loss=get_task(cfg.task).loss,
+                 metrics=[get_task(cfg.task).metric])
+    n = min(len(x_train), max(spec.training.batch_size, round(s.first_fidelity * len(x_train))))
+    pick = np.random.default_rng([seed, 2]).choice(len(x_train), n, replace=False)
+    copy.fit(x_train[pick][..., None], y_fit[pick], batch_size=spec.training.batch_size,
+             epochs=s.first_fidelity_epochs, shuffle=True, verbose=0)
+    xv, yv = _judged_val(spec, cfg, data, x_val, y_val)
+    scores = copy.evaluate(xv[..., None], yv, verbose=0, batch_size=256, return_dict=True)
+    return float(next(v for k, v in scores.items() if k != "loss"))
 
 
 def _fit(model, epochs: int, spec: CandidateSpec, data: TaskData, x_train: np.ndarray, y_train: np.ndarray,

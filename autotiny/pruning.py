@@ -10,6 +10,11 @@ task's field SNR where the task has noise, as selection does) and asks the searc
   epoch e against the same-epoch accuracy of the study's completed trials; it is stopped when it lies
   in their bottom `search.prune_fraction`.
 
+First fidelity (`search.first_fidelity` > 0): before full training, a copy of the untrained model
+trains `first_fidelity_epochs` on that share of the training data; its validation accuracy is asked as
+"epoch 0" and judged against the completed trials' first-fidelity values by the multi-objective rule
+(any number of objectives), kept in the `first_fidelity` user attribute.
+
 Either way nothing is judged before `search.prune_startup` completed trials and `prune_warmup_epochs`
 epochs, each epoch's value goes to the trial's `curve` user attribute (its learning curve: what later
 trials compare with), and a stopped trial is recorded as `pruned` (Optuna state PRUNED): a finished
@@ -21,6 +26,7 @@ from __future__ import annotations
 from autotiny.config import SearchSettings
 
 CURVE = "curve"  # trial user attribute: validation accuracy after each epoch (1-based index = position + 1)
+FIRST_FIDELITY = "first_fidelity"  # trial user attribute: validation accuracy of the first-fidelity run
 
 
 class Pruned(Exception):
@@ -73,6 +79,8 @@ class Judge:
         self.multi = len(study.directions) > 1
 
     def __call__(self, epoch: int, value: float) -> bool:
+        if epoch == 0:  # the first-fidelity run, before full training
+            return self._first_fidelity(float(value))
         self.curve.append(float(value))
         self.trial.set_user_attr(CURVE, list(self.curve))
         if self.s.pruner == "none":
@@ -89,6 +97,28 @@ class Judge:
                   self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
         self.reason = same_epoch_verdict(float(value), epoch, [c for c in curves if c], self.s) or ""
         return bool(self.reason)
+
+
+    def _first_fidelity(self, value: float) -> bool:
+        from optuna.trial import TrialState
+
+        self.trial.set_user_attr(FIRST_FIDELITY, value)
+        earlier = [t.user_attrs[FIRST_FIDELITY] for t in self.study.get_trials(deepcopy=False,
+                                                                              states=(TrialState.COMPLETE,))
+                   if FIRST_FIDELITY in t.user_attrs]
+        self.reason = first_fidelity_verdict(value, earlier, self.s) or ""
+        return bool(self.reason)
+
+
+def first_fidelity_verdict(value: float, earlier: list[float], s: SearchSettings) -> str | None:
+    """The reason to stop after the first-fidelity run, or None: in the bottom `prune_fraction` of the
+    completed trials' first-fidelity values, once `prune_startup` of them exist (any number of objectives)."""
+    if len(earlier) < s.prune_startup or not bottom_fraction(value, earlier, s.prune_fraction):
+        return None
+    behind = sum(1 for o in earlier if o > value)
+    return (f"first fidelity ({s.first_fidelity:g} of the training data, {s.first_fidelity_epochs} epoch(s)): "
+            f"validation accuracy {value:.3f} behind {behind} of {len(earlier)} completed trials "
+            f"(bottom {s.prune_fraction:g})")
 
 
 def epoch_callback(keras, x_val, y_val, on_stop):

@@ -106,7 +106,7 @@ class InlineRunner:
 
     def start(self) -> None:
         stages.set_listener(self._on_stage)
-        if self.cfg.search.pruner != "none":
+        if self.cfg.search.judges_training:
             stages.set_judge(lambda epoch, value: self.judge(epoch, value))
 
     def _on_stage(self, name: str) -> None:
@@ -252,7 +252,7 @@ def _worker_main(conn, cfg: RunConfig, parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent_pid)
     stages.set_listener(lambda name: conn.send(("stage", name)), search_pid=parent_pid)
-    if cfg.search.pruner != "none":
+    if cfg.search.judges_training:
         stages.set_judge(lambda epoch, value: conn.send(("epoch", epoch, value)) or conn.recv()[1])
     try:
         stages.enter("import")

@@ -67,3 +67,29 @@ def test_a_pruned_trial_stops_between_epochs_and_counts_as_answered(tmp_path, ru
 
     again = Search(compose(overrides), log=lambda s: None).run()  # resume: the study is answered
     assert again.run_states == [] and len(optuna.load_study(study_name="t", storage=study._storage).trials) == 3
+
+
+def test_a_first_fidelity_run_stops_a_trial_before_full_training(tmp_path, run_overrides, monkeypatch):
+    """search.first_fidelity: a short run on a share of the training data is asked as epoch 0; the rule
+    is forced (stop every trial after the first); the stopped trial never trains fully and counts as pruned."""
+    space = tmp_path / "space.yaml"
+    space.write_text(SPACE)
+    overrides = [o for o in run_overrides if not o.startswith("search.space=")] + [
+        f"search.space={space}", "search.n_trials=2", "emulator=estimate", "search.repeat_candidates=true",
+        "search.objectives=[accuracy,flash]", "search.first_fidelity=0.5", "search.prune_startup=1"]
+    asked = []
+    monkeypatch.setattr(pruning, "first_fidelity_verdict",
+                        lambda value, earlier, s: asked.append((value, list(earlier))) or (
+                            "forced at first fidelity" if earlier else None))
+    outcome = Search(compose(overrides), log=lambda s: None).run()
+
+    assert (outcome.n_complete, outcome.n_pruned) == (1, 1)
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 'studies' / 't.db'}")
+    first = [t.user_attrs[pruning.FIRST_FIDELITY] for t in study.trials]
+    assert [a[1] for a in asked] == [[], first[:1]] and [a[0] for a in asked] == first
+    assert all(0 <= v <= 1 for v in first)
+    done, stopped = study.trials[0].user_attrs["record"], study.trials[1].user_attrs["record"]
+    assert done["state"] == "complete" and done["metrics"]["epochs_run"] == 2  # full training unchanged
+    assert "first_fidelity" in done["timings"] and pruning.CURVE not in study.trials[0].user_attrs  # no pruner
+    assert stopped["state"] == "pruned" and stopped["reason"] == "forced at first fidelity"
+    assert stopped["metrics"]["epochs_run"] == 0 and not stopped["trained"]

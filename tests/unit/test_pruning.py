@@ -82,3 +82,24 @@ def test_nothing_is_judged_without_a_pruner():
 def test_a_pruner_needs_accuracy_among_the_objectives(override):
     with pytest.raises(ConfigError, match=r"search.pruner=median .* needs accuracy among search.objectives"):
         compose(["search.pruner=median", override])
+
+
+def test_first_fidelity_stops_the_bottom_share_once_enough_trials_completed():
+    from autotiny.config import compose
+    from autotiny.pruning import first_fidelity_verdict
+
+    s = compose(["search.first_fidelity=0.25", "search.prune_startup=3", "search.prune_fraction=0.5"]).search
+    assert first_fidelity_verdict(0.1, [0.5, 0.6], s) is None  # fewer than prune_startup completed trials
+    assert first_fidelity_verdict(0.65, [0.5, 0.6, 0.7], s) is None  # behind 1 of 3: not behind more than half
+    why = first_fidelity_verdict(0.45, [0.5, 0.6, 0.7], s)
+    assert why.startswith("first fidelity (0.25 of the training data, 1 epoch(s)): validation accuracy 0.450 "
+                          "behind 3 of 3")
+
+
+def test_first_fidelity_needs_accuracy_among_the_objectives():
+    from autotiny.config import compose
+    from autotiny.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"search.first_fidelity=0.3 compares validation accuracy: it needs "
+                                          r"accuracy among search.objectives \(now \['flash'\]\)"):
+        compose(["search.first_fidelity=0.3", "search.objectives=[flash]"])
