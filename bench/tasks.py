@@ -344,7 +344,7 @@ def device_row(task: str, run_dir: Path, cache: Path, n_max: int) -> list[str]:
         return [task, TASKS[task][0], "failed", *[""] * 6]
     kept.write_text(json.dumps(d, indent=1))
     r = [task, TASKS[task][0], f"{d['n']} ({d['n_test']})", f"{d['numpy']:.4f}", f"{d['C']:.4f}",
-         f"{d['diff_points']:+.2f}", f"{d['int8_steps_differ']:.2%}", str(d["int8_max_step"]), f"{d['emulator_s']:.0f}"]
+         f"{d['diff_points']:+.2f}", f"{d['int8_steps_differ']:.3%}", str(d["int8_max_step"]), f"{d['emulator_s']:.0f}"]
     print("C features: " + "  ".join(r), flush=True)
     return r
 
