@@ -249,12 +249,13 @@ def _sources(board: Board) -> list[Path]:
     return [FIRMWARE / "main.c", t.startup, *rt, *kernels]
 
 
-def board_flags(board: Board, int16: bool = False) -> tuple[str, ...]:
+def board_flags(board: Board, int16: bool = False, sparse: bool = False) -> tuple[str, ...]:
     """Compiler flags a board's firmware is built with: the target's CPU/FPU flags, defines and
-    the board's optimisation level; `int16` links the 16x8 op rows (`needs_int16`)."""
+    the board's optimisation level; `int16` links the 16x8 op rows (`needs_int16`), `sparse`
+    the sparse-filter decoder (`needs_sparse`)."""
     t = target(board.core)
     return (*t.cpu_flags(board.fpu), *t.firmware_defines(board.n_irq), f"-{board.opt_level}",
-            *(("-DAT_WITH_16X8",) if int16 else ()))
+            *(("-DAT_WITH_16X8",) if int16 else ()), *(("-DAT_WITH_SPARSE",) if sparse else ()))
 
 
 def needs_int16(model) -> bool:
@@ -266,7 +267,15 @@ def needs_int16(model) -> bool:
     return ops_need(load_blob(model.data).op_names)  # the blob's op names (ModelBlob.op_names are TFLite's)
 
 
-def _hash(board: Board, int16: bool = False) -> str:
+def needs_sparse(model) -> bool:
+    """Whether a ModelBlob needs the firmware's sparse-filter decoder (autotiny.blob.sparse)."""
+    from autotiny.blob import load_blob
+    from autotiny.blob.ops import needs_sparse as ops_need
+
+    return ops_need(load_blob(model.data).op_names)
+
+
+def _hash(board: Board, int16: bool = False, sparse: bool = False) -> str:
     t = target(board.core)
     h = hashlib.sha256()
     dirs = [FIRMWARE / "runtime", *(FIRMWARE / "kernels" / s for s in kernel_sets(board))]
@@ -277,19 +286,20 @@ def _hash(board: Board, int16: bool = False) -> str:
         h.update(f.read_bytes())
     h.update(memory_ld(board).encode())
     version = subprocess.run([compiler(t), "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    h.update(" ".join((*board_flags(board, int16), *CFLAGS, *LDFLAGS, *kernel_sets(board), version)).encode())
+    h.update(" ".join((*board_flags(board, int16, sparse), *CFLAGS, *LDFLAGS, *kernel_sets(board), version)).encode())
     return h.hexdigest()[:16]
 
 
-def build(board: Board, force: bool = False, int16: bool = False) -> FirmwareImage:
+def build(board: Board, force: bool = False, int16: bool = False, sparse: bool = False) -> FirmwareImage:
     """Build (or reuse) the firmware ELF for a board record; `int16`: with the 16x8 op rows
-    (for a model that `needs_int16`)."""
+    (for a model that `needs_int16`); `sparse`: with the sparse-filter decoder (`needs_sparse`)."""
     if not isinstance(board, Board):
         raise TypeError(f"firmware.build takes the board record (autotiny.config.Board), not {type(board).__name__}")
     t = target(board.core)
     cc = compiler(t)
-    flags = board_flags(board, int16)
-    out = cache_dir() / "build" / f"fw-{board.name}{'-16x8' if int16 else ''}-{_hash(board, int16)}"
+    flags = board_flags(board, int16, sparse)
+    variant = ("-16x8" if int16 else "") + ("-sparse" if sparse else "")
+    out = cache_dir() / "build" / f"fw-{board.name}{variant}-{_hash(board, int16, sparse)}"
     elf = out / "firmware.elf"
     if not elf.exists() or force:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -313,7 +323,7 @@ def build(board: Board, force: bool = False, int16: bool = False) -> FirmwareIma
         finally:
             if work.exists():
                 shutil.rmtree(work, ignore_errors=True)
-    return inspect(elf, board, int16)
+    return inspect(elf, board, int16, sparse)
 
 
 def _run(cmd: list[str], cwd: Path) -> None:
@@ -322,7 +332,7 @@ def _run(cmd: list[str], cwd: Path) -> None:
         raise AutotinyError(f"firmware build failed:\n{' '.join(cmd)}\n{p.stderr}")
 
 
-def inspect(elf: Path, board: Board, int16: bool = False) -> FirmwareImage:
+def inspect(elf: Path, board: Board, int16: bool = False, sparse: bool = False) -> FirmwareImage:
     """Section sizes from the ELF (pyelftools) and a stack estimate from the .su files."""
     from elftools.elf.elffile import ELFFile
 
@@ -331,7 +341,7 @@ def inspect(elf: Path, board: Board, int16: bool = False) -> FirmwareImage:
         for s in ELFFile(f).iter_sections():
             sizes[s.name] = s["sh_size"]
     text = sizes.get(".isr_vector", 0) + sizes.get(".text", 0) + sizes.get(".ARM.exidx", 0)
-    return FirmwareImage(board=board, layout=layout(board), flags=board_flags(board, int16), elf=elf, text=text,
+    return FirmwareImage(board=board, layout=layout(board), flags=board_flags(board, int16, sparse), elf=elf, text=text,
                          data=sizes.get(".data", 0), bss=sizes.get(".bss", 0),
                          io=sizes.get(".mailbox", 0) + sizes.get(".outbuf", 0),
                          stack_estimate=_stack_estimate(elf.parent))

@@ -31,7 +31,8 @@ RUNTIME_SRC = package_dir("firmware") / "runtime"
 REFERENCE_KERNELS = package_dir("firmware") / "kernels" / "reference"  # the host runs the portable set
 CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror",
           "-ffp-contract=off", "-fno-strict-aliasing",
-          "-DAT_WITH_16X8"]  # the host always has the 16x8 rows (the firmware only for models that use them)
+          # the host always has the optional rows (the firmware only for models that use them)
+          "-DAT_WITH_16X8", "-DAT_WITH_SPARSE"]
 
 _lock = threading.Lock()
 _lib = None

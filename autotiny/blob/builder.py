@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autotiny.blob import ops
+from autotiny.blob import ops, sparse
 from autotiny.blob.format import (DTYPES, MAX_DIMS, NP_DTYPES, STORE_ARENA, STORE_BLOB, BlobTensor, ModelBlob,
                                   parse_header, serialize)
 from autotiny.blob.planner import plan_tensors
@@ -23,9 +23,15 @@ from autotiny.tflite_model import Op, TfliteModel, read_tflite
 
 
 class Builder:
-    def __init__(self, model: TfliteModel, where: str):
+    def __init__(self, model: TfliteModel, where: str, sparse: bool = False):
         self.m = model
         self.where = where
+        self.sparse = sparse  # store filters encoded where that saves bytes (`weights`)
+        self.readers: dict[int, int] = {}  # tflite tensor index -> how many op inputs read it
+        for op in model.ops:
+            for i in op.inputs:
+                self.readers[i] = self.readers.get(i, 0) + 1
+        self.n_sparse = 0  # filters stored encoded
         self.tensors: list[BlobTensor] = []
         self.map: dict[int, int] = {}  # tflite tensor index -> blob tensor index
         self.ops: list[tuple[str, int, list[int]]] = []  # (TFLite op name, opcode, words)
@@ -59,6 +65,26 @@ class Builder:
         self.tensors.append(bt)
         self.map[idx] = len(self.tensors) - 1
         return self.map[idx]
+
+    def weights(self, idx: int, op: Op) -> int:
+        """The blob tensor an op reads its constant int8 filter from.  In a sparse build, a filter
+        only this op reads, whose encoding pays (autotiny.blob.sparse), is stored encoded and
+        expanded into an arena copy by a decode record emitted here, just before the op's own:
+        the copy lives for those two ops."""
+        t = self.m.tensors[idx] if idx >= 0 else None
+        if (not self.sparse or t is None or idx in self.map or not t.is_constant or t.dtype != "INT8"
+                or self.readers.get(idx, 0) != 1):
+            return self.tensor(idx, op)
+        values = self.m.constant(idx).astype(np.int8)
+        if not sparse.pays(values.size, int(np.count_nonzero(values))):
+            return self.tensor(idx, op)
+        dst = self.tensor(idx, op)
+        self.tensors[dst].storage, self.tensors[dst].data = STORE_ARENA, None
+        enc = sparse.encode(values)
+        self.tensors.append(BlobTensor(DTYPES["INT8"], (len(enc),), STORE_BLOB, name=f"{t.name}/sparse", data=enc))
+        self.emit(op, sparse.DECODE_SPARSE_INT8, [len(self.tensors) - 1, dst], label=sparse.DECODE_SPARSE_INT8.name)
+        self.n_sparse += 1
+        return dst
 
     def const(self, values, dtype=np.int32, name="") -> int:
         arr = np.asarray(values, dtype=dtype).reshape(-1)
@@ -119,9 +145,10 @@ class Builder:
             return -1
         return self.tensor(op.inputs[2], op, dtypes=(dtype,))
 
-    def emit(self, op: Op, blob_op: ops.BlobOp, words: list[int]) -> None:
+    def emit(self, op: Op, blob_op: ops.BlobOp, words: list[int], label: str | None = None) -> None:
+        """Append a record; `label` names it in op_names (default: the TFLite op's name)."""
         assert blob_op in ops.LOWERINGS[op.name].emits, f"{op.name} lowering emits undeclared {blob_op.name}"
-        self.ops.append((op.name, blob_op.opcode, [int(w) for w in words]))
+        self.ops.append((label or op.name, blob_op.opcode, [int(w) for w in words]))
 
     def add_op(self, op: Op) -> None:
         lowering = ops.LOWERINGS.get(op.name)
@@ -130,9 +157,13 @@ class Builder:
         lowering.lower(self, op)
 
 
-def from_tflite(model: TfliteModel | bytes | str | Path, source: str | None = None) -> ModelBlob:
+def from_tflite(model: TfliteModel | bytes | str | Path, source: str | None = None,
+                sparse: bool = False) -> ModelBlob:
     """Convert an int8 .tflite (path, bytes or parsed model) into a ModelBlob.
 
+    `sparse`: store each int8 conv / depthwise / fully-connected filter whose sparse encoding
+    makes the blob smaller encoded (Builder.weights); the blob's `sparse_saved` says by how many
+    bytes, and it then needs the firmware's decoder (autotiny.firmware.needs_sparse).
     ModelError names the op and the model when something is not supported."""
     if isinstance(model, (str, Path)):
         source = source or str(model)
@@ -143,7 +174,7 @@ def from_tflite(model: TfliteModel | bytes | str | Path, source: str | None = No
         raise ModelError(f"expected one input and one output, found {len(model.inputs)} and "
                          f"{len(model.outputs)} in model {where}")
     ops.check_supported(model, where)
-    b = Builder(model, where)
+    b = Builder(model, where, sparse)
     io_types = ("INT8", "INT16", "FLOAT32")
     in_t = b.tensor(model.inputs[0], None, io_types)
     for op in model.ops:
@@ -154,5 +185,6 @@ def from_tflite(model: TfliteModel | bytes | str | Path, source: str | None = No
     records = [(code, words) for _, code, words in b.ops]
     arena = plan_tensors(b.tensors, records, b.alias, in_t, out_t)
     data = serialize(b.tensors, records, in_t, out_t, arena)
+    saved = from_tflite(model, where).size - len(data) if b.n_sparse else 0
     return ModelBlob(data=data, header=parse_header(data, where), op_names=[n for n, _, _ in b.ops],
-                     tflite_size=model.size_bytes, source=where, tensors=b.tensors)
+                     tflite_size=model.size_bytes, source=where, tensors=b.tensors, sparse_saved=saved)

@@ -114,6 +114,10 @@ class ModelBlob:
     tflite_size: int = 0
     source: str = ""
     tensors: list[BlobTensor] = field(default_factory=list, repr=False)
+    # blob bytes the sparse filter encoding saved against the dense blob of the same model
+    # (from_tflite(sparse=True); 0 when no filter is stored encoded).  Net of the decode records,
+    # not of the firmware's decoder, which only a firmware build measures.
+    sparse_saved: int = 0
 
     @property
     def size(self) -> int:

@@ -36,6 +36,7 @@ class BlobOp:
     tensors: tuple[int, ...] | Callable[[Sequence[int]], list[int]]  # positions of tensor indices
     notes: str = ""  # for the docs table
     int16: bool = False  # a 16x8 row: linked into the firmware only for models that use one (AT_WITH_16X8)
+    sparse: bool = False  # the sparse-filter decoder: linked likewise only when used (AT_WITH_SPARSE)
 
     def tensor_words(self, words: Sequence[int]) -> list[int]:
         if callable(self.tensors):
@@ -59,14 +60,15 @@ OPCODE_NAMES: dict[int, str] = {}  # op code -> blob op name
 LOWERINGS: dict[str, Lowering] = {}  # TFLite op name -> lowering
 
 
-def blob_op(name: str, opcode: int, tensors, notes: str = "", int16: bool = False) -> BlobOp:
+def blob_op(name: str, opcode: int, tensors, notes: str = "", int16: bool = False, sparse: bool = False) -> BlobOp:
     """Register a blob op (op codes are part of the blob format: never renumber one).
-    `int16`: a row of the 16x8 set (firmware/runtime/op_table.c, under AT_WITH_16X8)."""
+    `int16`: a row of the 16x8 set (firmware/runtime/op_table.c, under AT_WITH_16X8);
+    `sparse`: a row under AT_WITH_SPARSE (autotiny.blob.sparse)."""
     if name in BLOB_OPS or opcode in OPCODE_NAMES:
         raise ValueError(f"blob op {name} / op code {opcode} registered twice")
     if not 0 < opcode < 0x10000:
         raise ValueError(f"op code {opcode} does not fit the u16 of an op record")
-    op = BlobOp(name, opcode, tuple(tensors) if not callable(tensors) else tensors, notes, int16)
+    op = BlobOp(name, opcode, tuple(tensors) if not callable(tensors) else tensors, notes, int16, sparse)
     BLOB_OPS[name] = op
     OPCODES[name] = opcode
     OPCODE_NAMES[opcode] = name
@@ -109,6 +111,12 @@ def needs_int16(op_names: Sequence[str]) -> bool:
     """Whether a blob with these ops needs the firmware's 16x8 rows (autotiny.firmware links
     them only then: they cost ~8 KB of flash that an int8 model should not pay)."""
     return any(BLOB_OPS[n].int16 for n in op_names)
+
+
+def needs_sparse(op_names: Sequence[str]) -> bool:
+    """Whether a blob with these ops needs the firmware's sparse-filter decoder (linked only then,
+    so a dense model's firmware and flash figure do not change)."""
+    return any(BLOB_OPS[n].sparse for n in op_names)
 
 
 def tensor_words(opcode: int, words: Sequence[int]) -> list[int]:

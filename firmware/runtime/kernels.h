@@ -84,6 +84,10 @@ typedef struct {
   int32_t inputs[][2]; /* [n_inputs]: C99 flexible array member */
 } at_concat_params;
 
+typedef struct {
+  int32_t input, output; /* the encoding (1-D int8 in the blob) -> the filter (int8 in the arena) */
+} at_decode_sparse_params;
+
 /* check: validate params against the tensor table (at load time) */
 int at_conv_check(const at_model *m, const at_conv_params *p);
 void at_conv_eval(const at_model *m, const at_conv_params *p);
@@ -126,6 +130,9 @@ void at_concat_eval_reference(const at_model *m, const at_concat_params *p);
 int at_requantize_check(const at_model *m, const at_requantize_params *p);
 void at_requantize_eval(const at_model *m, const at_requantize_params *p);
 void at_requantize_eval_reference(const at_model *m, const at_requantize_params *p);
+int at_decode_sparse_check(const at_model *m, const at_decode_sparse_params *p);
+void at_decode_sparse_eval(const at_model *m, const at_decode_sparse_params *p);
+void at_decode_sparse_eval_reference(const at_model *m, const at_decode_sparse_params *p);
 
 /* 16x8 variants (int16 activations, int8 weights, int64 bias): the same records, their own
  * op codes, reference kernels in the same files; no fast set replaces them yet. */

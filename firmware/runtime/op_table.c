@@ -44,6 +44,15 @@
 #define AT_OPS_16X8(FIXED)
 #endif
 
+/* The sparse-filter decoder (autotiny/blob/sparse.py), likewise linked only into a firmware
+ * built for a model that uses it (-DAT_WITH_SPARSE). */
+#ifdef AT_WITH_SPARSE
+#define AT_OPS_SPARSE(FIXED) \
+  FIXED(25, DECODE_SPARSE_INT8, at_decode_sparse_params, at_decode_sparse_check, at_decode_sparse_eval)
+#else
+#define AT_OPS_SPARSE(FIXED)
+#endif
+
 #define AT_N_WORDS(T) ((uint32_t)(sizeof(T) / sizeof(int32_t)))
 
 /* Adapters from the table's untyped entries to the typed kernels.  A fixed-size
@@ -61,10 +70,11 @@
 
 AT_OPS(AT_ADAPT_FIXED, AT_ADAPT_VARIABLE)
 AT_OPS_16X8(AT_ADAPT_FIXED)
+AT_OPS_SPARSE(AT_ADAPT_FIXED)
 
 /* indexed by op code; a code used twice fails the build (-Woverride-init) */
 #define AT_ROW(CODE, NAME, T, CHECK, EVAL) [CODE] = {#NAME, at_check_##NAME, at_eval_##NAME},
-static const at_op at_ops[] = {AT_OPS(AT_ROW, AT_ROW) AT_OPS_16X8(AT_ROW)};
+static const at_op at_ops[] = {AT_OPS(AT_ROW, AT_ROW) AT_OPS_16X8(AT_ROW) AT_OPS_SPARSE(AT_ROW)};
 
 const at_op *at_op_find(uint32_t opcode) {
   if (opcode >= sizeof(at_ops) / sizeof(at_ops[0]) || at_ops[opcode].name == 0) return 0;

@@ -47,9 +47,9 @@ def test_op_set_is_spelled_nowhere_else_in_the_c_runtime():
 
 
 def test_every_blob_op_has_a_bit_exactness_property_test():
-    from tests.contract import test_runtime_ops, test_runtime_ops_16x8
+    from tests.contract import test_runtime_ops, test_runtime_ops_16x8, test_sparse_blob
 
-    tested = {name[len("test_"):].upper() for module in (test_runtime_ops, test_runtime_ops_16x8)
+    tested = {name[len("test_"):].upper() for module in (test_runtime_ops, test_runtime_ops_16x8, test_sparse_blob)
               for name in dir(module) if name.startswith("test_")}
     assert set(blob.OPCODES) <= tested, set(blob.OPCODES) - tested
 

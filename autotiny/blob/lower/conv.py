@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from autotiny.blob.ops import blob_op, lowers
 from autotiny.blob.quant import compute_padding, out_size
+from autotiny.blob.sparse import DECODE_SPARSE_INT8
 
 CONV_2D = blob_op("CONV_2D", 1, tensors=(0, 1, 2, 3, 4, 5), notes=(
     "any kernel/stride, SAME/VALID, dilation, grouped; per-channel or per-tensor int8 weights, "
@@ -36,7 +37,7 @@ def _conv_common(b, op):
         raise b.fail(op, "non-constant weights are not supported")
     sixteen = b.int16(op, i_in, i_out)
     act = ("INT16",) if sixteen else ("INT8",)
-    in_t, w_t, out_t = b.tensor(i_in, op, act), b.tensor(i_w, op), b.tensor(i_out, op, act)
+    in_t, w_t, out_t = b.tensor(i_in, op, act), b.weights(i_w, op), b.tensor(i_out, op, act)
     b_t = b.bias(op, "INT64" if sixteen else "INT32")
     n = t_out.shape[3]
     mult, shift = b.requant_vectors(op, i_in, i_w, i_out, n)
@@ -56,7 +57,7 @@ def _conv_common(b, op):
     return words, t_in, t_out, sixteen
 
 
-@lowers("CONV_2D", emits=[CONV_2D, CONV_2D_16X8], macs=conv_macs)
+@lowers("CONV_2D", emits=[CONV_2D, CONV_2D_16X8, DECODE_SPARSE_INT8], macs=conv_macs)
 def conv_2d(b, op):
     words, t_in, t_out, sixteen = _conv_common(b, op)
     t_w = b.m.tensors[op.inputs[1]]
@@ -65,7 +66,7 @@ def conv_2d(b, op):
     b.emit(op, CONV_2D_16X8 if sixteen else CONV_2D, words)
 
 
-@lowers("DEPTHWISE_CONV_2D", emits=[DEPTHWISE_CONV_2D, DEPTHWISE_CONV_2D_16X8], macs=depthwise_macs)
+@lowers("DEPTHWISE_CONV_2D", emits=[DEPTHWISE_CONV_2D, DEPTHWISE_CONV_2D_16X8, DECODE_SPARSE_INT8], macs=depthwise_macs)
 def depthwise_conv_2d(b, op):
     words, t_in, t_out, sixteen = _conv_common(b, op)
     if t_out.shape[3] % t_in.shape[3]:

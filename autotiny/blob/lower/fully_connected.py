@@ -6,6 +6,7 @@ import numpy as np
 
 from autotiny.blob.ops import blob_op, lowers
 from autotiny.blob.quant import f32, quantize_multiplier
+from autotiny.blob.sparse import DECODE_SPARSE_INT8
 
 FULLY_CONNECTED = blob_op("FULLY_CONNECTED", 3, tensors=(0, 1, 2, 3, 4, 5), notes=(
     "per-tensor (TFLM's float product of scales) or per-channel weights; any leading dims (batches)"))
@@ -18,7 +19,7 @@ def fc_macs(m, op) -> int:
     return m.tensors[op.outputs[0]].size * w.shape[1]
 
 
-@lowers("FULLY_CONNECTED", emits=[FULLY_CONNECTED, FULLY_CONNECTED_16X8], macs=fc_macs)
+@lowers("FULLY_CONNECTED", emits=[FULLY_CONNECTED, FULLY_CONNECTED_16X8, DECODE_SPARSE_INT8], macs=fc_macs)
 def fully_connected(b, op):
     i_in, i_w, i_out = op.inputs[0], op.inputs[1], op.outputs[0]
     t_w = b.m.tensors[i_w]
@@ -26,7 +27,7 @@ def fully_connected(b, op):
         raise b.fail(op, "expects constant 2-D weights")
     sixteen = b.int16(op, i_in, i_out)
     act = ("INT16",) if sixteen else ("INT8",)
-    in_t, w_t, out_t = b.tensor(i_in, op, act), b.tensor(i_w, op), b.tensor(i_out, op, act)
+    in_t, w_t, out_t = b.tensor(i_in, op, act), b.weights(i_w, op), b.tensor(i_out, op, act)
     b_t = b.bias(op, "INT64" if sixteen else "INT32")
     in_s, in_zp = b.q(i_in)
     out_s, out_zp = b.q(i_out)
