@@ -288,12 +288,17 @@ def readme(manifest: dict, rec: TrialRecord, board, labels: list[str] | None) ->
                  "compute the features as autotiny.frontends does.")
     else:
         front = "The record does not say how the input is made."
+    dsp = ""
+    if "type" in dev:
+        from autotiny.frontends.device import REGISTRY
+
+        dsp = (", and the CMSIS-DSP files it uses (`firmware/cmsis-dsp/`: Arm, Apache-2.0, see its LICENSE and "
+               "NOTICE)") if REGISTRY[dev["type"]].cmsis_headers else ""
     fe_section = "" if "type" not in dev else f"""
 ## The front-end on the device
 
 `make` also builds the `{dev['type']}` front-end: `firmware/frontends/{dev['source']}`
-(`at_fe_run`, `fe.h`), its tables `fe_tables.h` generated for this candidate by autotiny, and the CMSIS-DSP
-files it calls (`firmware/cmsis-dsp/`: Arm, Apache-2.0, see its LICENSE and NOTICE). The entry point is
+(`at_fe_run`, `fe.h`), its tables `fe_tables.h` generated for this candidate by autotiny{dsp}. The entry point is
 `firmware/frontends/app_main.c`: per inference, write the raw input ({dev['raw']['dtype']} {dev['raw']['shape']},
 {dev['raw']['bytes']:,} B) at the arena start and call it (at reset here); it quantises the features with the
 selected model's input scale and zero point into the input tensor at arena offset 0 and runs `firmware/main.c`'s

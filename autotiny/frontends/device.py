@@ -111,6 +111,8 @@ class DeviceFrontend:
     hint_from: Callable[[Any, Any], Any] | None = None
     # working memory beyond the stack (fe.h FE_SCRATCH: in the arena after input and features), bytes
     scratch_bytes: Callable[[Any, Any], int] = lambda p, hint: 0
+    # its C file includes CMSIS-DSP headers (arm_math_types.h), even where it compiles no CMSIS-DSP file (imu_raw)
+    cmsis_headers: bool = True
 
 
 def _imu_probe(p, channels: int):
@@ -172,7 +174,7 @@ REGISTRY: dict[str, DeviceFrontend] = {
     "time_stats": _vibration("time_stats", vibration.stats_shape),
     "image": DeviceFrontend("image", "image.c", lambda p: (), device_tables.image_header,
                             lambda p, source: (np.uint8, tuple(source)), lambda p, source: (p.size, p.size),
-                            _image_probe, lambda t, raw: _image_source(raw)),
+                            _image_probe, lambda t, raw: _image_source(raw), cmsis_headers=False),
 }
 # Front-ends whose device cost budgets count (search-space `frontend.type` names); others run on the host only.
 DEVICE_FRONTENDS = tuple(k for k, v in REGISTRY.items() if v.hint_from is not None)
@@ -457,10 +459,11 @@ def with_frontend(m, board: Board, frontend: str, params, model: bytes | None = 
 
 def export_sources(frontend: str, params, hint=None) -> dict:
     """What an exported firmware builds a front-end from (autotiny.export): its C file and the headers
-    in firmware/frontends/, the CMSIS-DSP root and the Source/-relative files its entry names (compiled
-    with DSP_CFLAGS), and the generated fe_tables.h text with the sizes."""
+    in firmware/frontends/, the CMSIS-DSP root where it includes CMSIS-DSP headers (None otherwise) and the
+    Source/-relative files its entry names (compiled with DSP_CFLAGS), and the generated fe_tables.h text
+    with the sizes."""
     fe = device_frontend(frontend)
     dsp = tuple(fe.dsp_sources(params))
     return {"sources": (FRONTENDS_DIR / fe.source,), "headers": tuple(sorted(FRONTENDS_DIR.glob("*.h"))),
-            "dsp_root": cmsis_mfcc.sources() if dsp else None, "dsp_sources": dsp,
+            "dsp_root": cmsis_mfcc.sources() if fe.cmsis_headers or dsp else None, "dsp_sources": dsp,
             "tables": _header(fe, params, hint)}

@@ -9,6 +9,7 @@ models are tiny int8 .tflite files written directly (tests/tflite_builder), so n
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from autotiny.evaluate import quantize_input
 from tests.e2e.test_report import _record, make_study
 from tests.tflite_builder import ModelBuilder, options
 
@@ -25,14 +27,16 @@ ROOT = Path(__file__).resolve().parents[2]
 BOARDS = ["stm32f746", "nrf52840"]
 
 
-def kws_like_model(seed: int, classes: int = 12, side: tuple[int, int] = (49, 10)) -> bytes:
+def kws_like_model(seed: int, classes: int = 12, side: tuple[int, int] = (49, 10), kernel: tuple[int, int] = (10, 4),
+                   input_q: tuple[float, int] = (0.5, -10)) -> bytes:
     """MFCC-shaped int8 input -> CONV_2D 10x4/2 + ReLU -> MEAN -> RESHAPE -> FC -> SOFTMAX: a DS-CNN's
-    first and last layers; `seed` changes the weights (same signature), `classes`/`side` the signature."""
+    first and last layers; `seed` changes the weights (same signature), `classes`/`side` the signature,
+    `kernel` the convolution's (for smaller inputs), `input_q` the input's (scale, zero point)."""
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
-    x = b.tensor((1, *side, 1), scale=0.5, zero_point=-10)
-    w = b.tensor((8, 10, 4, 1), scale=list(rng.uniform(0.005, 0.02, 8)), zero_point=[0] * 8,
-                 data=rng.integers(-127, 128, (8, 10, 4, 1)))
+    x = b.tensor((1, *side, 1), scale=input_q[0], zero_point=input_q[1])
+    w = b.tensor((8, *kernel, 1), scale=list(rng.uniform(0.005, 0.02, 8)), zero_point=[0] * 8,
+                 data=rng.integers(-127, 128, (8, *kernel, 1)))
     bias = b.tensor((8,), "INT32", scale=[0.001] * 8, zero_point=[0] * 8, data=rng.integers(-3000, 3000, 8))
     h, wd = (side[0] + 1) // 2, (side[1] + 1) // 2
     c = b.tensor((1, h, wd, 8), scale=0.2, zero_point=-128)
@@ -54,14 +58,14 @@ def kws_like_model(seed: int, classes: int = 12, side: tuple[int, int] = (49, 10
     return b.build([x], [y])
 
 
-def _candidate() -> dict:
-    """A candidate from the KWS space (any one: the export only shows its front-end)."""
+def _candidate(space: str = "kws") -> dict:
+    """A candidate from a task's space (any one: the export only shows its front-end)."""
     import optuna
 
     from autotiny.space import load_space, suggest
 
     trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
-    return suggest(load_space("kws"), trial).to_dict()
+    return suggest(load_space(space), trial).to_dict()
 
 
 def trained(tmp_path: Path, number: int, model: bytes, flash: float = 30_000, candidate: dict | None = None) -> object:
@@ -156,9 +160,10 @@ def test_exported_project_builds_with_its_makefile_and_answers_as_the_host(tmp_p
 
 # ---- the device front-end in the export ------------------------------------------------------------------
 
-def run_raw(machine, raw: np.ndarray, slot0: bytes, out_bytes: int) -> tuple[int, bytes, object]:
-    """Reset the export's firmware with `raw` at the arena start (where app_main.c reads it) and slot 0 written:
-    (mailbox status, the at_output bytes, the machine to read more from)."""
+def run_raw(machine, raw: np.ndarray, slot0: bytes, until: str | None = None):
+    """Reset the export's firmware with `raw` at the arena start (where app_main.c reads it) and slot 0 written,
+    and run it to the end, or to the entry of the function `until`; the machine, to read from.  Give a machine
+    one `until` only: Unicorn keeps a translated block's stop check for the address of the run that translated it."""
     from autotiny.measure.protocol import _write_slots
 
     syms = machine.symbols
@@ -166,64 +171,128 @@ def run_raw(machine, raw: np.ndarray, slot0: bytes, out_bytes: int) -> tuple[int
         _write_slots(machine, None, [slot0])
         machine.write(syms["__arena_start"], np.ascontiguousarray(raw).tobytes())
         machine.write(syms["at_mb"], bytes(256))
-        info = machine.run(2_000_000_000)
+        info = machine.run(2_000_000_000, until=None if until is None else syms[until] & ~1)
         assert info["fault"] is None, info
-        status = int(np.frombuffer(machine.read(syms["at_mb"], 8), np.uint32)[1])
-        return status, machine.read(syms["at_output"], out_bytes), machine
+    return machine
+
+
+def frontend_case(kind: str) -> dict:
+    """One device front-end's export case: the task (its space, the overrides that compose it), a board, the
+    front-end's params and hint (an IMU window's axes, a picture's source size: what the model and the task
+    say), three generated raw inputs and the host's numpy front-end on one (float features)."""
+    from autotiny.frontends import imu
+    from autotiny.frontends import vibration as vib
+    from autotiny.frontends.device import probe_clip
+    from autotiny.frontends.image import ImageParams, image
+    from autotiny.frontends.mfcc import MfccParams, mfcc
+    from tests.unit.test_frontend_device_image import picture
+    from tests.unit.test_frontend_device_imu import window
+    from tests.unit.test_frontend_device_vibration import signal
+
+    def activity(board, p, numpy_fe):
+        return {"space": "activity", "task": ["task=activity"], "board": board, "params": p, "hint": 6,
+                "inputs": [window(seed, p.window) for seed in (1, 2, 3)], "host": lambda x: numpy_fe(x[None], p)[0]}
+
+    def fault(board, p, numpy_fe):  # their FFT buffers are FE_SCRATCH in the arena
+        return {"space": "fault", "task": ["task=fault"], "board": board, "params": p, "hint": None,
+                "inputs": [signal(seed, p.window) for seed in (1, 2, 3)], "host": lambda x: numpy_fe(x[None], p)[0]}
+
+    mfcc_p, image_p = MfccParams(), ImageParams(size=14)
+    cases = {
+        "mfcc": lambda: {"space": "kws", "task": [], "board": "stm32f746", "params": mfcc_p, "hint": None,
+                         "inputs": [probe_clip(mfcc_p, seed) for seed in range(3)],
+                         "host": lambda clip: mfcc(clip.astype(np.float32)[None] / 32768, mfcc_p)[0]},
+        "imu_raw": lambda: activity("stm32f746", imu.WindowParams(window=64), imu.raw),
+        "imu_stats": lambda: activity("nrf52840", imu.WindowParams(window=128), imu.stats),
+        "imu_spectral": lambda: activity("stm32l4r5", imu.SpectralParams(window=128, n_bands=16), imu.spectral),
+        "fft_bands": lambda: fault("stm32f746", vib.BandParams(window=512, n_bands=16), vib.fft_bands),
+        "log_spectrum": lambda: fault("nrf52840", vib.SpectrumParams(window=1024, fft_size=128), vib.log_spectrum),
+        "time_stats": lambda: fault("stm32l4r5", vib.StatsParams(window=2048, n_frames=8), vib.time_stats),
+        # digits' 8x8 pictures (Task.raw_shape), resized up
+        "image": lambda: {"space": "vision", "task": ["task=vision", "task.dataset=digits"], "board": "nrf52840",
+                          "params": image_p, "hint": (8, 8), "inputs": [picture(seed, 8, 8) for seed in (1, 2, 3)],
+                          "host": lambda x: image(x[None].astype(np.float32), image_p)[0]},
+    }
+    return cases[kind]()
+
+
+DEVICE_FRONTEND_KINDS = ["mfcc", "imu_raw", "imu_stats", "imu_spectral", "fft_bands", "log_spectrum", "time_stats",
+                         "image"]
+
+
+def test_every_device_front_end_has_an_export_case():
+    from autotiny.frontends.device import DEVICE_FRONTENDS
+
+    assert sorted(DEVICE_FRONTENDS) == sorted(DEVICE_FRONTEND_KINDS)
 
 
 @pytest.mark.needs_arm_gcc
-def test_exported_project_runs_its_mfcc_front_end_on_raw_clips_as_the_host(tmp_path: Path):
-    """A candidate whose MFCC writes the model's 49x10 input: the export holds the front-end (C file, fe.h,
-    tables, CMSIS-DSP with its licence, app_main.c) and, built with its Makefile and given raw int16 clips,
-    answers as the host's numpy MFCC + quantisation + runtime.  The int8 features may differ by one step
-    (CMSIS-DSP float32 vs numpy: the documented device front-end tolerance, tests/unit/test_frontend_device.py):
-    the output is checked byte for byte against the host runtime on the firmware's own features, and those
-    against the host front-end within one step."""
+@pytest.mark.parametrize("kind", DEVICE_FRONTEND_KINDS)
+def test_exported_project_runs_its_device_front_end_on_raw_inputs_as_the_host(tmp_path: Path, kind: str):
+    """A candidate whose device front-end writes the model's input: the export holds the front-end (C file, fe.h,
+    tables, the CMSIS-DSP headers and files it uses with Arm's licence, app_main.c) and, built with its Makefile
+    and given generated raw inputs (int16 clip, float32 IMU or vibration window, uint8 picture), answers as the
+    host's numpy front-end + quantisation + runtime.  The int8 features may differ by one step (float32 on the
+    device vs numpy: the documented device front-end tolerance, tests/unit/test_frontend_device*.py): the output
+    is checked byte for byte against the host runtime on the firmware's own features, read where the network
+    starts, and those against the host front-end within one step."""
     import dataclasses
 
     from autotiny import blob as blobs
     from autotiny import runtime
-    from autotiny.frontends.device import probe_clip
-    from autotiny.frontends.mfcc import MfccParams, mfcc, quantize
+    from autotiny.frontends import device
+    from autotiny.frontends.mfcc import quantize
+    from autotiny.measure.machine import Machine, memory_map
 
-    params = MfccParams()
-    cand = _candidate()
-    cand["frontend"] = {"type": "mfcc", "params": dataclasses.asdict(params)}
-    args = [*make_study(tmp_path, [trained(tmp_path, 0, kws_like_model(0), candidate=cand)]), "board=stm32f746"]
+    case, entry = frontend_case(kind), device.REGISTRY[kind]
+    p, hint = case["params"], case["hint"]
+    side = entry.output_shape(p, hint)
+    floats = [case["host"](x) for x in case["inputs"]]
+    lo, hi = min(f.min() for f in floats), max(f.max() for f in floats)
+    input_q = (float(hi - lo) / 240, int(round(-(hi + lo) / 2 / (float(hi - lo) / 240))))  # the features' range
+    model = kws_like_model(0, side=side, kernel=(min(10, side[0]), min(4, side[1])), input_q=input_q)
+    cand = _candidate(case["space"])
+    cand["frontend"] = {"type": kind, "params": dataclasses.asdict(p)}
+    args = [*make_study(tmp_path, [trained(tmp_path, 0, model, candidate=cand)]), f"board={case['board']}",
+            *case["task"]]
     out = tmp_path / "fe"
     r = export([*args, "trial=0", f"out={out}"], tmp_path)
     assert r.returncode == 0, r.stderr
     manifest = json.loads((out / "export.json").read_text())
-    assert manifest["frontend"]["type"] == "mfcc" and manifest["frontend"]["raw"] == {
-        "dtype": "int16", "shape": [16000], "bytes": 32000}
-    for f in ("firmware/frontends/app_main.c", "firmware/frontends/mfcc.c", "firmware/frontends/fe.h",
-              "firmware/frontends/fe_tables.h", "firmware/cmsis-dsp/LICENSE", "firmware/cmsis-dsp/NOTICE",
-              "firmware/cmsis-dsp/Source/TransformFunctions/arm_mfcc_f32.c"):
-        assert (out / f).is_file(), f
-    assert "Apache License" in (out / "firmware" / "cmsis-dsp" / "LICENSE").read_text()
+    dtype, shape = entry.input_format(p, hint)
+    raw = {"dtype": np.dtype(dtype).name, "shape": list(shape), "bytes": case["inputs"][0].nbytes}
+    assert manifest["frontend"] == {"type": kind, "params": dataclasses.asdict(p), "raw": raw,
+                                    "source": entry.source}, manifest["frontend"]
+    for f in ("app_main.c", entry.source, "fe.h", "fe_tables.h"):
+        assert (out / "firmware" / "frontends" / f).is_file(), f
+    dsp = out / "firmware" / "cmsis-dsp"
+    for f in [*(f"Source/{s}" for s in entry.dsp_sources(p)), "LICENSE", "NOTICE"] if entry.cmsis_headers else []:
+        assert (dsp / f).is_file(), f
+    assert entry.cmsis_headers == dsp.is_dir() and (not dsp.is_dir() or "Apache License" in (dsp / "LICENSE").read_text())
     assert "## The front-end on the device" in (out / "README.md").read_text()
 
-    machine, board = emulated(out, "stm32f746")
+    machine, board = emulated(out, case["board"])
+    at_network = Machine(board.core, memory_map(board), elf=machine.elf)  # stops where the network starts
     blob = blobs.load_blob(out / "model" / "model.blob")
-    features_at = (32000 + 15) // 16 * 16  # app_main.c: after the raw clip, left there by the move
-    assert blob.header.arena_size <= features_at  # so the network never overwrites them
     host = runtime.HostModel(blob)
     slot0 = (out / "model" / "slot0.bin").read_bytes()
     scale, zp = blob.header.input_scale, blob.header.input_zero_point
+    rule = quantize if kind == "mfcc" else quantize_input  # MLPerf KWS's trunc(x / scale + zp) (frontends/mfcc.py)
     same = 0
-    for seed in range(3):
-        clip = probe_clip(params, seed)
-        status, y, m = run_raw(machine, clip, slot0, 12)
-        assert status == 0
-        fw = np.frombuffer(m.read(m.symbols["__arena_start"] + features_at, 490), np.int8).reshape(blob.input_shape)
-        ref = quantize(mfcc(clip.astype(np.float32)[None] / 32768, params), scale, zp).reshape(blob.input_shape)
-        assert np.abs(fw.astype(int) - ref).max() <= 1 and (fw != ref).mean() < 0.01  # a rare step, not a shift
+    for x, f in zip(case["inputs"], floats):
+        assert x.dtype == dtype and x.shape == shape
+        m = run_raw(at_network, x, slot0, until="at_network_main")
+        fw = np.frombuffer(m.read(m.symbols["__arena_start"], math.prod(blob.input_shape)), np.int8).reshape(blob.input_shape)
+        m = run_raw(machine, x, slot0)
+        assert np.frombuffer(m.read(m.symbols["at_mb"], 8), np.uint32)[1] == 0  # status ok
+        y = m.read(m.symbols["at_output"], 12)  # kws_like_model's 12 classes
+        ref = rule(f, scale, zp).reshape(blob.input_shape)
+        assert np.abs(fw.astype(int) - ref).max() <= 1
         assert y == host.run(fw).tobytes()
         if (fw == ref).all():
             same += 1
             assert y == host.run(ref).tobytes()
-    assert same >= 1  # most clips give the host's features exactly
+    assert same >= 1  # most inputs give the host's features exactly: a rare step, not a shift
 
 
 # ---- update_from ---------------------------------------------------------------------------------------
