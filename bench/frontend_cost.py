@@ -146,42 +146,38 @@ IMU_SETTINGS = {  # label -> (frontend.type, params): windows and band counts se
 IMU_AXES = 6  # WATCH: accelerometer + gyroscope
 
 
-def imu_table() -> None:
-    print(f"measured at {revision()}, CMSIS-DSP {cmsis_mfcc.CMSIS_DSP_VERSION} sources; emulated, {IMU_AXES} axes")
-    print(f"{'board':<10} {'front-end':<18} {'cycles':>9} {'ms':>7} {'uJ':>7} {'RAM B':>7} {'(stack pk)':>10} "
+def cost_rows(title: str, settings: dict, hint=None, ram_note: str = "") -> None:
+    """One row per board x setting: `settings` label -> (frontend type, params[, hint])."""
+    width = max(len(label) for label in settings) + 2
+    print(f"measured at {revision()}, CMSIS-DSP {cmsis_mfcc.CMSIS_DSP_VERSION} sources; emulated{title}")
+    print(f"{'board':<10} {'front-end':<{width}} {'cycles':>9} {'ms':>7} {'uJ':>7} {'RAM B':>7} {'(stack pk)':>10} "
           f"{'flash B':>8}")
     for name in BOARDS:
         board = compose([f"board={name}"]).board
-        for label, (kind, p) in IMU_SETTINGS.items():
-            c = device.measure(board, p, frontend=kind, hint=IMU_AXES)
+        for label, (kind, p, *own_hint) in settings.items():
+            c = device.measure(board, p, frontend=kind, hint=own_hint[0] if own_hint else hint)
             mark = "*" if board.assumption("active_power") else " "
-            print(f"{name:<10} {label:<18} {c.cycles:>9,} {c.latency_ms:>7.3f} {c.energy_uj:>6.1f}{mark} "
+            print(f"{name:<10} {label:<{width}} {c.cycles:>9,} {c.latency_ms:>7.3f} {c.energy_uj:>6.1f}{mark} "
                   f"{c.ram_bytes:>7,} {c.peak_stack:>10,} {c.flash_bytes:>8,}")
-    print("RAM = float32 window (window x 6 x 4 B) + static + stack reserved; "
-          "* energy from an active power marked as an assumption in conf/board")
+    print(f"RAM = {ram_note}; * energy from an active power marked as an assumption in conf/board")
 
 
-IMAGE_SETTINGS = {  # label -> (source (h, w), size): search_spaces/vision.yaml's sizes from MNIST's 28x28
-    "28x28 -> 14x14": ((28, 28), 14), "28x28 -> 20x20": ((28, 28), 20), "28x28 (scale only)": ((28, 28), 28),
-    "8x8 -> 28x28 (digits)": ((8, 8), 28), "96x96 -> 28x28": ((96, 96), 28),
+def imu_table() -> None:
+    cost_rows(f", {IMU_AXES} axes", IMU_SETTINGS, IMU_AXES, "float32 window (window x 6 x 4 B) + static + stack reserved")
+
+
+IMAGE_SETTINGS = {  # label -> ("image", params, source (h, w)): search_spaces/vision.yaml's sizes from MNIST's 28x28
+    label: ("image", size, source) for label, (source, size) in {
+        "28x28 -> 14x14": ((28, 28), 14), "28x28 -> 20x20": ((28, 28), 20), "28x28 (scale only)": ((28, 28), 28),
+        "8x8 -> 28x28 (digits)": ((8, 8), 28), "96x96 -> 28x28": ((96, 96), 28)}.items()
 }
 
 
 def image_table() -> None:
     from autotiny.frontends.image import ImageParams
 
-    print(f"measured at {revision()}; emulated")
-    print(f"{'board':<10} {'front-end':<22} {'cycles':>9} {'ms':>7} {'uJ':>7} {'RAM B':>7} {'(stack pk)':>10} "
-          f"{'flash B':>8}")
-    for name in BOARDS:
-        board = compose([f"board={name}"]).board
-        for label, (source, size) in IMAGE_SETTINGS.items():
-            c = device.measure(board, ImageParams(size=size), frontend="image", hint=source)
-            mark = "*" if board.assumption("active_power") else " "
-            print(f"{name:<10} {label:<22} {c.cycles:>9,} {c.latency_ms:>7.3f} {c.energy_uj:>6.1f}{mark} "
-                  f"{c.ram_bytes:>7,} {c.peak_stack:>10,} {c.flash_bytes:>8,}")
-    print("RAM = uint8 picture + static + stack reserved (the horizontal pass's rows); "
-          "* energy from an active power marked as an assumption in conf/board")
+    settings = {label: (kind, ImageParams(size=size), source) for label, (kind, size, source) in IMAGE_SETTINGS.items()}
+    cost_rows("", settings, ram_note="uint8 picture + static + stack reserved (the horizontal pass's rows)")
 
 
 VIB_SETTINGS = {  # label -> (frontend.type, params): settings search_spaces/fault.yaml offers
@@ -195,59 +191,47 @@ VIB_SETTINGS = {  # label -> (frontend.type, params): settings search_spaces/fau
 
 
 def vib_table() -> None:
-    print(f"measured at {revision()}, CMSIS-DSP {cmsis_mfcc.CMSIS_DSP_VERSION} sources; emulated")
-    print(f"{'board':<10} {'front-end':<24} {'cycles':>9} {'ms':>7} {'uJ':>7} {'RAM B':>7} {'(stack pk)':>10} "
-          f"{'flash B':>8}")
-    for name in BOARDS:
-        board = compose([f"board={name}"]).board
-        for label, (kind, p) in VIB_SETTINGS.items():
-            c = device.measure(board, p, frontend=kind)
-            mark = "*" if board.assumption("active_power") else " "
-            print(f"{name:<10} {label:<24} {c.cycles:>9,} {c.latency_ms:>7.3f} {c.energy_uj:>6.1f}{mark} "
-                  f"{c.ram_bytes:>7,} {c.peak_stack:>10,} {c.flash_bytes:>8,}")
-    print("RAM = float32 window (window x 4 B) + static + stack reserved + scratch (the FFT buffers, in the arena); "
-          "* energy from an active power marked as an assumption in conf/board")
+    cost_rows("", VIB_SETTINGS, ram_note="float32 window (window x 4 B) + static + stack reserved + scratch "
+                                          "(the FFT buffers, in the arena)")
 
 
-def vib_match(root: Path, n: int) -> None:
-    from autotiny.data.cwru import CwruBearing
+def match_rows(settings: dict, windows, numpy_fe: dict, hint=None, n: int | None = None) -> None:
+    """Device C vs numpy features per setting on real windows (`windows(params)` -> (x, y)): float and int8
+    differences, under a quantisation spanning the features (as a trained model's would)."""
     from autotiny.evaluate import quantize_input
 
     board = compose(["board=stm32f746"]).board
-    numpy_fe = {"fft_bands": vibration.fft_bands, "log_spectrum": vibration.log_spectrum,
-                "time_stats": vibration.time_stats}
-    print(f"\nCWRU test windows (fault sizes unseen in training), device C vs numpy, {n} per setting")
-    for label, (kind, p) in VIB_SETTINGS.items():
-        x, _ = CwruBearing(root / "cwru_bearing").windows("test", p.window)
-        x = x[np.linspace(0, len(x) - 1, min(n, len(x))).astype(int)]
+    for label, (kind, p) in settings.items():
+        x, _ = windows(p)
+        if n is not None:
+            x = x[np.linspace(0, len(x) - 1, min(n, len(x))).astype(int)]
         ref = numpy_fe[kind](x, p)
         scale = float(np.abs(ref).max()) / 127
-        dev = np.stack([device.run_input(board, kind, p, w, scale=scale, want_float=True).float_features[:, 0]
-                        for w in x])
+        dev = np.stack([device.run_input(board, kind, p, w, hint=hint, scale=scale, want_float=True)
+                        .float_features.reshape(ref.shape[1:]) for w in x])
         d = np.abs(dev - ref)
         dq = np.abs(quantize_input(dev, scale, 0).astype(int) - quantize_input(ref, scale, 0))
         print(f"  {label:<24} {len(x):>4} windows: max |diff| {d.max():.1e}, max |diff| / (1 + |x|) "
               f"{(d / (1 + np.abs(ref))).max():.1e}; int8: max {dq.max()} step, {(dq > 0).mean():.3%} of values differ")
 
 
+def vib_match(root: Path, n: int) -> None:
+    from autotiny.data.cwru import CwruBearing
+
+    numpy_fe = {"fft_bands": vibration.fft_bands, "log_spectrum": vibration.log_spectrum,
+                "time_stats": vibration.time_stats}
+    print(f"\nCWRU test windows (fault sizes unseen in training), device C vs numpy, {n} per setting")
+    data = CwruBearing(root / "cwru_bearing")
+    match_rows(VIB_SETTINGS, lambda p: data.windows("test", p.window), numpy_fe, n=n)
+
+
 def imu_match() -> None:
     from autotiny.data.imu import watch
-    from autotiny.evaluate import quantize_input
 
-    board = compose(["board=stm32f746"]).board
     rec = watch(val_pct=20, test_pct=20, seed=0)
     numpy_fe = {"imu_raw": imu.raw, "imu_stats": imu.stats, "imu_spectral": imu.spectral}
     print("\nWATCH test windows (subjects unseen in training), device C vs numpy")
-    for label, (kind, p) in IMU_SETTINGS.items():
-        x, _ = rec.windows("test", p.window, p.hop)
-        ref = numpy_fe[kind](x, p)
-        scale = float(np.abs(ref).max()) / 127  # a quantisation spanning the features, as a trained model's would
-        dev = np.stack([device.run_input(board, kind, p, w, hint=IMU_AXES, scale=scale, want_float=True)
-                        .float_features for w in x])
-        d = np.abs(dev - ref)
-        dq = np.abs(quantize_input(dev, scale, 0).astype(int) - quantize_input(ref, scale, 0))
-        print(f"  {label:<18} {len(x):>4} windows: max |diff| {d.max():.1e}, max |diff| / (1 + |x|) "
-              f"{(d / (1 + np.abs(ref))).max():.1e}; int8: max {dq.max()} step, {(dq > 0).mean():.3%} of values differ")
+    match_rows(IMU_SETTINGS, lambda p: rec.windows("test", p.window, p.hop), numpy_fe, hint=IMU_AXES)
 
 
 def main() -> None:
