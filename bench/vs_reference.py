@@ -25,6 +25,10 @@ latency, energy, RAM, flash (emulated; energy from the board's active power, an 
 board record says so) and trials per hour (finished trials / search wall time). A search's row is its
 best/ model (the feasible Pareto candidate the search chooses).
 
+--parallel runs the two search parts at the same time, each in its own process (on a 2-core machine:
+one core each), so both see the same load and the same wall-time budget; without it they run one after
+the other. --only PART runs one part and stops (the reference must be done first for a search part).
+
 Every part writes its result to --out (default outputs/vs_reference) as it finishes; run the same command
 again to resume: finished parts are read back, a search part continues its study (sqlite under --out) for
 the minutes it has left (`<part>.spent_s` counts the wall time spent so far). Extra overrides (e.g.
@@ -182,6 +186,9 @@ def main() -> int:
     ap.add_argument("--halve", choices=("total", "network"), default="total",
                     help="the latency budget: half the reference's total latency (front-end + network, the issue's "
                          "rule), or its front-end plus half its network")
+    ap.add_argument("--parallel", action="store_true", help="run the TPE and random searches at the same time")
+    ap.add_argument("--only", choices=("reference", "search_tpe", "search_random"),
+                    help="run this part only, then stop")
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args()
     out = args.out.resolve()
@@ -197,8 +204,13 @@ def main() -> int:
 
     space = out / "reference_space.yaml"
     space.write_text(REFERENCE_SPACE.format(epochs=args.ref_epochs))
+    if args.only in ("search_tpe", "search_random") and not (out / "reference.json").exists():
+        print(f"--only {args.only}: run the reference part first (--only reference)", file=sys.stderr)
+        return 2
     ref = run_part(out, "reference", [*_common(out, "reference", args.overrides), f"search.space={space}",
                                       "search.n_trials=1", "search.timeout_s=null"], None)
+    if args.only == "reference":
+        return 0
     if ref["best"] is None:
         print("the reference did not train (see its trial record); cannot set the search's budget", file=sys.stderr)
         return 1
@@ -208,10 +220,24 @@ def main() -> int:
               f"budget.latency_ms={front + (f['latency_ms'] - front) / 2:.4f}"]
     print(f"search budget (reference's RAM and flash, {'its front-end + half its network' if front else 'half its'} "
           f"latency): {' '.join(budget)}", flush=True)
+    parts = (("search_tpe", "tpe"), ("search_random", "random"))
+    if args.parallel and args.only is None:
+        import subprocess
+
+        base = [sys.executable, __file__, "--minutes", str(args.minutes), "--out", str(out), "--ref-epochs",
+                str(args.ref_epochs), "--halve", args.halve]
+        procs = [subprocess.Popen([*base, "--only", part, *args.overrides]) for part, _ in parts]
+        if any(p.wait() for p in procs):
+            print("a search part failed (its output is above)", file=sys.stderr)
+            return 1
     rows = [ref]
-    for part, sampler in (("search_tpe", "tpe"), ("search_random", "random")):
+    for part, sampler in parts:
+        if args.only not in (None, part):
+            continue
         rows.append(run_part(out, part, [*_common(out, part, args.overrides), *budget, f"search.sampler={sampler}",
                                          "search.n_trials=100000"], args.minutes))
+    if args.only is not None:
+        return 0
     text = table(rows)
     (out / "table.md").write_text(text + "\n")
     print()
