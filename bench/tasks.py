@@ -19,8 +19,10 @@ best candidate go through the device front-end in the emulator (device.run_input
 model's input quantisation) and through the numpy front-end the search trained on; the int8 model
 runs on the host runtime (autotiny/runtime.py, bit-exact with the firmware) on both, and the metric
 of each and the difference in points are printed (issue 11: within 0.5 points).  At most
---device-n test examples, spread evenly over the split (the emulator runs the MFCC in about a
-second per clip).
+--device-n test examples, spread evenly over the split (the emulator runs a front-end in 5-70 ms per
+example).  The device MFCC quantises by MLPerf's trunc(x/scale + zp), the search's models are scored
+on round-half-even features: for an MFCC candidate the script also says how far the C features are
+from numpy's by the trunc rule, i.e. how much of the gap is that rule.
 
 References, each said where it comes from:
 - kws: the MLPerf Tiny KWS int8 reference model (DS-CNN; $AUTOTINY_DATA/mlperf_tiny) scored here on
