@@ -489,6 +489,25 @@ static inline void put_outputs16(const requant16 *q, int32_t c, int64_t s0, int6
   o0[c] = (int16_t)at_clamp(at_mbqm64(s0 + b, q->mult[c], q->shift[c]), q->act_min, q->act_max);
 }
 
+/* A block's int32 sums (acc[2c + pixel]) -> the pixel pair's outputs o0[c], o1[c] (o1 first: a
+ * lone pixel passes o1 == o0), by the channels' prepared at_requant64 (dsp_util.h). */
+static __attribute__((noinline)) void requantise_block16(const int32_t *acc, int32_t n, const at_requant64 *rq,
+                                                         int32_t lo, int32_t hi, int16_t *o0, int16_t *o1) {
+  int32_t c;
+  for (c = 0; c < n; ++c, acc += 2) {
+    const at_requant64 r = rq[c];
+    const int32_t v1 = at_requant64_apply(&r, acc[1]), v0 = at_requant64_apply(&r, acc[0]);
+    o1[c] = (int16_t)(v1 < lo ? lo : v1 > hi ? hi : v1);
+    o0[c] = (int16_t)(v0 < lo ? lo : v0 > hi ? hi : v0);
+  }
+}
+
+/* the prepared at_requant64 of channels c0 .. c0 + n - 1 */
+static void prepare_block16(const requant16 *q, int32_t c0, int32_t n, at_requant64 *rq) {
+  int32_t c;
+  for (c = 0; c < n; ++c) rq[c] = at_requant64_prepare(q->bias ? q->bias[c0 + c] : 0, q->mult[c0 + c], q->shift[c0 + c]);
+}
+
 /* The pixel pair's outputs for a receptive field above AT_16X8_RUN taps, a pair of filters at
  * a time: int32 runs of AT_16X8_RUN taps (mac_groups), widened and added in int64, then the
  * taps % 4 left in plain int16 (tap_slot). */
@@ -527,7 +546,8 @@ static __attribute__((noinline)) void conv16_run(const at_model *m, const at_con
   const int32_t pixels = to->dims[1] * out_w;
   uint32_t *const cols = buf;
   int32_t *acc;
-  int32_t b, px, oc, c;
+  int32_t b, px, oc;
+  at_requant64 rq[AT_CONV_BLOCK]; /* a block's channels, prepared */
   requant16 q;
   geometry g;
   q.bias = p->bias >= 0 ? (const int64_t *)at_tensor_ptr(m, (uint32_t)p->bias) : 0;
@@ -540,6 +560,7 @@ static __attribute__((noinline)) void conv16_run(const at_model *m, const at_con
   g.groups = g.taps >> 2;
   g.dil_h = p->dilation_h, g.dil_w = p->dilation_w;
   acc = (int32_t *)(cols + g.groups * 4 + 4); /* after the columns' groups and tails */
+  if (out_d <= AT_CONV_BLOCK) prepare_block16(&q, 0, out_d, rq);
   for (b = 0; b < batches; ++b) {
     g.in16 = in + b * g.in_h * g.in_w * g.in_d;
     for (px = 0; px < pixels; px += 2) {
@@ -556,7 +577,8 @@ static __attribute__((noinline)) void conv16_run(const at_model *m, const at_con
       for (oc = 0; oc < out_d; oc += AT_CONV_BLOCK) {
         const int32_t n = out_d - oc < AT_CONV_BLOCK ? out_d - oc : AT_CONV_BLOCK;
         mac_block(filter + oc * g.taps, 0, n, g.taps, cols, acc);
-        for (c = 0; c < n; ++c) put_outputs16(&q, oc + c, acc[2 * c], acc[2 * c + 1], o0, o1);
+        if (out_d > AT_CONV_BLOCK) prepare_block16(&q, oc, n, rq); /* else once for the layer */
+        requantise_block16(acc, n, rq, q.act_min, q.act_max, o0 + oc, o1 + oc);
       }
     }
   }
@@ -580,7 +602,8 @@ static __attribute__((noinline)) void conv16_max(const at_model *m, const at_con
 void at_conv16x8_eval(const at_model *m, const at_conv_params *p) {
   const at_tensor *ti = &m->tensors[p->input], *tf = &m->tensors[p->filter];
   const int32_t taps = tf->dims[1] * tf->dims[2] * tf->dims[3];
-  if (tf->dims[3] != ti->dims[3] || taps > AT_CONV_MAX_TAPS)
+  if (tf->dims[3] != ti->dims[3] || taps > AT_CONV_MAX_TAPS ||
+      !at_shifts_for_requant64((const int32_t *)at_tensor_ptr(m, (uint32_t)p->shifts), m->tensors[p->output].dims[3]))
     at_conv16x8_eval_reference(m, p);
   else if (taps <= 64)
     conv16_64(m, p);

@@ -19,6 +19,7 @@
 #include <arm_acle.h>
 #include <string.h>
 
+#include "dsp_util.h"
 #include "fixedpoint.h"
 #include "kernel_util.h"
 #include "kernels.h"
@@ -217,19 +218,8 @@ AT_NOINLINE void at_dw_load_rows(int16_t *const *dst, int32_t count, int32_t iy,
  * the few outputs (measured: 2x at 3x3, a loss from 6x6 up), so four channels at a time straight
  * from the NHWC tensors: SXTAB16 widens
  * the even and odd channels of an input word and adds the offset in one step, SMLABB/SMLATT
- * take one tap of four channels; padded taps are skipped (the window is clipped per output). */
-AT_INLINE uint32_t at_sxtb16_ror8(uint32_t x) {
-  uint32_t r;
-  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
-  return r;
-}
-
-AT_INLINE uint32_t at_sxtab16_ror8(uint32_t a, uint32_t x) {
-  uint32_t r;
-  __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
-  return r;
-}
-
+ * take one tap of four channels; padded taps are skipped (the window is clipped per output).
+ * (at_sxtb16_ror8, at_sxtab16_ror8: dsp_util.h.) */
 AT_INLINE int8_t at_dw_output(int32_t acc, int32_t mult, int32_t shift, int32_t zp, int32_t lo, int32_t hi) {
   /* SMMULR when 2 * acc fits (|acc| < 2^29) and the shift rounds; the general path otherwise */
   const int32_t v = shift < 0 && (uint32_t)(acc + (1 << 29)) < (1u << 30)
@@ -379,15 +369,15 @@ AT_NOINLINE void at_dw_load_rows16(int16_t *const *dst, int32_t count, int32_t i
   }
 }
 
-/* a band's int32 sums plus the channel's int64 bias -> int16 outputs (16x8), requantised by the
- * reference's at_mbqm64 */
+/* a band's int32 sums plus the channel's int64 bias -> int16 outputs (16x8), requantised as the
+ * reference's at_mbqm64 (at_requant64, dsp_util.h) */
 AT_NOINLINE void at_dw_requant_band16(int16_t *dst, int32_t row_step, int32_t step, const int32_t *acc,
-                                      int32_t rows, int32_t n, int64_t bias, int32_t mult, int32_t shift,
-                                      int32_t lo, int32_t hi) {
+                                      int32_t rows, int32_t n, const at_requant64 *q, int32_t lo, int32_t hi) {
+  const at_requant64 r64 = *q; /* in registers: GCC reloads *q after each store otherwise */
   int32_t r, i;
   for (r = 0; r < rows; ++r, dst += row_step) {
     int16_t *out = dst;
-    for (i = 0; i < n; ++i, out += step) *out = (int16_t)at_clamp(at_mbqm64(*acc++ + bias, mult, shift), lo, hi);
+    for (i = 0; i < n; ++i, out += step) *out = (int16_t)at_clamp(at_requant64_apply(&r64, *acc++), lo, hi);
   }
 }
 
@@ -425,7 +415,8 @@ AT_INLINE void at_dw_rows(const at_model *m, const at_dwconv_params *p, const at
     for (c = 0; c < depth; ++c) {
       const int32_t mu = mult[c], sc = shift[c];
       const int32_t bias_c = !wide && bias ? ((const int32_t *)bias)[c] : 0; /* the sums' start */
-      const int64_t bias64 = wide && bias ? ((const int64_t *)bias)[c] : 0;
+      const at_requant64 q64 = wide ? at_requant64_prepare(bias ? ((const int64_t *)bias)[c] : 0, mu, sc)
+                                    : (at_requant64){0, 0, 0};
       int64_t bound = bias_c < 0 ? -(int64_t)bias_c : bias_c; /* of |sum|: |input + offset| <= max_in */
       int fast;
       /* filter words along a row; for 3x3: {k0,k1}, {k1,k2} per row */
@@ -492,8 +483,7 @@ AT_INLINE void at_dw_rows(const at_model *m, const at_dwconv_params *p, const at
           else
             at_dw_generic(acc, band, rows, sh, n, pairs, bias_c, kh, kw2, sw);
           if (wide)
-            at_dw_requant_band16((int16_t *)(void *)dst, v->out_row, v->out_col, acc, rows, n, bias64, mu, sc,
-                                 lo, hi);
+            at_dw_requant_band16((int16_t *)(void *)dst, v->out_row, v->out_col, acc, rows, n, &q64, lo, hi);
           else if (fast && full)
             at_dw_requant_band((int8_t *)dst, v->out_row, v->out_col, acc, rows, n, mu, sc, zp, -128, 127, 1, 1);
           else if (fast)
@@ -544,7 +534,8 @@ void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) {
 void at_dwconv16x8_eval(const at_model *m, const at_dwconv_params *p) {
   const at_dw_view v = at_dw_view_of(m, p);
   const at_dw_plan pl = at_dw_plan_for(p, &v);
-  if (!pl.ok) {
+  if (!pl.ok || !at_shifts_for_requant64((const int32_t *)at_tensor_ptr(m, (uint32_t)p->shifts),
+                                         m->tensors[p->output].dims[3])) {
     at_dwconv16x8_eval_reference(m, p);
     return;
   }

@@ -101,4 +101,40 @@ static inline uint32_t at_load_s16x2(const int16_t *p) {
   return v;
 }
 
+/* at_mbqm64 (fixedpoint.h, the 16x8 kernels' requantisation) of s + bias, split per channel:
+ * the multiplier's 16-bit rounding, the bias's product and the rounding term folded into one
+ * int64 once (at_requant64_prepare), then per int32 sum one SMLAL and a shift of its 64-bit
+ * result.  Exact: the reference computes (x * reduced + round) >> total_shift in int64 with
+ * x = s + bias, |x| < 2^47 and |reduced| <= 2^15, so s * reduced + (bias * reduced + round) is
+ * the same int64; a shift by t >= 32 is the high word's by t - 32, one by t < 32 the two words
+ * joined and cut to 32 bits, as the reference's cast cuts.  For total shifts 1..63 (shifts -48..14,
+ * at_shifts_for_requant64; the host writes -31..7). */
+typedef struct {
+  int64_t base; /* bias * reduced + 2^(total_shift - 1) */
+  int32_t reduced, total_shift;
+} at_requant64;
+
+static inline at_requant64 at_requant64_prepare(int64_t bias, int32_t multiplier, int32_t shift) {
+  at_requant64 q;
+  q.reduced = multiplier < 0x7FFF0000 ? (int32_t)(((int64_t)multiplier + (1 << 15)) >> 16) : 0x7FFF;
+  q.total_shift = 15 - shift;
+  q.base = bias * q.reduced + ((int64_t)1 << (q.total_shift - 1));
+  return q;
+}
+
+static inline int32_t at_requant64_apply(const at_requant64 *q, int32_t s) {
+  const int64_t v = (int64_t)s * q->reduced + q->base;
+  const int t = q->total_shift;
+  const int32_t hi = (int32_t)(v >> 32);
+  return t >= 32 ? hi >> (t - 32) : (int32_t)(((uint32_t)v >> t) | ((uint32_t)hi << (32 - t)));
+}
+
+/* Every shift of n in at_requant64's range. */
+static inline int at_shifts_for_requant64(const int32_t *shift, int32_t n) {
+  int32_t i;
+  for (i = 0; i < n; ++i)
+    if (shift[i] < -48 || shift[i] > 14) return 0;
+  return 1;
+}
+
 #endif
