@@ -36,19 +36,18 @@ void at_decode_sparse_eval_reference(const at_model *m, const at_decode_sparse_p
   const uint8_t *mask = (const uint8_t *)at_tensor_ptr(m, (uint32_t)p->input);
   const int8_t *v = (const int8_t *)(mask + (n + 7u) / 8u);
   int8_t *out = (int8_t *)at_tensor_ptr(m, (uint32_t)p->output);
-  uint32_t i = 0, bits, k;
-  for (; i + 8u <= n; i += 8u, out += 8) {
+  uint32_t i, bits;
+  /* zero 8 elements, then place only the set bits' values: a pruned filter's mask bytes are
+   * mostly 0 or hold a bit or two, so per-bit work would dominate */
+  for (i = 0; i + 8u <= n; i += 8u, out += 8) {
     bits = *mask++;
-    if (bits == 0u) { /* pruned filters are mostly zero runs */
-      memset(out, 0, 8);
-    } else if (bits == 0xFFu) {
-      memcpy(out, v, 8);
-      v += 8;
-    } else {
-      for (k = 0; k < 8u; ++k, bits >>= 1) out[k] = (bits & 1u) ? *v++ : 0;
-    }
+    memset(out, 0, 8);
+    for (; bits != 0u; bits &= bits - 1u) out[__builtin_ctz(bits)] = *v++;
   }
-  for (bits = i < n ? *mask : 0u, k = 0; i < n; ++i, ++k, bits >>= 1) out[k] = (bits & 1u) ? *v++ : 0;
+  if (i < n) { /* a last partial byte (the check refused bits past n) */
+    memset(out, 0, n - i);
+    for (bits = *mask; bits != 0u; bits &= bits - 1u) out[__builtin_ctz(bits)] = *v++;
+  }
 }
 void at_decode_sparse_eval(const at_model *m, const at_decode_sparse_params *p)
     AT_REPLACEABLE(at_decode_sparse_eval_reference);
