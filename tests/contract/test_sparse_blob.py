@@ -4,7 +4,7 @@ what the dense build computes, byte for byte, on the host runtime and in the emu
 decoded filter more RAM; the runtime refuses an encoding whose sizes disagree.
 
 `test_decode_sparse_int8` is the decoder's property test (tests/unit/test_op_table.py asks every
-blob op for one): random single-op models at random sparsity, sparse against dense."""
+blob op for one): random single-op models (int8 and 16x8) at random sparsity, sparse against dense."""
 
 from __future__ import annotations
 
@@ -219,38 +219,45 @@ def test_runtime_refuses_an_inconsistent_encoding(pair, corrupt):
 
 @st.composite
 def single_op(draw):
+    """(model, input): one conv, depthwise or fully-connected op with a pruned filter, int8 or 16x8."""
     kind = draw(st.sampled_from(["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"]))
+    act = draw(st.sampled_from(["INT8", "INT8", "INT16"]))  # 16x8: int16 activations, zero point 0
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     fraction = draw(st.sampled_from([0.3, 0.6, 0.75, 0.9, 0.97, 1.0]))
     b = ModelBuilder()
     s_in, s_out = float(np.float32(10 ** rng.uniform(-2, 0))), float(np.float32(10 ** rng.uniform(-1.5, 0.5)))
-    zp_in, zp_out = int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
+    zp_in, zp_out = (int(rng.integers(-128, 128)), int(rng.integers(-128, 128))) if act == "INT8" else (0, 0)
+    info = np.iinfo(np.int8 if act == "INT8" else np.int16)
+
+    def x_of(shape):
+        return rng.integers(info.min, info.max + 1, size=shape, dtype=info.dtype)
+
     if kind == "FULLY_CONNECTED":
         depth, units = draw(st.integers(8, 300)), draw(st.integers(1, 32))
-        x = b.tensor((1, depth), scale=s_in, zero_point=zp_in)
+        x = b.tensor((1, depth), act, scale=s_in, zero_point=zp_in)
         w = prune(rng.integers(-127, 128, size=(units, depth), dtype=np.int8), fraction)
         wt = b.tensor(w.shape, scale=float(np.float32(10 ** rng.uniform(-3, -1))), zero_point=0, data=w)
-        y = b.tensor((1, units), scale=s_out, zero_point=zp_out)
+        y = b.tensor((1, units), act, scale=s_out, zero_point=zp_out)
         b.op(kind, [x, wt, -1], [y], options("FullyConnectedOptionsT", fusedActivationFunction=0))
-        return b.build([x], [y]), rng.integers(-128, 128, size=(1, depth), dtype=np.int8)
+        return b.build([x], [y]), x_of((1, depth))
     h, wd, cin = draw(st.integers(3, 9)), draw(st.integers(3, 9)), draw(st.integers(1, 16))
     k = draw(st.integers(1, 3))
     cout = cin * draw(st.integers(1, 3)) if kind == "DEPTHWISE_CONV_2D" else draw(st.integers(1, 24))
     shape = (1, k, k, cout) if kind == "DEPTHWISE_CONV_2D" else (cout, k, k, cin)
     scales = [float(np.float32(10 ** rng.uniform(-3, -1))) for _ in range(cout)]
-    x = b.tensor((1, h, wd, cin), scale=s_in, zero_point=zp_in)
+    x = b.tensor((1, h, wd, cin), act, scale=s_in, zero_point=zp_in)
     wt = b.tensor(shape, scale=scales, zero_point=[0] * cout, quantized_dimension=3 if kind != "CONV_2D" else 0,
                   data=prune(rng.integers(-127, 128, size=shape, dtype=np.int8), fraction))
-    y = b.tensor((1, h, wd, cout), scale=s_out, zero_point=zp_out)
+    y = b.tensor((1, h, wd, cout), act, scale=s_out, zero_point=zp_out)
     common = dict(padding=0, strideH=1, strideW=1, dilationHFactor=1, dilationWFactor=1, fusedActivationFunction=0)
     if kind == "CONV_2D":
         b.op(kind, [x, wt, -1], [y], options("Conv2DOptionsT", **common))
     else:
         b.op(kind, [x, wt, -1], [y], options("DepthwiseConv2DOptionsT", depthMultiplier=cout // cin, **common))
-    return b.build([x], [y]), rng.integers(-128, 128, size=(1, h, wd, cin), dtype=np.int8)
+    return b.build([x], [y]), x_of((1, h, wd, cin))
 
 
-_arm_machine: dict[str, emulator.Machine] = {}
+_arm_machine: dict[bool, emulator.Machine] = {}  # by int16: one firmware build each
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -266,11 +273,11 @@ def test_decode_sparse_int8(target, case):
     if target == "host":
         got = runtime.run(sp, x)
     else:
-        rec = board("stm32f746")
-        if "m" not in _arm_machine:
-            elf = firmware.build(rec, sparse=True).elf
-            _arm_machine["m"] = emulator.Machine(rec.core, emulator.memory_map(rec), elf=elf, cycle_model=False)
-        r = emulator.emulate(sp.data, rec, x, cycle_model=False, on=_arm_machine["m"])
+        rec, int16 = board("stm32f746"), firmware.needs_int16(sp)
+        if int16 not in _arm_machine:
+            elf = firmware.build(rec, int16=int16, sparse=True).elf
+            _arm_machine[int16] = emulator.Machine(rec.core, emulator.memory_map(rec), elf=elf, cycle_model=False)
+        r = emulator.emulate(sp.data, rec, x, cycle_model=False, on=_arm_machine[int16])
         assert r.ok, r.fault or r.status_name
         got = r.output
     assert got.tobytes() == want.tobytes()
