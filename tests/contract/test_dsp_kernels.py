@@ -334,3 +334,24 @@ def dw16_case(draw):
 @given(st.one_of(dw16_case(), conv_case(depthwise=True, act=INT16)))
 def test_depthwise_16x8(case):
     check("depthwise 16x8", *case)
+
+
+def test_16x8_paths_ran():
+    """The 16x8 cases reached each fast path (GCC's clones, `name.constprop.0`, count as their
+    function) and the reference for what the fast kernels leave to it: grouped convolutions and
+    fields above the column cap, depth multipliers above 1 and dilations."""
+    for test, fns, fallback in (
+            ("fc 16x8", ("at_fc16x8_eval", "fc16x8_rows4"), None),  # a weight zero point: not from TFLite
+            ("conv 16x8", ("conv16_run", "conv16_long", "requantise_block16", "mac_pairs", "put_taps16"),
+             "at_conv16x8_eval_reference"),
+            ("depthwise 16x8", ("at_dw_rows16", "at_dw_load_rows16", "at_dw_requant_band16", "at_dw_3x3_s1",
+                                "at_dw_3x3_s2", "at_dw_10x4", "at_dw_generic"), "at_dwconv16x8_eval_reference")):
+        seen = RAN.get(test)
+        if not seen:
+            pytest.skip(f"runs after the {test} test")
+        ran: dict[str, int] = {}
+        for fn, n in seen.items():
+            ran[fn.split(".")[0]] = ran.get(fn.split(".")[0], 0) + n
+        for fn in fns:
+            assert ran.get(fn, 0) >= 20, (test, fn, ran.get(fn, 0))
+        assert fallback is None or ran.get(fallback, 0) >= 5, (test, "fall-back not reached", ran.get(fallback, 0))
