@@ -185,6 +185,11 @@ def from_tflite(model: TfliteModel | bytes | str | Path, source: str | None = No
     records = [(code, words) for _, code, words in b.ops]
     arena = plan_tensors(b.tensors, records, b.alias, in_t, out_t)
     data = serialize(b.tensors, records, in_t, out_t, arena)
-    saved = from_tflite(model, where).size - len(data) if b.n_sparse else 0
+    saved = 0
+    if b.n_sparse:
+        dense = from_tflite(model, where)
+        saved = dense.size - len(data)
+        if saved <= 0:  # the per-filter rule estimates alignment; the whole blob decides
+            return dense
     return ModelBlob(data=data, header=parse_header(data, where), op_names=[n for n, _, _ in b.ops],
                      tflite_size=model.size_bytes, source=where, tensors=b.tensors, sparse_saved=saved)

@@ -36,8 +36,10 @@ def encoded_size(n: int, nonzero: int) -> int:
 
 def pays(n: int, nonzero: int) -> bool:
     """Whether storing an n-byte int8 filter encoded makes the blob smaller: each constant starts
-    DATA_ALIGN-aligned, so both sides count whole alignment units."""
-    return align(encoded_size(n, nonzero), DATA_ALIGN) + OVERHEAD < align(n, DATA_ALIGN)
+    DATA_ALIGN-aligned, and the added records move the data section by up to OVERHEAD rounded up
+    to that alignment, so every term counts whole alignment units.  An estimate per filter (the
+    last constant is only 4-aligned): from_tflite keeps the sparse blob only if it is smaller."""
+    return align(encoded_size(n, nonzero), DATA_ALIGN) + align(OVERHEAD, DATA_ALIGN) < align(n, DATA_ALIGN)
 
 
 def encode(values: np.ndarray) -> bytes:

@@ -35,9 +35,9 @@ def prune(w: np.ndarray, fraction: float) -> np.ndarray:
 
 
 def pruned_model(seed: int = 0, fraction: float = 0.75) -> bytes:
-    """8x8x3 -> CONV_2D 3x3 (12 ch) -> DEPTHWISE_CONV_2D 3x3 -> RESHAPE -> FULLY_CONNECTED 10; every
-    filter pruned to `fraction` zeros.  The conv and depthwise filters (324 and 108 elements) are
-    not whole mask bytes, so the mask's last byte is a partial one."""
+    """8x8x3 -> CONV_2D 3x3 (20 ch) -> DEPTHWISE_CONV_2D 3x3 -> RESHAPE -> FULLY_CONNECTED 10; every
+    filter pruned to `fraction` zeros.  The conv filter's 540 elements are not whole mask bytes,
+    so its mask's last byte is a partial one."""
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
 
@@ -47,23 +47,23 @@ def pruned_model(seed: int = 0, fraction: float = 0.75) -> bytes:
         return b.tensor(shape, scale=s, zero_point=[0] * n_scales, quantized_dimension=axis, data=w), s
 
     x = b.tensor((1, 8, 8, 3), scale=0.05, zero_point=-3)
-    w1, s1 = weights((12, 3, 3, 3), 12, 0)
-    b1 = b.tensor((12,), "INT32", scale=[float(np.float32(0.05) * np.float32(s)) for s in s1], zero_point=[0] * 12,
-                  data=rng.integers(-3000, 3000, size=12).astype(np.int32))
-    y1 = b.tensor((1, 6, 6, 12), scale=0.08, zero_point=5)
+    w1, s1 = weights((20, 3, 3, 3), 20, 0)
+    b1 = b.tensor((20,), "INT32", scale=[float(np.float32(0.05) * np.float32(s)) for s in s1], zero_point=[0] * 20,
+                  data=rng.integers(-3000, 3000, size=20).astype(np.int32))
+    y1 = b.tensor((1, 6, 6, 20), scale=0.08, zero_point=5)
     b.op("CONV_2D", [x, w1, b1], [y1], options("Conv2DOptionsT", padding=1, strideH=1, strideW=1, dilationHFactor=1,
                                                 dilationWFactor=1, fusedActivationFunction=1))
-    w2, s2 = weights((1, 3, 3, 12), 12, 3)
-    b2 = b.tensor((12,), "INT32", scale=[float(np.float32(0.08) * np.float32(s)) for s in s2], zero_point=[0] * 12,
-                  data=rng.integers(-3000, 3000, size=12).astype(np.int32))
-    y2 = b.tensor((1, 6, 6, 12), scale=0.06, zero_point=-7)
+    w2, s2 = weights((1, 3, 3, 20), 20, 3)
+    b2 = b.tensor((20,), "INT32", scale=[float(np.float32(0.08) * np.float32(s)) for s in s2], zero_point=[0] * 20,
+                  data=rng.integers(-3000, 3000, size=20).astype(np.int32))
+    y2 = b.tensor((1, 6, 6, 20), scale=0.06, zero_point=-7)
     b.op("DEPTHWISE_CONV_2D", [y1, w2, b2], [y2],
          options("DepthwiseConv2DOptionsT", padding=0, strideH=1, strideW=1, depthMultiplier=1, dilationHFactor=1,
                  dilationWFactor=1, fusedActivationFunction=0))
-    flat = b.tensor((1, 432), scale=0.06, zero_point=-7)
-    shape = b.tensor((2,), "INT32", data=np.array([1, 432], dtype=np.int32))
-    b.op("RESHAPE", [y2, shape], [flat], options("ReshapeOptionsT", newShape=[1, 432]))
-    w3, (s3,) = weights((10, 432), 1, 0)
+    flat = b.tensor((1, 720), scale=0.06, zero_point=-7)
+    shape = b.tensor((2,), "INT32", data=np.array([1, 720], dtype=np.int32))
+    b.op("RESHAPE", [y2, shape], [flat], options("ReshapeOptionsT", newShape=[1, 720]))
+    w3, (s3,) = weights((10, 720), 1, 0)
     y3 = b.tensor((1, 10), scale=0.3, zero_point=2)
     b.op("FULLY_CONNECTED", [flat, w3, -1], [y3], options("FullyConnectedOptionsT", fusedActivationFunction=0))
     return b.build([x], [y3])
@@ -189,7 +189,7 @@ def _truncate_values(b: blob.ModelBlob) -> bytes:
 
 
 def _bit_past_the_end(b: blob.ModelBlob) -> bytes:
-    """A mask bit set past the last element (the conv filter's 324 elements end mid-byte), with a
+    """A mask bit set past the last element (the conv filter's 540 elements end mid-byte), with a
     value appended so the popcount still matches the stored values: only the end check catches it."""
     src, dst = decode_records(b)[0]
     n = b.tensors[dst].nbytes

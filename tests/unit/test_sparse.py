@@ -52,7 +52,7 @@ def test_size_rule_counts_alignment_and_the_added_records():
     for n in (16, 100, 1000, 4096):
         for nonzero in range(0, n + 1, max(1, n // 64)):
             enc = -(-sparse.encoded_size(n, nonzero) // DATA_ALIGN) * DATA_ALIGN
-            assert sparse.pays(n, nonzero) == (enc + sparse.OVERHEAD < -(-n // DATA_ALIGN) * DATA_ALIGN)
+            assert sparse.pays(n, nonzero) == (enc + 64 < -(-n // DATA_ALIGN) * DATA_ALIGN)
     assert not sparse.pays(16, 0)  # a tiny filter never pays for its records
     assert sparse.pays(4096, 1024) and not sparse.pays(4096, 3900)
 
@@ -102,3 +102,23 @@ def test_a_filter_read_by_two_ops_stays_dense():
     b.op("FULLY_CONNECTED", [y, wt, -1], [z], fc)
     model = b.build([x], [z])
     assert blob.from_tflite(model, sparse=True).data == blob.from_tflite(model).data
+
+
+@pytest.mark.parametrize("units, depth", [(1, 65), (3, 40), (8, 77), (16, 40)])
+def test_a_sparse_build_is_never_larger_near_the_break_even(units, depth):
+    rng = np.random.default_rng(units * depth)
+    n = units * depth
+    for nonzero in range(0, n + 1, max(1, n // 40)):
+        w = np.zeros(n, np.int8)
+        w[rng.permutation(n)[:nonzero]] = rng.choice([-3, 2, 7], nonzero)
+        model = _fc_model(w.reshape(units, depth))
+        dense, sp = blob.from_tflite(model), blob.from_tflite(model, sparse=True)
+        assert sp.data == dense.data or sp.sparse_saved == dense.size - sp.size > 0, nonzero
+
+
+def test_a_blob_the_encoding_does_not_shrink_is_the_dense_one(monkeypatch):
+    w = np.ones((4, 20), np.int8)  # no zeros: encoded, it only grows
+    monkeypatch.setattr(sparse, "pays", lambda n, nonzero: True)
+    model = _fc_model(w)
+    sp = blob.from_tflite(model, sparse=True)
+    assert sp.data == blob.from_tflite(model).data and sp.sparse_saved == 0
