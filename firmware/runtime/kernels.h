@@ -135,7 +135,8 @@ void at_decode_sparse_eval(const at_model *m, const at_decode_sparse_params *p);
 void at_decode_sparse_eval_reference(const at_model *m, const at_decode_sparse_params *p);
 
 /* 16x8 variants (int16 activations, int8 weights, int64 bias): the same records, their own
- * op codes, reference kernels in the same files; no fast set replaces them yet. */
+ * op codes, reference kernels in the same files; cortex_m_dsp replaces conv, depthwise and fully
+ * connected (its README.md), the rest run the reference on every core. */
 int at_conv16x8_check(const at_model *m, const at_conv_params *p);
 void at_conv16x8_eval(const at_model *m, const at_conv_params *p);
 void at_conv16x8_eval_reference(const at_model *m, const at_conv_params *p);

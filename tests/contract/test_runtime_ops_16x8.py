@@ -4,8 +4,8 @@ derandomized cases per op and target, as tests/contract/test_runtime_ops.py does
 
 * `host`: tflite_micro and our host runtime (the reference kernels) agree byte for byte;
 * `arm`: the firmware for stm32f746 with `board.kernels=auto`, run in the emulator, agrees
-  with the host runtime byte for byte.  No fast kernel replaces a 16x8 op yet, so on ARM
-  these cases run the reference kernels through the weak-alias fallback (kernels.h).
+  with the host runtime byte for byte: cortex_m_dsp's 16x8 conv, depthwise and fully
+  connected (test_dsp_kernels.py aims cases at their paths), the reference kernels for the rest.
 
 The cases are test_runtime_ops' strategies drawn with its INT16 activation record (zero point
 0, int16 inputs over the whole range or a narrow part of it, int64 biases up to 2^40)."""
