@@ -15,9 +15,9 @@
 #include <string.h>
 
 #include "runtime/at_runtime.h"
+#include "runtime/boot.h"
 #include "runtime/slots.h"
 
-#define AT_MAILBOX_MAGIC 0x424D5441u /* "ATMB" */
 #define AT_OUTPUT_CAPACITY 3840u
 /* The input/output signature the application is written for (an export's Makefile sets it
  * from its model_spec.h); 0 accepts any, as the measurement firmware does. */
@@ -26,12 +26,7 @@
 #endif
 
 typedef struct {
-  uint32_t magic;
-  volatile uint32_t status;
-  volatile uint32_t layer;  /* index of the op running, 0xFFFFFFFF outside ops */
-  volatile uint32_t opcode; /* its op code */
-  volatile uint32_t phase;  /* 0 = op started, 1 = op finished */
-  uint32_t n_ops;
+  uint32_t n_ops;        /* 5 */
   uint32_t input_addr, input_size;
   uint32_t output_addr, output_size;
   uint32_t arena_addr, arena_size, arena_capacity;
@@ -41,32 +36,16 @@ typedef struct {
   uint32_t version_major_minor, version_patch; /* 18, 19: its model version (major << 16 | minor) */
   uint32_t slot_status[AT_MAX_SLOTS]; /* 20..27: why each slot runs or not (slots.h) */
   uint32_t reserved[36];
-} at_mailbox; /* 256 bytes */
+} network_words; /* mailbox words 5..63, after boot.h's */
+
+typedef char network_words_fit[sizeof(network_words) == sizeof(at_mb.own) ? 1 : -1];
+static volatile network_words *const mb = (volatile network_words *)at_mb.own;
 
 extern const uint8_t __blob_start[], __blob_end[];
 extern const uint8_t __slot_size[], __slot_count[]; /* memory.ld: the blob region cut into slots */
 extern uint8_t __arena_start[], __arena_end[];
 
-__attribute__((section(".mailbox"), used)) volatile at_mailbox at_mb;
 __attribute__((section(".outbuf"), used, aligned(16))) uint8_t at_output[AT_OUTPUT_CAPACITY];
-
-/* Emulator hooks: breakpoints on these symbols attribute cycles to layers. */
-__attribute__((noinline, used)) void autotiny_layer_boundary(uint32_t op, uint32_t opcode, uint32_t phase) {
-  at_mb.layer = phase ? 0xFFFFFFFFu : op;
-  at_mb.opcode = opcode;
-  at_mb.phase = phase;
-  __asm__ volatile("" ::: "memory");
-}
-
-__attribute__((noinline, noreturn, used)) void autotiny_done(void) {
-  for (;;) __asm__ volatile("nop" ::: "memory");
-}
-
-/* every fault and unexpected interrupt ends here (see startup.c) */
-__attribute__((noreturn)) void autotiny_fault(void) {
-  at_mb.status = AT_STATUS_FAULT;
-  autotiny_done();
-}
 
 int main(void) {
   at_model m;
@@ -74,32 +53,30 @@ int main(void) {
   uint32_t arena_capacity = (uint32_t)(__arena_end - __arena_start);
   int st;
 
-  at_mb.magic = AT_MAILBOX_MAGIC;
-  at_mb.status = AT_STATUS_RUNNING;
-  at_mb.layer = 0xFFFFFFFFu;
-  at_mb.blob_addr = (uint32_t)(uintptr_t)__blob_start;
-  at_mb.blob_capacity = (uint32_t)(__blob_end - __blob_start);
-  at_mb.arena_addr = (uint32_t)(uintptr_t)__arena_start;
-  at_mb.arena_capacity = arena_capacity;
+  at_boot();
+  mb->blob_addr = (uint32_t)(uintptr_t)__blob_start;
+  mb->blob_capacity = (uint32_t)(__blob_end - __blob_start);
+  mb->arena_addr = (uint32_t)(uintptr_t)__arena_start;
+  mb->arena_capacity = arena_capacity;
 
-  at_mb.n_slots = (uint32_t)(uintptr_t)__slot_count;
-  st = at_slots_select(&m, __blob_start, (uint32_t)(uintptr_t)__slot_size, at_mb.n_slots, AT_EXPECTED_SIGNATURE,
-                       arena_capacity, AT_OUTPUT_CAPACITY, (uint32_t *)at_mb.slot_status, (uint32_t *)&at_mb.active_slot);
-  if (st == AT_OK && at_mb.active_slot != AT_SLOT_NONE) {
-    const at_slot_header *s = (const at_slot_header *)(__blob_start + at_mb.active_slot * (uint32_t)(uintptr_t)__slot_size);
-    at_mb.version_major_minor = ((uint32_t)s->major << 16) | s->minor;
-    at_mb.version_patch = s->patch;
+  mb->n_slots = (uint32_t)(uintptr_t)__slot_count;
+  st = at_slots_select(&m, __blob_start, (uint32_t)(uintptr_t)__slot_size, mb->n_slots, AT_EXPECTED_SIGNATURE,
+                       arena_capacity, AT_OUTPUT_CAPACITY, (uint32_t *)mb->slot_status, (uint32_t *)&mb->active_slot);
+  if (st == AT_OK && mb->active_slot != AT_SLOT_NONE) {
+    const at_slot_header *s = (const at_slot_header *)(__blob_start + mb->active_slot * (uint32_t)(uintptr_t)__slot_size);
+    mb->version_major_minor = ((uint32_t)s->major << 16) | s->minor;
+    mb->version_patch = s->patch;
   }
   if (st == AT_OK) {
-    at_mb.blob_size = m.hdr->total_size;
-    at_mb.arena_size = m.hdr->arena_size;
-    at_mb.n_ops = m.hdr->n_ops;
+    mb->blob_size = m.hdr->total_size;
+    mb->arena_size = m.hdr->arena_size;
+    mb->n_ops = m.hdr->n_ops;
     ti = &m.tensors[m.hdr->input.tensor];
     to = &m.tensors[m.hdr->output.tensor];
-    at_mb.input_addr = (uint32_t)(uintptr_t)(__arena_start + ti->offset);
-    at_mb.input_size = ti->nbytes;
-    at_mb.output_addr = (uint32_t)(uintptr_t)at_output;
-    at_mb.output_size = to->nbytes;
+    mb->input_addr = (uint32_t)(uintptr_t)(__arena_start + ti->offset);
+    mb->input_size = ti->nbytes;
+    mb->output_addr = (uint32_t)(uintptr_t)at_output;
+    mb->output_size = to->nbytes;
     if (ti->offset != 0) st = AT_ERR_BAD_TABLE; /* the planner pins the input at 0 */
     else if (to->nbytes > AT_OUTPUT_CAPACITY) st = AT_ERR_OUTPUT_TOO_LARGE;
     else if (m.hdr->arena_size > arena_capacity) st = AT_ERR_ARENA_TOO_SMALL;

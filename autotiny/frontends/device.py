@@ -47,7 +47,8 @@ from autotiny.frontends import cmsis_mfcc, device_tables, imu, vibration
 from autotiny.frontends.mfcc import MfccParams, fit_length, frame_count
 
 FRONTENDS_DIR = package_dir("firmware") / "frontends"
-HARNESS = ("fe_main", "startup")  # objects that are measurement scaffolding, not the front-end
+HARNESS = ("fe_main", "boot", "startup")  # objects that are measurement scaffolding, not the front-end
+BOOT = package_dir("firmware") / "runtime" / "boot.c"  # the reset, mailbox and emulator hooks main.c shares
 FE_OPCODE = 0x100
 DSP_CFLAGS = ("-std=c99", "-g", "-ffunction-sections", "-fdata-sections", "-ffp-contract=off",
               "-fno-strict-aliasing", "-fstack-usage", "-DARM_MATH_LOOPUNROLL",
@@ -214,9 +215,10 @@ def build(board: Board, params, frontend: str = "mfcc", hint=None) -> FrontendIm
     fe = device_frontend(frontend)
     header = _header(fe, params, hint)
     dsp = [cmsis_mfcc.sources() / "Source" / s for s in fe.dsp_sources(params)]
-    own = [FRONTENDS_DIR / s for s in (fe.source, "fe_main.c")]
+    own = [*(FRONTENDS_DIR / s for s in (fe.source, "fe_main.c")), BOOT]
     h = hashlib.sha256()
-    for f in [*own, *sorted(FRONTENDS_DIR.glob("*.h")), t.startup, t.linker_script, *dsp]:
+    for f in [*own, *sorted(FRONTENDS_DIR.glob("*.h")), *sorted(BOOT.parent.glob("*.h")), t.startup,
+              t.linker_script, *dsp]:
         h.update(f.name.encode())
         h.update(f.read_bytes())
     h.update(header.encode())
@@ -229,7 +231,8 @@ def build(board: Board, params, frontend: str = "mfcc", hint=None) -> FrontendIm
         try:
             (work / "fe_tables.h").write_text(header)
             (work / "memory.ld").write_text(firmware.memory_ld(board))
-            inc = ["-I", str(work), "-I", str(FRONTENDS_DIR), "-I", str(cmsis_mfcc.sources() / "Include"),
+            inc = ["-I", str(work), "-I", str(FRONTENDS_DIR), "-I", str(BOOT.parent.parent),
+                   "-I", str(cmsis_mfcc.sources() / "Include"),
                    "-I", str(cmsis_mfcc.sources() / "PrivateInclude")]
             objs = []
             for src in [*own, t.startup]:
