@@ -202,7 +202,16 @@ def _bit_past_the_end(b: blob.ModelBlob) -> bytes:
     return _with_crc(data)
 
 
-@pytest.mark.parametrize("corrupt", [_set_mask_bit, _truncate_values, _bit_past_the_end])
+def _misaligned_filter(b: blob.ModelBlob) -> bytes:
+    """The decoded filter one byte off word alignment (the decoder zeroes it a word at a time)."""
+    _, dst = decode_records(b)[0]
+    assert b.tensors[dst].offset > 0  # the model input, live at the first decode, holds offset 0
+    data = bytearray(b.data)
+    struct.pack_into("<I", data, _tensor_entry(b, dst) + 4 + 4 * blob.MAX_DIMS, b.tensors[dst].offset - 1)
+    return _with_crc(data)
+
+
+@pytest.mark.parametrize("corrupt", [_set_mask_bit, _truncate_values, _bit_past_the_end, _misaligned_filter])
 def test_runtime_refuses_an_inconsistent_encoding(pair, corrupt):
     _, sp = pair
     data = corrupt(sp)
