@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from autotiny.blob import ops, sparse
+from autotiny.blob import ops
+from autotiny.blob import sparse as sparse_format  # the module; `sparse` is the build's flag
 from autotiny.blob.format import (DTYPES, MAX_DIMS, NP_DTYPES, STORE_ARENA, STORE_BLOB, BlobTensor, ModelBlob,
                                   parse_header, serialize)
 from autotiny.blob.planner import plan_tensors
@@ -76,13 +77,14 @@ class Builder:
                 or self.readers.get(idx, 0) != 1):
             return self.tensor(idx, op)
         values = self.m.constant(idx).astype(np.int8)
-        if not sparse.pays(values.size, int(np.count_nonzero(values))):
+        if not sparse_format.pays(values.size, int(np.count_nonzero(values))):
             return self.tensor(idx, op)
         dst = self.tensor(idx, op)
         self.tensors[dst].storage, self.tensors[dst].data = STORE_ARENA, None
-        enc = sparse.encode(values)
+        enc = sparse_format.encode(values)
         self.tensors.append(BlobTensor(DTYPES["INT8"], (len(enc),), STORE_BLOB, name=f"{t.name}/sparse", data=enc))
-        self.emit(op, sparse.DECODE_SPARSE_INT8, [len(self.tensors) - 1, dst], label=sparse.DECODE_SPARSE_INT8.name)
+        decode = sparse_format.DECODE_SPARSE_INT8
+        self.emit(op, decode, [len(self.tensors) - 1, dst], label=decode.name)
         self.n_sparse += 1
         return dst
 
