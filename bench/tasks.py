@@ -258,18 +258,24 @@ def split_figure(figs: dict, key: str, scale: float = 1.0, fmt: str = "{:.1f}") 
     return ("-" if f is None else fmt.format(f)), fmt.format(total - (f or 0.0)), fmt.format(total)
 
 
-def row(task: str, board: str, rec: dict, wall: float, ref: str) -> list[str]:
+def metric_cell(m: dict, key: str) -> str:
+    """The clean figure, and the field one (at task.noise.field_snr_db, what kws selects on) where it differs."""
+    field = m.get(f"{key}_field")
+    return f"{m[key]:.3f}" + (f" ({field:.3f})" if field is not None and field != m[key] else "")
+
+
+def row(task: str, board: str, rec: dict, wall: float, trials: int, ref: str) -> list[str]:
     metric = TASKS[task][0]
     m, f = rec["metrics"], rec["figures"]
     lat, ram, flash = (split_figure(f, "latency_ms", fmt="{:.2f}"), split_figure(f, "ram_bytes", 1 / 1024),
                        split_figure(f, "flash_bytes", 1 / 1024))
-    return [task, board, metric, f"{m[f'val_{metric}']:.3f}", f"{m[f'test_{metric}']:.3f}",
+    return [task, board, metric, metric_cell(m, f"val_{metric}"), metric_cell(m, f"test_{metric}"),
             f"{lat[0]}/{lat[1]}/{lat[2]}", f"{ram[0]}/{ram[1]}", f"{flash[0]}/{flash[1]}",
-            rec["description"], f"{wall:.0f}", ref]
+            rec["description"], str(trials), f"{wall:.0f}", ref]
 
 
-HEAD = ["task", "board", "metric", "val", "test", "ms FE/net/total", "RAM KB FE/net", "flash KB FE/net",
-        "best candidate", "search s", "reference"]
+HEAD = ["task", "board", "metric", "val (field)", "test (field)", "ms FE/net/total", "RAM KB FE/net",
+        "flash KB FE/net", "best candidate", "trials", "search s", "reference"]
 
 
 def print_table(head: list[str], rows: list[list[str]]) -> None:
@@ -330,14 +336,17 @@ def main() -> None:
                                                cache, log)
                 except RuntimeError as e:
                     print(f"{task} x {board}: FAILED: {e}".splitlines()[0], flush=True)
-                    rows.append([task, board, TASKS[task][0], "failed", *[""] * 7])
+                    rows.append([task, board, TASKS[task][0], "failed", *[""] * 8])
                     continue
-                rows.append(row(task, board, rec, wall, refs[task]))
+                done = sum(1 for _ in (run_dir / "trials").glob("*/trial.json"))
+                rows.append(row(task, board, rec, wall, done, refs[task]))
                 print("  ".join(rows[-1]), flush=True)
                 if args.device_features and board == DEVICE_BOARD:
                     checks.append(device_row(task, run_dir, cache, args.device_n))
     print(f"\n{args.trials} trials per search, search.timeout_s={args.timeout_s}; data: "
           + "; ".join(f"{t} {' '.join(TASKS[t][1])}" for t in tasks))
+    print("val/test: the int8 model's metric, clean (field: at task.noise.field_snr_db, what a kws search selects "
+          "on); trials: completed before search.timeout_s")
     print("figures: emulated; ms, RAM and flash as front-end (the device C front-end, firmware/frontends) / "
           "network (total - front-end); flash includes firmware and every model slot in the network part")
     print_table(HEAD, rows)
