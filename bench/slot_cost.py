@@ -1,6 +1,6 @@
 """What the over-the-air model slots cost the firmware: each board's firmware built from this tree and
 from a copy with firmware/main.c as it was before the slots and without runtime/slots.c (same flags,
-same kernels), compared; and the cycles from reset the slot check adds for the MLPerf Tiny KWS model
+same kernels; nor runtime/boot.c, which later took over that main.c's mailbox and hooks), compared; and the cycles from reset the slot check adds for the MLPerf Tiny KWS model
 ($AUTOTINY_DATA/mlperf_tiny/kws_ref_model_int8.tflite): run bare (no slot header: the blob's own CRC) and
 from slot 0 (slot header CRC + content CRC-32; the blob's own CRC skipped).
 
@@ -39,7 +39,7 @@ def main() -> None:
         main_c = subprocess.run(["git", "show", f"{args.before}:firmware/main.c"], cwd=ROOT, capture_output=True,
                                 text=True, check=True).stdout
         (old / "main.c").write_text(main_c)
-        for f in (old / "runtime").glob("slots.*"):
+        for f in [*(old / "runtime").glob("slots.*"), *(old / "runtime").glob("boot.*")]:
             f.unlink()
         real_dir, real_pkg = fw.FIRMWARE, cm.package_dir
         fw.FIRMWARE, cm.package_dir = old, (lambda name: old if name == "firmware" else real_pkg(name))

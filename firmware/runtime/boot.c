@@ -1,17 +1,9 @@
 /* The reset and reporting code every autotiny firmware shares (boot.h). */
 #include "boot.h"
 
-#include "at_runtime.h"
-
 __attribute__((section(".mailbox"), used)) volatile at_mailbox at_mb;
 
 typedef char at_mailbox_is_256_bytes[sizeof(at_mailbox) == 256u ? 1 : -1];
-
-void at_boot(void) {
-  at_mb.magic = AT_MAILBOX_MAGIC;
-  at_mb.status = AT_STATUS_RUNNING;
-  at_mb.layer = 0xFFFFFFFFu;
-}
 
 __attribute__((noinline, used)) void autotiny_layer_boundary(uint32_t op, uint32_t opcode, uint32_t phase) {
   at_mb.layer = phase ? 0xFFFFFFFFu : op;

@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 
+#include "at_runtime.h"
+
 #define AT_MAILBOX_MAGIC 0x424D5441u /* "ATMB" */
 #define AT_MAILBOX_OWN_WORDS 59u
 
@@ -23,8 +25,12 @@ typedef struct {
 
 extern volatile at_mailbox at_mb;
 
-/* words 0-4 at reset: the firmware runs, no op yet */
-void at_boot(void);
+/* words 0-4 at reset: the firmware runs, no op yet (inline: three stores, as each main had them) */
+static inline void at_boot(void) {
+  at_mb.magic = AT_MAILBOX_MAGIC;
+  at_mb.status = AT_STATUS_RUNNING;
+  at_mb.layer = 0xFFFFFFFFu;
+}
 
 /* Emulator hooks: breakpoints on these symbols attribute cycles to layers and end the run. */
 void autotiny_layer_boundary(uint32_t op, uint32_t opcode, uint32_t phase);
