@@ -31,58 +31,59 @@ int at_dwconv16x8_check(const at_model *m, const at_dwconv_params *p) {
 }
 
 /* One body for both modes: T the activations, B the bias and accumulator (int32 / int64), REQUANT
- * at_mbqm / at_mbqm64.  16x8's offsets are 0 (at_dwconv16x8_check), so the same sums come out. */
-#define AT_DWCONV_BODY(T, B, REQUANT)                                                                      \
-  const at_tensor *ti = &m->tensors[p->input], *tf = &m->tensors[p->filter];                               \
-  const at_tensor *to = &m->tensors[p->output];                                                            \
-  const T *in = (const T *)at_tensor_ptr(m, (uint32_t)p->input);                                           \
-  const int8_t *filter = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->filter);                            \
-  const B *bias = p->bias >= 0 ? (const B *)at_tensor_ptr(m, (uint32_t)p->bias) : 0;                       \
-  const int32_t *mult = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->multipliers);                       \
-  const int32_t *shift = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->shifts);                           \
-  T *out = (T *)at_tensor_ptr(m, (uint32_t)p->output);                                                     \
-  const int32_t batches = ti->dims[0], in_h = ti->dims[1], in_w = ti->dims[2], in_d = ti->dims[3];         \
-  const int32_t k_h = tf->dims[1], k_w = tf->dims[2];                                                      \
-  const int32_t out_h = to->dims[1], out_w = to->dims[2], out_d = to->dims[3];                             \
-  const int32_t dm = p->depth_multiplier;                                                                  \
-  int32_t b, oy, ox, ic, mi, ky, kx;                                                                       \
-  for (b = 0; b < batches; ++b) {                                                                          \
-    for (oy = 0; oy < out_h; ++oy) {                                                                       \
-      const int32_t iy0 = oy * p->stride_h - p->pad_h;                                                     \
-      for (ox = 0; ox < out_w; ++ox) {                                                                     \
-        const int32_t ix0 = ox * p->stride_w - p->pad_w;                                                   \
-        for (ic = 0; ic < in_d; ++ic) {                                                                    \
-          for (mi = 0; mi < dm; ++mi) {                                                                    \
-            const int32_t oc = ic * dm + mi;                                                               \
-            B acc = 0;                                                                                     \
-            int32_t v;                                                                                     \
-            for (ky = 0; ky < k_h; ++ky) {                                                                 \
-              const int32_t iy = iy0 + p->dilation_h * ky;                                                 \
-              if (iy < 0 || iy >= in_h) continue;                                                          \
-              for (kx = 0; kx < k_w; ++kx) {                                                               \
-                const int32_t ix = ix0 + p->dilation_w * kx;                                               \
-                int32_t iv, fv;                                                                            \
-                if (ix < 0 || ix >= in_w) continue;                                                        \
-                iv = in[((b * in_h + iy) * in_w + ix) * in_d + ic];                                        \
-                fv = filter[(ky * k_w + kx) * out_d + oc];                                                 \
-                acc += fv * (iv + p->input_offset);                                                        \
-              }                                                                                            \
-            }                                                                                              \
-            if (bias) acc += bias[oc];                                                                     \
-            v = REQUANT(acc, mult[oc], shift[oc]) + p->output_offset;                                      \
-            out[((b * out_h + oy) * out_w + ox) * out_d + oc] = (T)at_clamp(v, p->act_min, p->act_max);    \
-          }                                                                                                \
-        }                                                                                                  \
-      }                                                                                                    \
-    }                                                                                                      \
+ * at_mbqm / at_mbqm64, IN_OFF / OUT_OFF the offsets: 16x8's are 0 (at_dwconv16x8_check), passed as
+ * constants so that its inner loop has no add (+43% portable KWS latency on stm32f746 otherwise). */
+#define AT_DWCONV_BODY(T, B, REQUANT, IN_OFF, OUT_OFF)                                                  \
+  const at_tensor *ti = &m->tensors[p->input], *tf = &m->tensors[p->filter];                            \
+  const at_tensor *to = &m->tensors[p->output];                                                         \
+  const T *in = (const T *)at_tensor_ptr(m, (uint32_t)p->input);                                        \
+  const int8_t *filter = (const int8_t *)at_tensor_ptr(m, (uint32_t)p->filter);                         \
+  const B *bias = p->bias >= 0 ? (const B *)at_tensor_ptr(m, (uint32_t)p->bias) : 0;                    \
+  const int32_t *mult = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->multipliers);                    \
+  const int32_t *shift = (const int32_t *)at_tensor_ptr(m, (uint32_t)p->shifts);                        \
+  T *out = (T *)at_tensor_ptr(m, (uint32_t)p->output);                                                  \
+  const int32_t batches = ti->dims[0], in_h = ti->dims[1], in_w = ti->dims[2], in_d = ti->dims[3];      \
+  const int32_t k_h = tf->dims[1], k_w = tf->dims[2];                                                   \
+  const int32_t out_h = to->dims[1], out_w = to->dims[2], out_d = to->dims[3];                          \
+  const int32_t dm = p->depth_multiplier;                                                               \
+  int32_t b, oy, ox, ic, mi, ky, kx;                                                                    \
+  for (b = 0; b < batches; ++b) {                                                                       \
+    for (oy = 0; oy < out_h; ++oy) {                                                                    \
+      const int32_t iy0 = oy * p->stride_h - p->pad_h;                                                  \
+      for (ox = 0; ox < out_w; ++ox) {                                                                  \
+        const int32_t ix0 = ox * p->stride_w - p->pad_w;                                                \
+        for (ic = 0; ic < in_d; ++ic) {                                                                 \
+          for (mi = 0; mi < dm; ++mi) {                                                                 \
+            const int32_t oc = ic * dm + mi;                                                            \
+            B acc = 0;                                                                                  \
+            int32_t v;                                                                                  \
+            for (ky = 0; ky < k_h; ++ky) {                                                              \
+              const int32_t iy = iy0 + p->dilation_h * ky;                                              \
+              if (iy < 0 || iy >= in_h) continue;                                                       \
+              for (kx = 0; kx < k_w; ++kx) {                                                            \
+                const int32_t ix = ix0 + p->dilation_w * kx;                                            \
+                int32_t iv, fv;                                                                         \
+                if (ix < 0 || ix >= in_w) continue;                                                     \
+                iv = in[((b * in_h + iy) * in_w + ix) * in_d + ic];                                     \
+                fv = filter[(ky * k_w + kx) * out_d + oc];                                              \
+                acc += fv * (iv + (IN_OFF));                                                            \
+              }                                                                                         \
+            }                                                                                           \
+            if (bias) acc += bias[oc];                                                                  \
+            v = REQUANT(acc, mult[oc], shift[oc]) + (OUT_OFF);                                          \
+            out[((b * out_h + oy) * out_w + ox) * out_d + oc] = (T)at_clamp(v, p->act_min, p->act_max); \
+          }                                                                                             \
+        }                                                                                               \
+      }                                                                                                 \
+    }                                                                                                   \
   }
 
 void at_dwconv_eval_reference(const at_model *m, const at_dwconv_params *p) {
-  AT_DWCONV_BODY(int8_t, int32_t, at_mbqm)
+  AT_DWCONV_BODY(int8_t, int32_t, at_mbqm, p->input_offset, p->output_offset)
 }
 void at_dwconv_eval(const at_model *m, const at_dwconv_params *p) AT_REPLACEABLE(at_dwconv_eval_reference);
 
 void at_dwconv16x8_eval_reference(const at_model *m, const at_dwconv_params *p) {
-  AT_DWCONV_BODY(int16_t, int64_t, at_mbqm64)
+  AT_DWCONV_BODY(int16_t, int64_t, at_mbqm64, 0, 0)
 }
 void at_dwconv16x8_eval(const at_model *m, const at_dwconv_params *p) AT_REPLACEABLE(at_dwconv16x8_eval_reference);
