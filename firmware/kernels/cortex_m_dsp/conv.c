@@ -457,11 +457,21 @@ static void put_taps16(uint32_t *cols, int pixel, const geometry *g, int32_t k, 
 static void fill_column16(uint32_t *cols, int pixel, const geometry *g, int32_t iy0, int32_t ix0) {
   const int32_t row_taps = g->k_w * g->in_d;
   const int32_t kx_lo = ix0 < 0 ? -ix0 : 0, kx_hi = ix0 + g->k_w > g->in_w ? g->in_w - ix0 : g->k_w;
+  /* the common case a word pair at a time without put_taps16's calls: whole rows of whole groups */
+  const int whole = g->dil_w == 1 && kx_lo == 0 && kx_hi == g->k_w && (row_taps & 3) == 0;
   int32_t ky, kx, k = 0;
   for (ky = 0; ky < g->k_h; ++ky, k += row_taps) {
     const int32_t iy = iy0 + g->dil_h * ky;
     const int16_t *row = g->in16 + (iy < 0 || iy >= g->in_h ? 0 : iy * g->in_w * g->in_d);
-    if (iy < 0 || iy >= g->in_h || (g->dil_w == 1 && kx_hi <= kx_lo)) {
+    if (whole && iy >= 0 && iy < g->in_h) {
+      const int16_t *src = row + ix0 * g->in_d;
+      uint32_t *dst = cols + k + pixel * 2, *const end = dst + row_taps;
+      for (; dst < end; dst += 4, src += 4) {
+        const uint32_t t01 = at_load_s16x2(src), t23 = at_load_s16x2(src + 2);
+        dst[0] = at_pair_even(t01, t23);
+        dst[1] = at_pair_odd(t01, t23);
+      }
+    } else if (iy < 0 || iy >= g->in_h || (g->dil_w == 1 && kx_hi <= kx_lo)) {
       put_taps16(cols, pixel, g, k, 0, row_taps);
     } else if (g->dil_w == 1) {
       if (kx_lo > 0) put_taps16(cols, pixel, g, k, 0, kx_lo * g->in_d);
