@@ -1,4 +1,5 @@
-"""The Cortex-M DSP kernels (firmware/kernels/cortex_m_dsp: depthwise convolution, pooling, add)
+"""The Cortex-M DSP kernels (firmware/kernels/cortex_m_dsp: depthwise convolution, pooling, add, and
+the 16x8 conv, depthwise and fully connected; the int8 conv and fully connected: test_runtime_ops.py)
 equal the host runtime (the reference kernels, themselves equal to TFLM: test_runtime_ops.py)
 bit for bit: random single-op models, derandomized, run in the emulator on an M4 and an M7 board
 with board.kernels=auto, shaped to reach every specialised path (3x3 stride 1/2, 10x4, SAME/VALID,
