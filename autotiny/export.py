@@ -94,7 +94,7 @@ def firmware_files(board) -> list[tuple[Path, str]]:
 
 
 def makefile(board, sources: list[str], signature: int, int16: bool = False, dsp: list[str] = (),
-             frontend: str | None = None) -> str:
+             frontend: str | None = None, sparse: bool = False) -> str:
     """`frontend`: the device front-end's type when the project runs it (app_main.c is the entry, main.c's
     main becomes at_network_main); `dsp`: the CMSIS-DSP files, built with device.DSP_CFLAGS (Arm's code:
     not our -Werror), as device.build builds them."""
@@ -102,7 +102,8 @@ def makefile(board, sources: list[str], signature: int, int16: bool = False, dsp
     from autotiny.targets import target
 
     t = target(board.core)
-    cflags = " ".join([*firmware.board_flags(board, int16), *firmware.CFLAGS])  # int16: the 16x8 op rows
+    # int16: the 16x8 op rows; sparse: the sparse-filter decoder
+    cflags = " ".join([*firmware.board_flags(board, int16, sparse), *firmware.CFLAGS])
     ldflags = " ".join([*t.cpu_flags(board.fpu), *firmware.LDFLAGS])
     script = "firmware/" + str(t.linker_script.relative_to(firmware.FIRMWARE))
     srcs = " \\\n          ".join(sources)
@@ -387,7 +388,7 @@ def write_export(out: Path, view, rec: TrialRecord, board, blob, tflite: bytes, 
         kind, dsp = fe["type"], frontend_files(out, fe)
         sources += ["firmware/frontends/app_main.c", *(f"firmware/frontends/{f.name}" for f in fe["sources"]["sources"])]
     (out / "Makefile").write_text(makefile(board, sources, manifest["signature"], firmware.needs_int16(blob),
-                                           dsp, kind))
+                                           dsp, kind, firmware.needs_sparse(blob)))
     (out / "model").mkdir()
     (out / "model" / "model.tflite").write_bytes(tflite)
     (out / "model" / "model.blob").write_bytes(blob.data)
@@ -452,7 +453,6 @@ def write_update(out: Path, deployed: dict, view, rec: TrialRecord, board, blob,
 # ---- command ----------------------------------------------------------------------------------------
 
 def main(args: list[str]) -> int:
-    from autotiny import blob as blobs
     from autotiny.config import compose, split_options
     from autotiny.report import find_study
 
@@ -485,7 +485,10 @@ def main(args: list[str]) -> int:
     else:
         version = slots.parse_version(opts["version"]) if "version" in opts else FIRST_VERSION
     tflite = Path(rec.artifacts["model.tflite"]).read_bytes()
-    blob = blobs.from_tflite(tflite, source=rec.artifacts["model.tflite"])
+    from autotiny.measure.protocol import device_blob
+
+    pruned = float(rec.candidate.get("compression", {}).get("sparsity", 0.0)) > 0  # as it was measured
+    blob = device_blob(tflite, board, sparse=pruned, source=rec.artifacts["model.tflite"])
     firmware.check_fits(blob, board)  # ModelError: exit 2, one line with the figures
     if out.exists():
         shutil.rmtree(out)

@@ -89,13 +89,19 @@ LAYER_SOURCES = {"cycles": "emulated", "instructions": "emulated", "latency_ms":
 LAYER_COLUMNS = ("index", "op", "cycles", "instructions", "latency_ms", "arena_bytes", "const_bytes")
 
 
-def _layer_memory(tflite: bytes) -> dict[int, tuple[int, int]]:
-    """op index → (arena bytes it touches, constant bytes it reads), from the blob's tensor table
-    and op records (layout: autotiny.blob.format.serialize; which words are tensors: the op table)."""
+def _layer_memory(tflite: bytes, board=None, sparse: bool = False) -> dict[int, tuple[int, int]]:
+    """op index → (arena bytes it touches, constant bytes it reads), from the tensor table and op records
+    of the blob the device runs (layout: autotiny.blob.format.serialize; which words are tensors: the op
+    table); `board`, `sparse`: as measured (a pruned candidate's blob may hold decode records)."""
     from autotiny import blob
     from autotiny.blob.ops import tensor_words
 
-    b = blob.from_tflite(tflite)
+    if sparse:
+        from autotiny.measure.protocol import device_blob
+
+        b = device_blob(tflite, board, sparse=True)
+    else:
+        b = blob.from_tflite(tflite)
     out, pos = {}, b.header.ops_offset
     for k in range(b.header.n_ops):
         code, n = struct.unpack_from("<HH", b.data, pos)
@@ -112,11 +118,13 @@ def _layer_memory(tflite: bytes) -> dict[int, tuple[int, int]]:
     return out
 
 
-def layer_figures(m: Measurement, clock_hz: int, tflite: bytes | None = None) -> list[dict[str, Any]]:
-    """One row per op of an emulated run (none for emulator=estimate); memory when the model is given."""
+def layer_figures(m: Measurement, clock_hz: int, tflite: bytes | None = None, board=None,
+                  sparse: bool = False) -> list[dict[str, Any]]:
+    """One row per op of an emulated run (none for emulator=estimate); memory when the model is given
+    (and for a pruned candidate, `sparse`, the board it was measured on)."""
     if not m.layers:
         return []
-    memory = _layer_memory(tflite) if tflite else {}
+    memory = _layer_memory(tflite, board, sparse) if tflite else {}
     return [{"index": idx, "op": op, "cycles": cycles, "instructions": instructions,
              "latency_ms": cycles / clock_hz * 1e3, "arena_bytes": memory.get(idx, (None, None))[0],
              "const_bytes": memory.get(idx, (None, None))[1]}
@@ -173,7 +181,7 @@ def run_candidate(spec: CandidateSpec, cfg: RunConfig, data: TaskData | None, nu
         rec.metrics.update(result.decision_metrics)
         rec.decision = result.decision
     rec.figures = figures_of(m)
-    rec.layers = layer_figures(m, cfg.board.clock_hz, tflite)
+    rec.layers = layer_figures(m, cfg.board.clock_hz, tflite, cfg.board, spec.sparsity > 0)
     if rec.layers:
         _write_layers(rec.layers, trial_dir / "layers.csv")
         rec.artifacts["layers.csv"] = str((trial_dir / "layers.csv").resolve())

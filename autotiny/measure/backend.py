@@ -35,7 +35,8 @@ def measure(model: bytes, cfg: RunConfig, seed: int = 0, spec=None) -> Measureme
     cap = cfg.emulator.max_instructions
     if cap is None and cfg.budget.latency_ms:
         cap = instruction_cap(cfg.board, cfg.budget.latency_ms, blob_bytes=len(model))
-    m = measure_emulated(model, cfg.board, max_instructions=cap, seed=seed)
+    m = measure_emulated(model, cfg.board, max_instructions=cap, seed=seed,
+                         sparse=spec is not None and spec.sparsity > 0)
     if spec is None:
         return m
     from autotiny.frontends.device import with_frontend

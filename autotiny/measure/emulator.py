@@ -32,8 +32,8 @@ from autotiny.measure.machine import (  # noqa: F401  (re-exported)
     CPACR, CPUID, DWT_CTRL, DWT_CYCCNT, PPB_BASE, PPB_SIZE, Machine, MemoryMap, build_native, memory_map,
 )
 from autotiny.measure.protocol import (  # noqa: F401  (re-exported)
-    DEFAULT_MAX_INSTRUCTIONS, STACK_PAINT, EmulationResult, Layer, discard, emulate, firmware_image, machine,
-    release, status_name,
+    DEFAULT_MAX_INSTRUCTIONS, STACK_PAINT, EmulationResult, Layer, device_blob, discard, emulate, firmware_image,
+    image_for, machine, release, status_name,
 )
 from autotiny.targets import target
 
@@ -61,21 +61,20 @@ def _ram_figures(acct):
 
 
 def measure_emulated(tflite_bytes: bytes, board, max_instructions: int | None = None,
-                     input: np.ndarray | None = None, seed: int | None = None):
+                     input: np.ndarray | None = None, seed: int | None = None, sparse: bool = False):
     """Measure an int8 .tflite on the emulated board -> Measurement (figures 'emulated',
     MACs 'file').  `ram_bytes` is the RAM a device must reserve (static + arena + the
     stack reservation, firmware.STACK_RULE); `ram_used_bytes` what the run used (static +
     arena + painted peak stack); `ram` the split.  An infeasible run (fault, cap) gives a
     Measurement with `status` != 'ok', the reason in `fault` and in the notes, and inf
     latency/energy."""
-    from autotiny import blob as blobmod
     from autotiny import firmware
     from autotiny.measure import Figure, Measurement
     from autotiny.tflite_model import read_tflite
 
     parsed = read_tflite(bytes(tflite_bytes))
-    b = blobmod.from_tflite(parsed)
-    img = firmware_image(board, firmware.needs_int16(b))
+    b = device_blob(parsed, board, sparse)  # `sparse`: a pruned candidate, filters encoded where flash shrinks
+    img = image_for(b, board)
     power_note = f"energy = latency x {board.active_power_mw:g} mW ({board.active_power_source})"
     if input is None and seed is not None:
         rng = np.random.default_rng(seed)
@@ -107,6 +106,11 @@ def measure_emulated(tflite_bytes: bytes, board, max_instructions: int | None = 
         acct.describe_ram() + "; " + acct.describe_flash(),
         power_note,
     ]
+    if firmware.needs_sparse(b):
+        notes.append(f"weights: pruned filters stored sparse (blob {b.sparse_saved:,} B smaller than dense; decoded "
+                     "into the arena just before their layer, firmware with the decoder)")
+    elif sparse:
+        notes.append("weights: stored dense (the sparse encoding would not make flash smaller)")
     if acct.stack_reserved > acct.stack_region:
         notes.append(f"the stack reservation {acct.stack_reserved:,} B exceeds the {acct.stack_region:,} B stack "
                      f"region the measurement firmware links (board.stack_kb)")

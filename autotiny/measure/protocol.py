@@ -100,24 +100,55 @@ _machines_lock = threading.Lock()
 _images: dict[object, object] = {}
 
 
-def firmware_image(board, int16: bool = False):
-    """autotiny.firmware.build for a board record (`int16`: with the 16x8 op rows), memoized
-    per process by the whole record (the build hashes all sources on each call)."""
+def firmware_image(board, int16: bool = False, sparse: bool = False):
+    """autotiny.firmware.build for a board record (`int16`: with the 16x8 op rows, `sparse`: with the
+    sparse-filter decoder), memoized per process by the whole record (the build hashes all sources on
+    each call)."""
     from autotiny import firmware
 
     with _machines_lock:
-        img = _images.get((board, int16))
+        img = _images.get((board, int16, sparse))
     if img is None:
-        img = firmware.build(board, int16=int16)
+        img = firmware.build(board, int16=int16, sparse=sparse)
         with _machines_lock:
-            _images[board, int16] = img
+            _images[board, int16, sparse] = img
     return img
 
 
-def machine(board, cycle_model: bool = True, int16: bool = False) -> Machine:
+def image_for(blob, board):
+    """The firmware a blob runs on: with the 16x8 rows and the sparse decoder only where it needs them."""
+    from autotiny import firmware
+
+    return firmware_image(board, firmware.needs_int16(blob), firmware.needs_sparse(blob))
+
+
+def device_blob(tflite, board, sparse: bool = False, source: str | None = None):
+    """The model blob the device gets: dense, or for a pruned candidate (`sparse`) its filters in the
+    sparse encoding (autotiny.blob.sparse) where that makes the board's flash (firmware with the
+    decoder + model slots) smaller than the dense blob on the firmware without it; else dense.
+    Measurement, layer figures and export all take it from here, so they agree."""
+    from autotiny import blob as blobmod
+    from autotiny import firmware
+    from autotiny.tflite_model import TfliteModel, read_tflite
+
+    parsed = tflite if isinstance(tflite, TfliteModel) else read_tflite(bytes(tflite))
+    dense = blobmod.from_tflite(parsed, source)
+    if not sparse:
+        return dense
+    packed = blobmod.from_tflite(parsed, source, sparse=True)
+    if not firmware.needs_sparse(packed):
+        return dense
+    def flash(b) -> int:
+        return firmware.account(b, board, image=image_for(b, board)).flash
+
+    return packed if flash(packed) < flash(dense) else dense
+
+
+def machine(board, cycle_model: bool = True, int16: bool = False, sparse: bool = False) -> Machine:
     """The per-process Machine for a board record (built on first use); `int16`: the firmware
-    with the 16x8 op rows (what a model that autotiny.firmware.needs_int16 runs on)."""
-    img = firmware_image(board, int16)
+    with the 16x8 op rows (what a model that autotiny.firmware.needs_int16 runs on); `sparse`: with
+    the sparse-filter decoder (autotiny.firmware.needs_sparse)."""
+    img = firmware_image(board, int16, sparse)
     key = (board, str(img.elf), cycle_model)
     with _machines_lock:
         m = _machines.get(key)
@@ -168,7 +199,8 @@ def emulate(blob_bytes: bytes, board, input: np.ndarray | None = None,
 
     t0 = time.perf_counter()
     blob = load_blob(bytes(blob_bytes))
-    m = on if on is not None else machine(board, cycle_model=cycle_model, int16=firmware.needs_int16(blob))
+    m = on if on is not None else machine(board, cycle_model=cycle_model, int16=firmware.needs_int16(blob),
+                                          sparse=firmware.needs_sparse(blob))
     syms = m.symbols
     blob_start, slot_size = syms["__blob_start"], syms["__slot_size"]
     if slots is None and blob.size > slot_size:

@@ -28,27 +28,31 @@ BOARDS = ["stm32f746", "nrf52840"]
 
 
 def kws_like_model(seed: int, classes: int = 12, side: tuple[int, int] = (49, 10), kernel: tuple[int, int] = (10, 4),
-                   input_q: tuple[float, int] = (0.5, -10)) -> bytes:
+                   input_q: tuple[float, int] = (0.5, -10), channels: int = 8, sparsity: float = 0.0) -> bytes:
     """MFCC-shaped int8 input -> CONV_2D 10x4/2 + ReLU -> MEAN -> RESHAPE -> FC -> SOFTMAX: a DS-CNN's
     first and last layers; `seed` changes the weights (same signature), `classes`/`side` the signature,
-    `kernel` the convolution's (for smaller inputs), `input_q` the input's (scale, zero point)."""
+    `kernel` the convolution's (for smaller inputs), `input_q` the input's (scale, zero point); `sparsity`:
+    that share of the convolution's weights zero, as magnitude pruning leaves them."""
+    from autotiny.compress import zero_smallest
+
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
     x = b.tensor((1, *side, 1), scale=input_q[0], zero_point=input_q[1])
-    w = b.tensor((8, *kernel, 1), scale=list(rng.uniform(0.005, 0.02, 8)), zero_point=[0] * 8,
-                 data=rng.integers(-127, 128, (8, *kernel, 1)))
-    bias = b.tensor((8,), "INT32", scale=[0.001] * 8, zero_point=[0] * 8, data=rng.integers(-3000, 3000, 8))
+    n = channels
+    w = b.tensor((n, *kernel, 1), scale=list(rng.uniform(0.005, 0.02, n)), zero_point=[0] * n,
+                 data=zero_smallest(rng.integers(-127, 128, (n, *kernel, 1)), sparsity))
+    bias = b.tensor((n,), "INT32", scale=[0.001] * n, zero_point=[0] * n, data=rng.integers(-3000, 3000, n))
     h, wd = (side[0] + 1) // 2, (side[1] + 1) // 2
-    c = b.tensor((1, h, wd, 8), scale=0.2, zero_point=-128)
+    c = b.tensor((1, h, wd, n), scale=0.2, zero_point=-128)
     b.op("CONV_2D", [x, w, bias], [c], options("Conv2DOptionsT", padding=0, strideH=2, strideW=2,
                                                 dilationHFactor=1, dilationWFactor=1, fusedActivationFunction=1))
     axes = b.tensor((2,), "INT32", data=np.array([1, 2], np.int32))
-    m = b.tensor((1, 1, 1, 8), scale=0.1, zero_point=-128)
+    m = b.tensor((1, 1, 1, n), scale=0.1, zero_point=-128)
     b.op("MEAN", [c, axes], [m], options("ReducerOptionsT", keepDims=True))
-    shp = b.tensor((2,), "INT32", data=np.array([1, 8], np.int32))
-    r = b.tensor((1, 8), scale=0.1, zero_point=-128)
-    b.op("RESHAPE", [m, shp], [r], options("ReshapeOptionsT", newShape=[1, 8]))
-    fw = b.tensor((classes, 8), scale=0.02, zero_point=0, data=rng.integers(-127, 128, (classes, 8)))
+    shp = b.tensor((2,), "INT32", data=np.array([1, n], np.int32))
+    r = b.tensor((1, n), scale=0.1, zero_point=-128)
+    b.op("RESHAPE", [m, shp], [r], options("ReshapeOptionsT", newShape=[1, n]))
+    fw = b.tensor((classes, n), scale=0.02, zero_point=0, data=rng.integers(-127, 128, (classes, n)))
     fb = b.tensor((classes,), "INT32", scale=float(np.float32(0.1) * np.float32(0.02)), zero_point=0,
                   data=rng.integers(-500, 500, classes))
     logits = b.tensor((1, classes), scale=0.15, zero_point=3)
@@ -156,6 +160,32 @@ def test_exported_project_builds_with_its_makefile_and_answers_as_the_host(tmp_p
         assert res.ok, res.status_name
         assert (res.active_slot, res.version) == (0, (1, 0, 0))
         assert res.output.tobytes() == host.run(x).tobytes()
+
+
+@pytest.mark.needs_arm_gcc
+def test_a_pruned_candidate_exports_its_sparse_blob_and_the_decoder(tmp_path: Path):
+    """compression.sparsity > 0: the export ships the blob measurement chose (filters stored sparse) and
+    builds the firmware with the decoder; run in the emulator it answers as the host, and as the dense blob."""
+    from autotiny import blob as blobs
+    from autotiny import runtime
+    from autotiny.measure.protocol import emulate
+
+    model = kws_like_model(0, channels=64, sparsity=0.75)
+    candidate = {**_candidate(), "compression": {"quantization": "int8_ptq", "sparsity": 0.75}}
+    args = [*make_study(tmp_path, [trained(tmp_path, 0, model, candidate=candidate)]), "board=stm32f746"]
+    out = tmp_path / "exp"
+    r = export([*args, "trial=0", f"out={out}"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    blob = blobs.load_blob(out / "model" / "model.blob")
+    dense = blobs.from_tflite(model)
+    assert "DECODE_SPARSE_INT8" in blob.op_names and blob.size < dense.size
+    assert "-DAT_WITH_SPARSE" in (out / "Makefile").read_text()
+    machine, board = emulated(out, "stm32f746")
+    slot0 = (out / "model" / "slot0.bin").read_bytes()
+    for x in samples(blob, 3):
+        res = emulate(blob.data, board, x, on=machine, slots=[slot0])
+        assert res.ok, res.status_name
+        assert res.output.tobytes() == runtime.HostModel(blob).run(x).tobytes() == runtime.HostModel(dense).run(x).tobytes()
 
 
 # ---- the device front-end in the export ------------------------------------------------------------------

@@ -158,3 +158,30 @@ def test_modes_the_runtime_cannot_run_yet_are_refused_with_the_reason(tmp_path):
         with pytest.raises(ConfigError, match=f"{mode} is not available: .*{why}.*available: int8_ptq, int8_qat, "
                                               "int16x8"):
             load_space(str(path))
+
+
+def test_a_pruned_candidate_is_measured_with_its_filters_stored_sparse(tiny_space, fake_speech, tmp_path):
+    """compression.sparsity > 0: the device blob stores the pruned filters in the sparse encoding (decoded
+    by the firmware) where that shrinks flash net of the decoder; the pre-check's pruned shape model
+    predicts it (never below: quantisation can only add zeros), and the dense blob of the same model
+    would take more flash."""
+    import dataclasses
+
+    from autotiny.measure.emulator import measure_emulated
+    from autotiny.pipeline import TaskData
+
+    cfg = compose([f"data.root={fake_speech}", f"data.cache_dir={tmp_path}", "task.noise.enabled=false"])
+    small = _spec(tiny_space)  # 64 channels: filters of ~7 KB, so the encoding pays for the decoder
+    spec = dataclasses.replace(small, model_params=dataclasses.replace(small.model_params, channels=64), sparsity=0.75)
+    timings = Timings()
+    pre = precheck(spec, cfg, timings)
+    trained = train_and_measure(pre, spec, cfg, TaskData(cfg), timings)
+    for m in (pre.measurement, trained.measurement):
+        assert any(n.startswith("weights: pruned filters stored sparse") for n in m.notes), m.notes
+    dense = measure_emulated(trained.tflite, cfg.board, seed=0)
+    assert not any(n.startswith("weights:") for n in dense.notes)
+    fe = trained.measurement.frontend_flash_bytes
+    trained_net = trained.measurement.flash_bytes.value - (fe.value if fe else 0)
+    assert dense.flash_bytes.value - trained_net > 4096  # 75 % of ~7 KB of filters, in each of the two slots
+    assert 0 <= pre.measurement.flash_bytes.value - trained.measurement.flash_bytes.value < 256
+    assert trained.measurement.ram_bytes.value > dense.ram_bytes.value  # the decoded filter needs arena room
