@@ -138,7 +138,7 @@ def test_budgets_and_report_count_the_front_end():
     cfg = compose(["board=stm32l4r5"])
     model = pad_pool_model(8)
     net = measure(model, cfg)
-    both = measure(model, cfg, spec=SimpleNamespace(frontend="mfcc", frontend_params=MfccParams()))
+    both = measure(model, cfg, spec=SimpleNamespace(frontend="mfcc", frontend_params=MfccParams(), sparsity=0.0))
     fe = device.cost(cfg.board, MfccParams())
     assert net.frontend_latency_ms is None and both.frontend_cycles.value == fe.cycles
     assert both.latency_ms.value == pytest.approx(net.latency_ms.value + fe.latency_ms)
@@ -148,7 +148,7 @@ def test_budgets_and_report_count_the_front_end():
     added = fe.audio_bytes + fe.static_ram + max(0, fe.stack_reserved - net.ram["stack_reserved"])
     assert both.ram_bytes.value == net.ram_bytes.value + added == net.ram_bytes.value + both.frontend_ram_bytes.value
     assert both.cycles == net.cycles and both.layers == net.layers  # the network's own
-    host_only = measure(model, cfg, spec=SimpleNamespace(frontend="host_only", frontend_params=None))
+    host_only = measure(model, cfg, spec=SimpleNamespace(frontend="host_only", frontend_params=None, sparsity=0.0))
     assert host_only.figures() == net.figures() and host_only.frontend_latency_ms is None
 
     between = (net.latency_ms.value + both.latency_ms.value) / 2

@@ -101,7 +101,7 @@ def test_vision_candidate_budget_counts_the_image_front_end():
     p = ImageParams(size=12)
     assert "image" in device.DEVICE_FRONTENDS
     net = measure(model, cfg)
-    both = measure(model, cfg, spec=SimpleNamespace(frontend="image", frontend_params=p))
+    both = measure(model, cfg, spec=SimpleNamespace(frontend="image", frontend_params=p, sparsity=0.0))
     fe = device.cost(cfg.board, p, "image", (8, 8))
     assert fe.audio_bytes == 8 * 8 and both.frontend["audio_bytes"] == 64  # the digits' uint8 picture
     assert both.frontend_cycles.value == fe.cycles > 0 and both.cycles == net.cycles

@@ -104,7 +104,7 @@ def test_budgets_count_the_imu_front_end():
     cfg = compose(["board=stm32l4r5"])
     p = imu.WindowParams(window=128)
     net = measure(model, cfg)
-    both = measure(model, cfg, spec=SimpleNamespace(frontend="imu_stats", frontend_params=p))
+    both = measure(model, cfg, spec=SimpleNamespace(frontend="imu_stats", frontend_params=p, sparsity=0.0))
     fe = device.cost(cfg.board, p, "imu_stats", 6)
     assert both.frontend["frontend"] == "imu_stats" and both.frontend_cycles.value == fe.cycles
     assert both.latency_ms.value == pytest.approx(net.latency_ms.value + fe.latency_ms)
