@@ -346,7 +346,7 @@ def main() -> None:
     print(f"\n{args.trials} trials per search, search.timeout_s={args.timeout_s}; data: "
           + "; ".join(f"{t} {' '.join(TASKS[t][1])}" for t in tasks))
     print("val/test: the int8 model's metric, clean (field: at task.noise.field_snr_db, what a kws search selects "
-          "on); trials: completed before search.timeout_s")
+          "on); trials: trial records the search wrote (search.timeout_s stops new ones)")
     print("figures: emulated; ms, RAM and flash as front-end (the device C front-end, firmware/frontends) / "
           "network (total - front-end); flash includes firmware and every model slot in the network part")
     print_table(HEAD, rows)
