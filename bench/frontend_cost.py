@@ -96,6 +96,8 @@ def clips(root: Path, n: int):
 
 
 def match(root: Path, n: int) -> None:
+    from autotiny.evaluate import quantize_input
+
     waves, _, idx = clips(root, n)
     p = MfccParams()
     audio = np.round(waves[idx] * 32768).astype(np.int16)
@@ -110,8 +112,8 @@ def match(root: Path, n: int) -> None:
     for what, a, b in (("CMSIS-DSP (host wheel) vs numpy", host, ref), ("device C vs CMSIS-DSP host", dev, host),
                        ("device C vs numpy", dev, ref)):
         d = np.abs(a - b)
-        qa = dev_q if a is dev else quantize(a, SCALE, ZP).astype(int)
-        dq = np.abs(qa - quantize(b, SCALE, ZP))
+        qa = dev_q if a is dev else quantize_input(a, SCALE, ZP).astype(int)  # the device's rule (fe.h)
+        dq = np.abs(qa - quantize_input(b, SCALE, ZP))
         print(f"  {what:<34} float max |diff| {d.max():.2e}, mean {d.mean():.1e}; int8: max {dq.max()} step, "
               f"{(dq > 0).mean():.2%} of values differ")
 

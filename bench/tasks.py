@@ -20,9 +20,9 @@ model's input quantisation) and through the numpy front-end the search trained o
 runs on the host runtime (autotiny/runtime.py, bit-exact with the firmware) on both, and the metric
 of each and the difference in points are printed (issue 11: within 0.5 points).  At most
 --device-n test examples, spread evenly over the split (the emulator runs a front-end in 5-70 ms per
-example).  The device MFCC quantises by MLPerf's trunc(x/scale + zp), the search's models are scored
-on round-half-even features: for an MFCC candidate the script also says how far the C features are
-from numpy's by the trunc rule, i.e. how much of the gap is that rule.
+example).  Every device front-end quantises by the rule the search scores with (round half to even,
+firmware/frontends/fe.h; the MFCC used MLPerf's trunc rule until this bench showed it cost kws a
+1.3-point difference).
 
 References, each said where it comes from:
 - kws: the MLPerf Tiny KWS int8 reference model (DS-CNN; $AUTOTINY_DATA/mlperf_tiny) scored here on
@@ -232,11 +232,6 @@ def device_check(task: str, run_dir: Path, cache: Path, n_max: int) -> dict:
     out = {"n": int(len(idx)), "n_test": int(len(raw)), "emulator_s": round(emu_s, 1),
            "int8_steps_differ": float((sides["numpy"][0] != sides["C"][0]).mean()),
            "int8_max_step": int(np.abs(sides["numpy"][0].astype(int) - sides["C"][0].astype(int)).max())}
-    if spec.frontend == "mfcc":  # the device MFCC keeps MLPerf's trunc rule (firmware/frontends/mfcc.c)
-        from autotiny.frontends.mfcc import quantize
-
-        trunc = quantize(numpy_feats[idx].reshape(shape), h.input_scale, h.input_zero_point)
-        out["int8_differ_from_trunc_rule"] = float((trunc != sides["C"][0]).mean())
     for name, (q, target) in sides.items():
         o = host.run_many(q).reshape(len(idx), -1).astype(np.float32)
         if task == "anomaly":
@@ -373,10 +368,6 @@ def device_row(task: str, run_dir: Path, cache: Path, n_max: int) -> list[str]:
     r = [task, TASKS[task][0], f"{d['n']} ({d['n_test']})", f"{d['numpy']:.4f}", f"{d['C']:.4f}",
          f"{d['diff_points']:+.2f}", f"{d['int8_steps_differ']:.3%}", str(d["int8_max_step"]), f"{d['emulator_s']:.0f}"]
     print("C features: " + "  ".join(r), flush=True)
-    if "int8_differ_from_trunc_rule" in d:
-        print(f"{task}: the device MFCC quantises by trunc(x/scale + zp), the search by round-half-even "
-              f"(autotiny.evaluate.quantize_input): numpy features by the trunc rule differ from the C ones in "
-              f"{d['int8_differ_from_trunc_rule']:.3%} of int8 values", flush=True)
     return r
 
 

@@ -18,8 +18,10 @@ extern uint8_t __arena_start[];
             FE_ALIGN16(4u * FE_OUT_ROWS * FE_OUT_COLS)))
 
 /* round-half-to-even(x / scale) + zero_point saturated to int8: the host's rule for every model
- * input but the MLPerf KWS MFCC's (autotiny.evaluate.quantize_input, numpy's float32 division and
- * np.round).  |x / scale| is clamped at 512 first: far outside int8 either way, keeps the cast defined. */
+ * input, the one the search scores candidates with (autotiny.evaluate.quantize_input, numpy's float32
+ * division and np.round); the MFCC too, although the MLPerf KWS reference model was calibrated on
+ * trunc(x / scale + zp) (autotiny/frontends/mfcc.py quantize): the device must feed a candidate what
+ * it was scored on.  |x / scale| is clamped at 512 first: far outside int8 either way, keeps the cast defined. */
 static inline int8_t at_fe_quantize(float x, float scale, int32_t zero_point) {
   float v = x / scale, frac;
   int32_t r;

@@ -16,21 +16,6 @@
 #include "dsp/transform_functions.h" /* not arm_math.h: its q15 inline helpers need CMSIS-Core intrinsics */
 #include "fe_tables.h"
 
-/* The reference rule trunc(x / scale + zp), saturated to int8 (autotiny/frontends/mfcc.py quantize),
- * without forming x / scale + zp in float32: for x near 0 (silent frames' coefficients, ~1e-6)
- * that sum rounds onto zp itself, where the host's double gives zp - 1.  With zp an integer,
- * trunc(v + zp) = zp + floor(v) when v + zp >= 0, and zp + ceil(v) below. */
-static int8_t quantize(float x, float scale, int32_t zero_point) {
-  float v = x / scale;
-  int32_t t, q;
-  if (v > 512.0f) v = 512.0f; /* far outside int8 either way; keeps the cast defined */
-  if (v < -512.0f) v = -512.0f;
-  t = (int32_t)v; /* toward zero */
-  if (v >= -(float)zero_point) q = zero_point + t - ((float)t > v);  /* floor */
-  else q = zero_point + t + ((float)t < v);                          /* ceil */
-  return (int8_t)(q > 127 ? 127 : q < -128 ? -128 : q);
-}
-
 int at_fe_run(const void *input, int8_t *out, float scale, int32_t zero_point, float *float_out) {
   const int16_t *audio = (const int16_t *)input;
   arm_mfcc_instance_f32 S;
@@ -58,7 +43,7 @@ int at_fe_run(const void *input, int8_t *out, float scale, int32_t zero_point, f
     for (; i < FE_FFT_LEN; i++) frame[i] = 0.0f;
     arm_mfcc_f32(&S, frame, coeffs, tmp);
     for (k = 0; k < FE_N_MFCC; k++) {
-      out[f * FE_N_MFCC + k] = quantize(coeffs[k], scale, zero_point);
+      out[f * FE_N_MFCC + k] = at_fe_quantize(coeffs[k], scale, zero_point);
       if (float_out) float_out[f * FE_N_MFCC + k] = coeffs[k];
     }
   }

@@ -271,7 +271,6 @@ def test_exported_project_runs_its_device_front_end_on_raw_inputs_as_the_host(tm
     from autotiny import blob as blobs
     from autotiny import runtime
     from autotiny.frontends import device
-    from autotiny.frontends.mfcc import quantize
     from autotiny.measure.machine import Machine, memory_map
 
     case, entry = frontend_case(kind), device.REGISTRY[kind]
@@ -307,7 +306,6 @@ def test_exported_project_runs_its_device_front_end_on_raw_inputs_as_the_host(tm
     host = runtime.HostModel(blob)
     slot0 = (out / "model" / "slot0.bin").read_bytes()
     scale, zp = blob.header.input_scale, blob.header.input_zero_point
-    rule = quantize if kind == "mfcc" else quantize_input  # MLPerf KWS's trunc(x / scale + zp) (frontends/mfcc.py)
     same = 0
     for x, f in zip(case["inputs"], floats):
         assert x.dtype == dtype and x.shape == shape
@@ -316,7 +314,7 @@ def test_exported_project_runs_its_device_front_end_on_raw_inputs_as_the_host(tm
         m = run_raw(machine, x, slot0)
         assert np.frombuffer(m.read(m.symbols["at_mb"], 8), np.uint32)[1] == 0  # status ok
         y = m.read(m.symbols["at_output"], 12)  # kws_like_model's 12 classes
-        ref = rule(f, scale, zp).reshape(blob.input_shape)
+        ref = quantize_input(f, scale, zp).reshape(blob.input_shape)
         assert np.abs(fw.astype(int) - ref).max() <= 1
         assert y == host.run(fw).tobytes()
         if (fw == ref).all():

@@ -8,6 +8,7 @@ import pytest
 
 from autotiny.errors import AutotinyError
 from autotiny.frontends import cmsis_mfcc
+from autotiny.evaluate import quantize_input
 from autotiny.frontends.mfcc import MfccParams, mfcc, quantize
 
 # numpy front-end (float64) vs CMSIS-DSP's arm_mfcc_f32 (float32, libm logf): max |diff| 3.4e-5 on 40
@@ -66,10 +67,10 @@ def _check_device(board, p, audio_int16):
     ref = cmsis_mfcc.mfcc(audio_int16.astype(np.float32) / 32768, p)[0]
     assert run.float_features.shape == ref.shape
     assert np.abs(run.float_features - ref).max() < cmsis_mfcc.TOLERANCE
-    # the device's int8 is the reference rule on its own floats (float32 division: 1 step at most)
-    q = quantize(run.float_features, SCALE, ZP).astype(int)
+    # the device's int8 is the host's rule (quantize_input) on its own floats (float32 division: 1 step at most)
+    q = quantize_input(run.float_features, SCALE, ZP).astype(int)
     assert np.abs(run.features.astype(int) - q).max() <= 1 and (run.features == q).mean() > 0.99
-    assert np.abs(run.features.astype(int) - quantize(ref, SCALE, ZP)).max() <= 1
+    assert np.abs(run.features.astype(int) - quantize_input(ref, SCALE, ZP)).max() <= 1
     assert np.abs(run.float_features - mfcc(audio_int16.astype(np.float32) / 32768, p)[0]).max() < NUMPY_TOLERANCE
     return run
 
@@ -85,13 +86,13 @@ def test_device_front_end_matches_and_is_measured():
     for seed in (1, 2):
         _check_device(board, small, clip(seed))
     # silence: log(1e-6) in every band, c0 saturates, the others are float32 noise around 0 — on the
-    # quantisation edge trunc(x / scale + zp), which the device must take as the host's double does
+    # quantisation edge of round(x / scale) + zp, which the device must take as the host's float32 does
     silent = device.run_clip(board, small, np.zeros(16000, np.int16), scale=SCALE, zero_point=ZP, want_float=True)
     assert (silent.features[:, 0] == -128).all()
-    assert (silent.features == quantize(silent.float_features, SCALE, ZP)).all()
+    assert (silent.features == quantize_input(silent.float_features, SCALE, ZP)).all()
     half = clip(4, 8000)  # half a second: the rest is padded with zeros, as the loader does
     run = _check_device(board, small, half)
-    assert (run.features[30:] == quantize(run.float_features[30:], SCALE, ZP)).all()
+    assert (run.features[30:] == quantize_input(run.float_features[30:], SCALE, ZP)).all()
 
     cost = device.measure(board, small)
     assert cost.cycles > 0 and cost.latency_ms == pytest.approx(cost.cycles / board.clock_hz * 1e3)
