@@ -290,3 +290,22 @@ def test_decode_sparse_int8(target, case):
         assert r.ok, r.fault or r.status_name
         got = r.output
     assert got.tobytes() == want.tobytes()
+
+
+@pytest.mark.needs_arm_gcc
+def test_the_device_gets_the_sparse_blob_only_where_flash_shrinks_net_of_the_decoder():
+    """measure.protocol.device_blob: a blob that the encoding shrinks by less than the decoder adds to the
+    firmware stays dense on the device (15 % zeros: 128 B per slot); more zeros pay (75 %); a dense
+    candidate (sparse=False) never gets the encoding."""
+    from autotiny.measure.protocol import device_blob, image_for
+
+    bd = board("stm32f746")
+    for fraction, pays in ((0.15, False), (0.75, True)):
+        model = pruned_model(0, fraction)
+        encoded, dense = blob.from_tflite(model, sparse=True), blob.from_tflite(model)
+        assert firmware.needs_sparse(encoded) and encoded.sparse_saved > 0  # the blob alone is smaller
+        chosen = device_blob(model, bd, sparse=True)
+        assert firmware.needs_sparse(chosen) == pays
+        flash = {b.size: firmware.account(b, bd, image=image_for(b, bd)).flash for b in (encoded, dense)}
+        assert (flash[encoded.size] < flash[dense.size]) == pays
+        assert not firmware.needs_sparse(device_blob(model, bd))
