@@ -131,9 +131,12 @@ def test_sparse_blob_equals_dense_in_the_firmware_with_less_flash(pair, board_na
     img_dense, img_sparse = firmware.build(rec), firmware.build(rec, sparse=True)
     assert "-DAT_WITH_SPARSE" in img_sparse.flags and "-DAT_WITH_SPARSE" not in img_dense.flags
     on_sparse = emulator.Machine(rec.core, emulator.memory_map(rec), elf=img_sparse.elf, cycle_model=False)
+    on_dense = emulator.Machine(rec.core, emulator.memory_map(rec), elf=img_dense.elf, cycle_model=False)
     # the decoder is linked only where asked for: the dense firmware refuses the op code
-    refused = emulator.emulate(sp.data, rec, next(inputs(sp.input_shape)), cycle_model=False)
+    refused = emulator.emulate(sp.data, rec, next(inputs(sp.input_shape)), cycle_model=False, on=on_dense)
     assert refused.status == 6, refused.status_name
+    # left to choose, the emulator runs a sparse blob on the firmware with the decoder
+    assert emulator.emulate(sp.data, rec, next(inputs(sp.input_shape)), cycle_model=False).ok
     peak = {}
     for k, x in enumerate(inputs(dense.input_shape)):
         r_dense = emulator.emulate(dense.data, rec, x, cycle_model=False)
