@@ -258,21 +258,24 @@ def board_flags(board: Board, int16: bool = False, sparse: bool = False) -> tupl
             *(("-DAT_WITH_16X8",) if int16 else ()), *(("-DAT_WITH_SPARSE",) if sparse else ()))
 
 
-def needs_int16(model) -> bool:
-    """Whether a ModelBlob needs the firmware's 16x8 rows (int16 activations): an int8 model's
-    firmware leaves them out, so it does not pay their flash."""
+def needs(model) -> tuple[bool, bool]:
+    """(int16, sparse): the optional parts a ModelBlob needs in its firmware, the 16x8 rows (int16
+    activations) and the sparse-filter decoder (autotiny.blob.sparse); a firmware leaves out what its
+    model does not use, so it does not pay their flash.  One parse of the blob's op records (its op
+    names there; ModelBlob.op_names are TFLite's)."""
     from autotiny.blob import load_blob
-    from autotiny.blob.ops import needs_int16 as ops_need
+    from autotiny.blob import ops
 
-    return ops_need(load_blob(model.data).op_names)  # the blob's op names (ModelBlob.op_names are TFLite's)
+    names = load_blob(model.data).op_names
+    return ops.needs_int16(names), ops.needs_sparse(names)
+
+
+def needs_int16(model) -> bool:
+    return needs(model)[0]
 
 
 def needs_sparse(model) -> bool:
-    """Whether a ModelBlob needs the firmware's sparse-filter decoder (autotiny.blob.sparse)."""
-    from autotiny.blob import load_blob
-    from autotiny.blob.ops import needs_sparse as ops_need
-
-    return ops_need(load_blob(model.data).op_names)
+    return needs(model)[1]
 
 
 def _hash(board: Board, int16: bool = False, sparse: bool = False) -> str:

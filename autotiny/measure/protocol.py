@@ -119,7 +119,7 @@ def image_for(blob, board):
     """The firmware a blob runs on: with the 16x8 rows and the sparse decoder only where it needs them."""
     from autotiny import firmware
 
-    return firmware_image(board, firmware.needs_int16(blob), firmware.needs_sparse(blob))
+    return firmware_image(board, *firmware.needs(blob))
 
 
 def device_blob(tflite, board, sparse: bool = False, source: str | None = None):
@@ -138,6 +138,7 @@ def device_blob(tflite, board, sparse: bool = False, source: str | None = None):
     packed = blobmod.from_tflite(parsed, source, sparse=True)
     if not firmware.needs_sparse(packed):
         return dense
+
     def flash(b) -> int:
         return firmware.account(b, board, image=image_for(b, board)).flash
 
@@ -199,8 +200,7 @@ def emulate(blob_bytes: bytes, board, input: np.ndarray | None = None,
 
     t0 = time.perf_counter()
     blob = load_blob(bytes(blob_bytes))
-    m = on if on is not None else machine(board, cycle_model=cycle_model, int16=firmware.needs_int16(blob),
-                                          sparse=firmware.needs_sparse(blob))
+    m = on if on is not None else machine(board, cycle_model, *firmware.needs(blob))
     syms = m.symbols
     blob_start, slot_size = syms["__blob_start"], syms["__slot_size"]
     if slots is None and blob.size > slot_size:
