@@ -29,7 +29,7 @@ PRUNE_FREQUENCY = 20
 
 def pruned_model(model, sparsity: float, loss: str, metric: str, learning_rate: float, steps_per_epoch: int):
     """The trained float model with tfmot's low-magnitude pruning at a constant `sparsity` per
-    layer (kernels of Conv2D, DepthwiseConv2D, Dense), compiled for fine-tuning; fit it with
+    layer (kernels of Conv2D and Dense; tfmot leaves DepthwiseConv2D dense), compiled for fine-tuning; fit it with
     `pruning_callbacks()`, then `strip_pruning`."""
     import tensorflow_model_optimization as tfmot
 

@@ -256,11 +256,10 @@ def _first_fidelity(keras, model, spec: CandidateSpec, cfg: RunConfig, data: Tas
     """Train a copy of the untrained model (same initial weights) for `first_fidelity_epochs` on a random
     `first_fidelity` share of the clean training data; its validation metric. The copy is thrown away,
     so a trial that goes on trains exactly as without this run."""
-    s = cfg.search
+    s, task = cfg.search, get_task(cfg.task)
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
-    copy.compile(optimizer=keras.optimizers.Adam(spec.training.learning_rate), loss=get_task(cfg.task).loss,
-                 metrics=[get_task(cfg.task).metric])
+    copy.compile(optimizer=keras.optimizers.Adam(spec.training.learning_rate), loss=task.loss, metrics=[task.metric])
     n = min(len(x_train), max(spec.training.batch_size, round(s.first_fidelity * len(x_train))))
     pick = np.random.default_rng([seed, 2]).choice(len(x_train), n, replace=False)
     copy.fit(x_train[pick][..., None], y_fit[pick], batch_size=spec.training.batch_size,

@@ -98,7 +98,6 @@ class Judge:
         self.reason = same_epoch_verdict(float(value), epoch, [c for c in curves if c], self.s) or ""
         return bool(self.reason)
 
-
     def _first_fidelity(self, value: float) -> bool:
         from optuna.trial import TrialState
 

@@ -99,8 +99,8 @@ NOT_YET = {
     "int8_pruned": "pruning is compression.sparsity (0 = dense; e.g. {choices: [0.0, 0.5, 0.75]}), beside "
                    "any quantization mode",
 }
-# Magnitude pruning keeps at least this share of each layer's weights (a layer pruned further
-# rarely keeps its accuracy, and the sparse encoding's bitmask alone is an eighth of the weights).
+# The largest share of a layer's weights magnitude pruning may zero (a layer pruned further rarely
+# keeps its accuracy, and the sparse encoding's bitmask alone is an eighth of the weights).
 MAX_SPARSITY = 0.95
 
 
@@ -121,7 +121,7 @@ class CandidateSpec:
     model_params: Any  # the family's params dataclass
     training: TrainingSpec
     quantization: str
-    sparsity: float = 0.0  # magnitude pruning (autotiny.compress.prune); 0 = dense
+    sparsity: float = 0.0  # magnitude pruning (autotiny.compress.pruned_model); 0 = dense
 
     def flat(self) -> dict[str, Any]:
         """Dotted, scalar parameters for MLflow and trial attributes."""

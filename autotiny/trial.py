@@ -95,13 +95,9 @@ def _layer_memory(tflite: bytes, board=None, sparse: bool = False) -> dict[int, 
     table); `board`, `sparse`: as measured (a pruned candidate's blob may hold decode records)."""
     from autotiny import blob
     from autotiny.blob.ops import tensor_words
+    from autotiny.measure.protocol import device_blob
 
-    if sparse:
-        from autotiny.measure.protocol import device_blob
-
-        b = device_blob(tflite, board, sparse=True)
-    else:
-        b = blob.from_tflite(tflite)
+    b = device_blob(tflite, board, sparse)
     out, pos = {}, b.header.ops_offset
     for k in range(b.header.n_ops):
         code, n = struct.unpack_from("<HH", b.data, pos)
