@@ -4,7 +4,7 @@ and the IMU front-ends of task=activity.
     AUTOTINY_DATA=/work/shared/data .venv/bin/python bench/frontend_cost.py [--match N] [--accuracy]
     .venv/bin/python bench/frontend_cost.py --imu [--imu-match] [--image] [--vib] [--vib-match N]
 
-Front-end: firmware/frontends/ (CMSIS-DSP arm_mfcc_f32 per frame, tables generated from the
+Front-end: firmware/frontends/mfcc.c (arm_mfcc_f32's steps on CMSIS-DSP's RFFT per frame, tables generated from the
 params, quantised into the model's int8 input), built per board as conf/board builds the
 firmware and emulated on a generated 1 s clip (autotiny.frontends.device.measure).  Network: the
 MLPerf Tiny int8 KWS model (DS-CNN, 49x10 input) measured as bench/mlperf_tiny.py measures it.

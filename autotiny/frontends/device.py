@@ -11,7 +11,7 @@ output shape); adding a front-end is one entry there and one C file in firmware/
     run = run_input(board, "imu_stats", WindowParams(), window_float32, hint=6, scale=..., ...)
 
 The front-end firmware (firmware/frontends/: fe_main.c runs the front-end's at_fe_run — mfcc.c
-calls CMSIS-DSP's arm_mfcc_f32 on tables generated from the params by
+does arm_mfcc_f32's steps on CMSIS-DSP's real FFT, on tables generated from the params by
 autotiny/frontends/cmsis_mfcc.py; imu.c its statistics and RFFT, image.c Pillow's bilinear
 resize, on tables from autotiny/frontends/device_tables.py) is built with the board's own flags, startup code, linker
 script and memory.ld (autotiny.firmware), and run on the board's emulated machine
@@ -164,7 +164,7 @@ def _vibration(kind: str, rows: Callable[[Any], tuple[int]]) -> DeviceFrontend:
 
 
 REGISTRY: dict[str, DeviceFrontend] = {
-    "mfcc": DeviceFrontend("mfcc", "mfcc.c", lambda p: cmsis_mfcc.MFCC_F32_SOURCES,
+    "mfcc": DeviceFrontend("mfcc", "mfcc.c", lambda p: cmsis_mfcc.RFFT_F32_SOURCES,
                            lambda p, c: cmsis_mfcc.header(p), lambda p, c: (np.int16, (p.clip_samples,)),
                            lambda p, c: (frame_count(p), p.n_mfcc), lambda p, c: probe_clip(p), lambda t, raw: None),
     "imu_raw": _imu("imu_raw", imu.raw_shape),

@@ -11,17 +11,13 @@ import numpy as np
 
 from autotiny.errors import AutotinyError
 from autotiny.frontends import imu
-from autotiny.frontends.cmsis_mfcc import FFT_LENGTHS, _c_floats, _c_ints
+from autotiny.frontends.cmsis_mfcc import FFT_LENGTHS, RFFT_F32_SOURCES, _c_floats, _c_ints
 
 IMU_KINDS = {"imu_raw": 0, "imu_stats": 1, "imu_spectral": 2}  # FE_IMU_KIND in firmware/frontends/imu.c
 
 # CMSIS-DSP files each IMU front-end compiles (Source/ relative).
 IMU_STATS_SOURCES = ("StatisticsFunctions/arm_mean_f32.c", "StatisticsFunctions/arm_var_f32.c",
                      "StatisticsFunctions/arm_min_f32.c", "StatisticsFunctions/arm_max_f32.c")
-RFFT_F32_SOURCES = ("TransformFunctions/arm_rfft_fast_f32.c", "TransformFunctions/arm_rfft_fast_init_f32.c",
-                    "TransformFunctions/arm_cfft_f32.c", "TransformFunctions/arm_cfft_init_f32.c",
-                    "TransformFunctions/arm_cfft_radix8_f32.c", "TransformFunctions/arm_bitreversal2.c",
-                    "CommonTables/arm_common_tables.c", "CommonTables/arm_const_structs.c")
 IMU_SOURCES = {"imu_raw": (), "imu_stats": IMU_STATS_SOURCES,
                "imu_spectral": ("StatisticsFunctions/arm_mean_f32.c", *RFFT_F32_SOURCES)}
 
