@@ -15,8 +15,8 @@ decisions) on the same data and board (`board=stm32f746` unless an override says
    first min(10, n_trials/3) trials are random draws, the same as the random search's, so the two differ
    only after those.)
 
-The reference's latency includes its MFCC front-end on the device (13.6 ms of 35.8 ms on stm32f746), so
-half of it leaves a searched network ~4 ms; `--halve network` budgets the reference's front-end plus half
+The reference's latency includes its MFCC front-end on the device (8.2 ms of 30.4 ms on stm32f746), so
+half of it leaves a searched network ~7 ms; `--halve network` budgets the reference's front-end plus half
 its network instead.
 
 Columns: accuracy on the test split clean / 10 dB / 0 dB SNR with 95 % Wilson intervals (n = the test
