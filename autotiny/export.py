@@ -486,8 +486,9 @@ def main(args: list[str]) -> int:
         version = slots.parse_version(opts["version"]) if "version" in opts else FIRST_VERSION
     tflite = Path(rec.artifacts["model.tflite"]).read_bytes()
     from autotiny.measure.protocol import device_blob
+    from autotiny.space import CandidateSpec
 
-    pruned = float(rec.candidate.get("compression", {}).get("sparsity", 0.0)) > 0  # as it was measured
+    pruned = CandidateSpec.from_dict(rec.candidate).sparsity > 0  # as it was measured
     blob = device_blob(tflite, board, sparse=pruned, source=rec.artifacts["model.tflite"])
     firmware.check_fits(blob, board)  # ModelError: exit 2, one line with the figures
     if out.exists():

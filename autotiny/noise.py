@@ -70,15 +70,46 @@ def augment(clean: np.ndarray, segments: list[np.ndarray], settings, sample_rate
     if len(chosen) == 0:
         return x
     noise = _noise_clips(segments, len(chosen), x.shape[1], rng)
-    if settings.train_snr_db is not None:
-        lo, hi = settings.train_snr_db
-        snr = rng.uniform(lo, hi, len(chosen))
-        gain = np.sqrt(power(x[chosen]) / (np.maximum(power(noise), _EPS) * 10.0 ** (snr / 10.0)))
-    else:
-        lo, hi = settings.train_volume
-        gain = rng.uniform(lo, hi, len(chosen))
+    gain = _train_gains(x[chosen], noise, settings, rng)
     x[chosen] = np.clip(x[chosen] + noise * gain[:, None].astype(np.float32), -1.0, 1.0)
     return x
+
+
+def _train_gains(clean: np.ndarray, noise: np.ndarray, settings, rng: np.random.Generator) -> np.ndarray:
+    """The amplitude gain of each clip's noise: from an SNR drawn in `train_snr_db`, else a volume
+    drawn in `train_volume`."""
+    if settings.train_snr_db is not None:
+        lo, hi = settings.train_snr_db
+        snr = rng.uniform(lo, hi, len(clean))
+        return np.sqrt(power(clean) / (np.maximum(power(noise), _EPS) * 10.0 ** (snr / 10.0)))
+    lo, hi = settings.train_volume
+    return rng.uniform(lo, hi, len(clean))
+
+
+def training_snr_db(clean: np.ndarray, segments: list[np.ndarray], settings,
+                    rng: np.random.Generator) -> np.ndarray:
+    """The SNR (dB) at which `augment` mixes noise into each of `clean`'s clips (those with any
+    signal), as one draw of it would: what training actually hears.  A volume recipe is an absolute
+    gain, so its SNRs depend on how loud the recordings are; an SNR range does not."""
+    x = clean[power(clean) > 0]
+    noise = _noise_clips(segments, len(x), x.shape[1], rng)
+    gain = _train_gains(x, noise, settings, rng).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(power(x) / np.maximum(gain ** 2 * power(noise), _EPS * _EPS))
+
+
+def describe_training_snr(snr_db: np.ndarray, settings) -> str:
+    """One line: the training SNRs (10th-90th percentile), and a warning when the field SNR lies
+    outside them (training then hardly ever hears the condition candidates are chosen by)."""
+    lo, hi = np.percentile(snr_db, [10, 90])
+    line = (f"training noise: {settings.train_prob:.0%} of clips at SNR {lo:.0f}..{hi:.0f} dB "
+            f"(10th-90th percentile; {'train_snr_db' if settings.train_snr_db is not None else 'train_volume'} "
+            f"{list(settings.train_snr_db if settings.train_snr_db is not None else settings.train_volume)})")
+    field = settings.field_snr_db
+    if field is not None and not lo - 1 <= field <= hi + 1:
+        line += (f"; the field SNR {field:g} dB is outside it, so training hardly hears what candidates are "
+                 f"chosen by: task.noise.train_snr_db=[lo,hi] sets SNRs around it")
+    return line
 
 
 def snr_name(snr_db: float | None) -> str:

@@ -455,6 +455,8 @@ class Search:
             self.log(f"trials {', '.join(map(str, lost))} were left running by a search that died: marked lost "
                      f"and queued again")
         self.log(f"data: {self.data.dataset}")
+        if (heard := self.data.task.training_noise(self.data.dataset)) is not None:
+            self.log(heard)
         self.log(f"storage: {cfg.search.storage_url()}")
 
     def join(self) -> None:

@@ -99,6 +99,11 @@ class Task:
         noise per example; None: no augmentation."""
         return None
 
+    def training_noise(self, dataset: Dataset) -> str | None:
+        """One line for the search's start: the SNRs the augmentation trains at, and whether they
+        cover the field SNR; None: no augmentation."""
+        return None
+
     # ---- training targets ---------------------------------------------------------------------
     def fit_targets(self, features: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """What the model is fitted to on the training split: the labels for a classifier (an

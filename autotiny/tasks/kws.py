@@ -109,6 +109,23 @@ class KeywordSpotting(Task):
         mixed = augment(self._train_waves[1].copy(), dataset.noise_segments("train"), noise, SAMPLE_RATE, rng)
         return np.asarray(fe.compute(mixed, params), dtype=np.float32)
 
+    def training_noise(self, dataset: SpeechCommands) -> str | None:
+        noise = self.settings.noise
+        if not noise.enabled or noise.train_prob <= 0:
+            return None
+        import numpy as np
+
+        from autotiny.noise import describe_training_snr, training_snr_db
+
+        if self._train_waves is None or self._train_waves[0] is not dataset:
+            self._train_waves = (dataset, dataset.load("train")[0])
+        from autotiny.data.speech_commands import SILENCE_LABEL
+
+        words = np.asarray([c.label != SILENCE_LABEL for c in dataset.clips("train")])  # silence is noise only
+        snr = training_snr_db(self._train_waves[1][words], dataset.noise_segments("train"), noise,
+                              np.random.default_rng(0))
+        return describe_training_snr(snr, noise)
+
     # ---- scoring ------------------------------------------------------------------------------
     # ---- console ----------------------------------------------------------------------------
     def describe_model(self, spec: CandidateSpec) -> str:

@@ -25,6 +25,7 @@ def test_cli_search_end_to_end_then_resume(tmp_path, run_overrides, capsys):
     assert main(["search", *run_overrides, "search.n_trials=2"]) == 0
     out = capsys.readouterr().out
     assert "Pareto front" in out and "MLflow UI: autotiny ui tracking.uri=sqlite:///" in out
+    assert "training noise: 80% of clips at SNR " in out  # what the augmentation trains at, said at the start
     best = tmp_path / "out" / "best"
     tflite = (best / "model.tflite").read_bytes()
     assert tflite[4:8] == b"TFL3" and f"_len = {len(tflite)}u" in (best / "model.h").read_text()

@@ -8,7 +8,7 @@ import pytest
 
 from autotiny.config import Noise, compose
 from autotiny.errors import ConfigError
-from autotiny.noise import augment, mix_at_snr, power, snr_name, time_shift
+from autotiny.noise import augment, describe_training_snr, mix_at_snr, power, snr_name, time_shift, training_snr_db
 
 RATE = 16000
 
@@ -69,6 +69,31 @@ def test_augmentation_by_snr_range_and_time_shift():
     for row in shifted:
         nz = row[row != 0]
         assert len(nz) >= 7 and np.all(np.diff(nz) == 1)  # a contiguous run of the original, zero-filled
+
+
+def test_what_training_hears_and_whether_it_covers_the_field_snr():
+    """The SNRs `augment` trains at, as one draw gives them: a volume recipe is an absolute gain, so
+    quiet recordings make it practically clean (the shared Speech Commands noise: 42..67 dB), which
+    the search's start line says; an SNR range is relative to each clip."""
+    clean = _speech(400)
+    quiet = [s * 0.05 for s in _segments()]  # recordings ~26 dB below speech before the volume gain
+    volume = Noise(time_shift_ms=0)  # MLPerf: volume uniform in [0, 0.1]
+    snr = training_snr_db(clean, quiet, volume, np.random.default_rng(0))
+    # what augment really mixes, measured: same settings, same clips
+    mixed = augment(clean.copy(), quiet, Noise(train_prob=1.0, time_shift_ms=0), RATE, np.random.default_rng(1))
+    measured = 10 * np.log10(power(clean) / np.maximum(power(mixed - clean), 1e-30))
+    assert abs(np.median(snr) - np.median(measured)) < 2.0
+    assert np.percentile(snr, 10) > 35
+    line = describe_training_snr(snr, volume)
+    assert "train_volume [0.0, 0.1]" in line and "field SNR 10 dB is outside" in line and "train_snr_db" in line
+    ranged = Noise(train_snr_db=(0.0, 20.0), time_shift_ms=0)
+    snr = training_snr_db(clean, quiet, ranged, np.random.default_rng(0))
+    assert snr.min() >= -0.01 and snr.max() <= 20.01
+    line = describe_training_snr(snr, ranged)
+    assert "train_snr_db [0.0, 20.0]" in line and "outside" not in line
+    assert "outside" not in describe_training_snr(snr, Noise(train_snr_db=(0.0, 20.0), field_snr_db=None))
+    silent = np.zeros((3, RATE), np.float32)  # no signal, no SNR: left out
+    assert training_snr_db(np.concatenate([clean[:5], silent]), quiet, ranged, np.random.default_rng(0)).shape == (5,)
 
 
 def test_metric_names():
