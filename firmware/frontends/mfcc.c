@@ -59,10 +59,11 @@ int at_fe_run(const void *input, int8_t *out, float scale, int32_t zero_point, f
 #if FE_BIN_LO == 0
     frame[0] = fabsf(spec[0]);
 #endif
-    for (k = (FE_BIN_LO > 0 ? FE_BIN_LO : 1); k < FE_BIN_HI; k++) {
+    for (k = (FE_BIN_LO > 0 ? FE_BIN_LO : 1); k < FE_BIN_HI && k < FE_FFT_LEN / 2; k++) {
       float re = spec[2 * k], im = spec[2 * k + 1];
       frame[k] = __builtin_sqrtf(re * re + im * im);
     }
+    for (; k < FE_BIN_HI; k++) frame[k] = 0.0f; /* the Nyquist bin: arm_mfcc_f32 reads it as zero too */
     for (j = 0; j < FE_N_MELS; j++) {
       const float *m = frame + fe_filter_pos[j];
       float acc = 0.0f;

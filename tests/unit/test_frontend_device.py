@@ -93,6 +93,7 @@ def test_device_front_end_matches_and_is_measured():
     silent = device.run_clip(board, small, np.zeros(16000, np.int16), scale=SCALE, zero_point=ZP, want_float=True)
     assert (silent.features[:, 0] == -128).all()
     assert (silent.features == quantize_input(silent.float_features, SCALE, ZP)).all()
+    _check_device(board, MfccParams(fmax_hz=8000.0), clip(5))  # filters up to Nyquist: every magnitude read
     half = clip(4, 8000)  # half a second: the rest is padded with zeros, as the loader does
     run = _check_device(board, small, half)
     assert (run.features[30:] == quantize_input(run.float_features[30:], SCALE, ZP)).all()
