@@ -178,6 +178,16 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _write_whole(path: Path, text: str) -> None:
+    """Write `text` to `path` unless it holds it already, in one rename: --parallel's two parts start
+    at the same moment, and one must never read the file half written by the other."""
+    if path.exists() and path.read_text() == text:
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=60.0, help="wall time of each search part")
@@ -200,10 +210,10 @@ def main() -> int:
         print(f"{out} holds a run with other settings ({saved.read_text().strip()}); use another --out",
               file=sys.stderr)
         return 2
-    saved.write_text(json.dumps(settings))
+    _write_whole(saved, json.dumps(settings))
 
     space = out / "reference_space.yaml"
-    space.write_text(REFERENCE_SPACE.format(epochs=args.ref_epochs))
+    _write_whole(space, REFERENCE_SPACE.format(epochs=args.ref_epochs))
     if args.only in ("search_tpe", "search_random") and not (out / "reference.json").exists():
         print(f"--only {args.only}: run the reference part first (--only reference)", file=sys.stderr)
         return 2

@@ -29,3 +29,17 @@ def test_table_rows_and_missing_models():
     assert lines[2].count("|") == lines[0].count("|")  # a description's '|' does not split a cell
     assert "0.500 [0.404, 0.596]" in lines[2] and "| - |" in lines[2]  # no 0 dB figure: '-'
     assert "search_tpe: no feasible model (7 trials)" in lines[3] and "n = 100 clips" in text
+
+
+def test_settings_are_written_whole_and_once(tmp_path):
+    """--parallel's two parts start together: a file already holding the text is left alone (never
+    truncated under a reader), another text replaces it in one rename, and no temporary file is left."""
+    p = tmp_path / "settings.json"
+    vs._write_whole(p, '{"minutes": 60}')
+    assert p.read_text() == '{"minutes": 60}'
+    before = p.stat().st_ino, p.stat().st_mtime_ns
+    vs._write_whole(p, '{"minutes": 60}')
+    assert (p.stat().st_ino, p.stat().st_mtime_ns) == before
+    vs._write_whole(p, '{"minutes": 30}')
+    assert p.read_text() == '{"minutes": 30}' and p.stat().st_ino != before[0]
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["settings.json"]
