@@ -38,6 +38,12 @@ class Quiet:
     def trial_started(self, number: int, n: int, trials) -> None:
         pass
 
+    def resumed(self, trials, done: int) -> None:
+        pass
+
+    def phase(self, what: str) -> None:
+        pass
+
     def trial_done(self, rec: TrialRecord) -> None:
         pass
 
@@ -62,6 +68,7 @@ class SearchProgress(Quiet):
         self.running_n = 0
         self.started_at = 0.0
         self.stage_of: Callable[[], str] = lambda: ""
+        self._phase = ""  # what the search does between trials (e.g. repeats), shown when no trial runs
         self._seeded = False
         self._lock = threading.Lock()
         self._last_line = clock()
@@ -74,16 +81,30 @@ class SearchProgress(Quiet):
         """Where the running trial is: e.g. lambda: search.runner.stage."""
         self.stage_of = stage_of
 
+    def resumed(self, trials, done: int) -> None:
+        """The study as the search opens it: what earlier runs found and finished counts too (a resumed
+        study may start no trial at all, e.g. when only its repeats are missing)."""
+        self._seed(trials, skip=None)
+        self.done = max(self.done, done)
+
+    def phase(self, what: str) -> None:
+        """What the search does when no trial runs ("" when nothing in particular)."""
+        self._phase = what
+
+    def _seed(self, trials, skip: int | None) -> None:
+        if self._seeded:
+            return
+        from autotiny.results import record_of
+
+        for t in trials:
+            rec = record_of(t)
+            if rec is not None and t.number != skip:
+                self._note(rec)
+        self._seeded = True
+
     def trial_started(self, number: int, n: int, trials) -> None:
         """Trial `number` begins as the study's n-th; `trials`: the study's trials (Optuna) as it begins."""
-        if not self._seeded:  # a resumed study: what earlier runs found counts too
-            from autotiny.results import record_of
-
-            for t in trials:
-                rec = record_of(t)
-                if rec is not None and t.number != number:
-                    self._note(rec)
-            self._seeded = True
+        self._seed(trials, skip=number)  # a resumed study: what earlier runs found counts too
         self.running, self.running_n, self.started_at = number, n, self.clock()
         self.done = max(self.done, n - 1)
 
@@ -135,7 +156,7 @@ class SearchProgress(Quiet):
             parts = [f"{self.done}/{self.total} trials",
                      f"trial {self.running}: {stage or 'starting'} {duration(now - self.started_at)}"
                      if self.running is not None else f"worker starting: {stage}" if stage in ("import", "firmware")
-                     else "" if self.ran else "preparing", self._best(compact=True), f"{self.feasible} feasible",
+                     else self._phase or ("" if self.ran else "preparing"), self._best(compact=True), f"{self.feasible} feasible",
                      f"{duration(now - self.t0)}, ETA {duration(eta) if eta is not None else '?'}"]
             return " | ".join(p for p in parts if p)
         parts = [f"{self.done}/{self.total} trials done", f"{duration(now - self.t0)} elapsed"
@@ -147,6 +168,8 @@ class SearchProgress(Quiet):
                          f"{duration(now - self.started_at)}")
         elif stage in ("import", "firmware"):  # the trial worker starting: TensorFlow, the board's firmware
             parts.append(f"trial worker starting: {stage}")
+        elif self._phase:
+            parts.append(self._phase)
         elif not self.ran:
             parts.append("preparing: checks, data, study")
         return " | ".join(parts)

@@ -442,7 +442,9 @@ class Search:
         if parent:  # where the workers log: they read these from the study, never create their own
             self.study.set_user_attr("mlflow_parent_run_id", parent)
             self.study.set_user_attr("mlflow_experiment_id", self.tracker.experiment_id)
-        done = self._done()
+        trials = self.study.get_trials(deepcopy=False)
+        done = self._done(trials)
+        self.progress.resumed(trials, done)
         remaining = max(cfg.search.n_trials - done, 0)
         retries = self._enqueue_retries(remaining)
         ram, flash = cfg.budget.ram_bytes(cfg.board), cfg.budget.flash_bytes(cfg.board)
@@ -509,10 +511,13 @@ class Search:
         def train(rec: TrialRecord, seed: int, folder: Path) -> TrialRecord:
             return self.runner.run(CandidateSpec.from_dict(rec.candidate), rec.number, folder, seed=seed)
 
+        self.progress.phase(f"repeats: trials {', '.join(str(r.number) for r in top)} with {s.repeats} other seeds each")
         try:
             n = repeats.run(self.study, top, s.repeats, train, self.output_dir, self.log)
         except KeyboardInterrupt:
             return True
+        finally:
+            self.progress.phase("")
         if n:
             self.log(f"repeats: {n} runs with other seeds of trials {', '.join(str(r.number) for r in top)}")
         return self.signals.requested

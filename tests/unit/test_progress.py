@@ -59,6 +59,24 @@ def test_a_log_gets_a_line_after_each_trial_and_every_interval():
     assert "ETA 1m10s" in p.status()  # the last trial: 100 s on average, 30 s of it spent
 
 
+def test_a_resumed_study_that_only_repeats_says_what_it_has_and_what_it_does():
+    """Resumed with all its trials done and only search.repeats missing, no trial starts: the line still
+    counts what earlier runs did and says the repeats run (it said 0/3 and "preparing" before)."""
+    clock, out = Clock(), io.StringIO()
+    p = SearchProgress(3, stream=out, interactive=False, interval_s=60, clock=clock)
+    p.resumed([_frozen(_rec(0, val=0.6)), _frozen(_rec(1, "infeasible")), _frozen(_rec(2, val=0.8))], done=3)
+    p.phase("repeats: trials 2, 0 with 2 other seeds each")
+    clock.t += 61
+    p.tick()
+    assert out.getvalue().splitlines() == [
+        "progress: 3/3 trials done | 1m01s elapsed, ETA after the first trial | best val 0.800 (trial 2) | "
+        "2 feasible | repeats: trials 2, 0 with 2 other seeds each"]
+    p.phase("")
+    assert p.status().endswith("2 feasible | preparing: checks, data, study")
+    p.trial_started(3, 4, [_frozen(_rec(0, val=0.6))])  # seeded once: trial 0 is not counted twice
+    assert p.feasible == 2
+
+
 def test_failed_trials_do_not_count_and_a_worker_starting_says_so():
     clock, out = Clock(), io.StringIO()
     p = SearchProgress(2, stream=out, interactive=False, interval_s=10, clock=clock)
