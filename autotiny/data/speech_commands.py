@@ -263,9 +263,12 @@ class SpeechCommands:
         """Every file this dataset reads (clips of all splits and background noise), once each, sorted."""
         return sorted({c.path for s in SPLITS for c in self._clips[s]} | set(self._noise_files()))
 
-    def load(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        """(waveforms float32 [N, 16000], labels int64 [N]) in `clips(split)` order."""
+    def load(self, split: str, which: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(waveforms float32 [N, 16000], labels int64 [N]) in `clips(split)` order; `which`: only
+        those positions of `clips(split)`, in that order."""
         clips = self.clips(split)
+        if which is not None:
+            clips = [clips[i] for i in which]
         x = np.zeros((len(clips), CLIP_SAMPLES), dtype=np.float32)
         for i, c in enumerate(clips):
             if c.offset is None:

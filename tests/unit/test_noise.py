@@ -73,7 +73,7 @@ def test_augmentation_by_snr_range_and_time_shift():
 
 def test_what_training_hears_and_whether_it_covers_the_field_snr():
     """The SNRs `augment` trains at, as one draw gives them: a volume recipe is an absolute gain, so
-    quiet recordings make it practically clean (the shared Speech Commands noise: 42..67 dB), which
+    quiet recordings make it practically clean (the shared Speech Commands noise: 40..66 dB), which
     the search's start line says; an SNR range is relative to each clip."""
     clean = _speech(400)
     quiet = [s * 0.05 for s in _segments()]  # recordings ~26 dB below speech before the volume gain
