@@ -511,7 +511,8 @@ class Search:
         def train(rec: TrialRecord, seed: int, folder: Path) -> TrialRecord:
             return self.runner.run(CandidateSpec.from_dict(rec.candidate), rec.number, folder, seed=seed)
 
-        self.progress.phase(f"repeats: trials {', '.join(str(r.number) for r in top)} with {s.repeats} other seeds each")
+        numbers = ", ".join(str(r.number) for r in top)
+        self.progress.phase(f"repeats: trials {numbers} with {s.repeats} other seeds each")
         try:
             n = repeats.run(self.study, top, s.repeats, train, self.output_dir, self.log)
         except KeyboardInterrupt:
@@ -519,7 +520,7 @@ class Search:
         finally:
             self.progress.phase("")
         if n:
-            self.log(f"repeats: {n} runs with other seeds of trials {', '.join(str(r.number) for r in top)}")
+            self.log(f"repeats: {n} runs with other seeds of trials {numbers}")
         return self.signals.requested
 
     def finish(self, interrupted: bool) -> SearchOutcome:
