@@ -140,6 +140,7 @@ class Noise(_Strict):
     time_shift_ms: float = Field(default=100, ge=0)
     eval_snr_db: list[float] = Field(default_factory=lambda: [20.0, 10.0, 5.0, 0.0])
     field_snr_db: float | None = 10.0  # selection and decisions use this SNR (null: clean)
+    val_draws: int = Field(default=4, ge=1)  # noise draws per validation clip at each SNR (test: one per clip)
 
     @model_validator(mode="after")
     def _consistent(self) -> Noise:  # ConfigError, not ValueError: the message names its keys itself

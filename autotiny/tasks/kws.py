@@ -90,7 +90,9 @@ class KeywordSpotting(Task):
             return None
         from autotiny.data.cache import cached_features
 
-        return cached_features(dataset, split, spec.frontend, spec.frontend_params, cache_dir, snr_db=snr_db)
+        draws = self.settings.noise.val_draws if split == "val" else 1  # test: one per clip, intervals count clips
+        return cached_features(dataset, split, spec.frontend, spec.frontend_params, cache_dir, snr_db=snr_db,
+                               draws=draws)
 
     def augmented_features(self, dataset: SpeechCommands, spec: CandidateSpec,
                            rng: np.random.Generator) -> np.ndarray | None:

@@ -138,3 +138,39 @@ def test_training_noise_comes_from_the_training_blocks_only():
     assert feats.shape == (8, 49, 10) and ds.asked == ["train"]
     off = get_task(compose(["task.noise.enabled=false"]).task)
     assert off.augmented_features(ds, spec, np.random.default_rng(0)) is None
+
+
+class _Splits:
+    """Clips and noise for every split, as cached_features reads them."""
+
+    def load(self, split):
+        return _speech(6, seed=len(split)), np.arange(6, dtype=np.int64)
+
+    def noise_segments(self, split):
+        return _segments(seed=len(split))
+
+    def fingerprint(self, split):
+        return f"fake-{split}"
+
+
+def test_validation_hears_several_noise_draws_per_clip_and_test_one(tmp_path):
+    from autotiny.data.cache import cached_features
+    from autotiny.tasks import get_task
+
+    spec = type("Spec", (), {"frontend": "mfcc", "frontend_params": {}})()
+    task = get_task(compose(["task.noise.val_draws=3"]).task)
+    x, y = task.noisy_features(_Splits(), spec, "val", 10.0, tmp_path)
+    assert x.shape == (18, 49, 10) and y.tolist() == list(range(6)) * 3
+    one, _ = cached_features(_Splits(), "val", "mfcc", {}, tmp_path, snr_db=10.0)
+    assert np.array_equal(x[:6], one)  # the first draw is the single draw every earlier run was judged on
+    assert not np.allclose(x[6:12], x[:6]) and not np.allclose(x[12:], x[6:12])  # each draw its own excerpts
+    again, _ = task.noisy_features(_Splits(), spec, "val", 10.0, tmp_path / "fresh")
+    assert np.array_equal(again, x)  # fixed draws: every candidate hears the same noisy clips
+    test, _ = task.noisy_features(_Splits(), spec, "test", 10.0, tmp_path)
+    assert test.shape == (6, 49, 10)  # test: one draw per clip, so its intervals count clips
+
+
+def test_bad_validation_draws_are_one_line():
+    with pytest.raises(ConfigError, match="task.noise.val_draws") as e:
+        compose(["task.noise.val_draws=0"])
+    assert "\n" not in str(e.value)
