@@ -12,10 +12,10 @@ by pinned version and sha256 into the build cache (never the repository).  The w
 
 What `arm_mfcc_f32` does per frame (Source/TransformFunctions/arm_mfcc_f32.c): scale by the
 frame's |max| (undone after the FFT), window, real FFT, magnitude (the Nyquist bin dropped),
-sparse mel filters, log(x + 1e-6) with CMSIS's vector log approximation, DCT-II.  The window
-and mel/DCT constructions are the numpy front-end's (periodic Hann, HTK mel, sqrt(2/N) DCT), so
-the two differ only by float32 arithmetic and the log approximation (bench/frontend_cost.py
-reports by how much).
+sparse mel filters, log(x + 1e-6) through `arm_vlog_f32` (a libm `logf` per value in the wheel's
+build; the device calls `logf` itself), DCT-II.  The window and mel/DCT constructions are the
+numpy front-end's (periodic Hann, HTK mel, sqrt(2/N) DCT), so the two differ only by float32
+arithmetic (bench/frontend_cost.py reports by how much).
 """
 
 from __future__ import annotations
