@@ -230,7 +230,7 @@ def train_and_measure(pre: PreCheck, spec: CandidateSpec, cfg: RunConfig, data: 
         test = score(x_test, y_test) if len(x_test) else val
         noisy = _score_noisy(score, spec, cfg, data)
         field_snr = cfg.task.noise.field_snr_db if noisy else None
-        decision, figures, operating = decide(*noisy.get(field_snr, (val, test)), cfg)
+        decision, figures, operating = decide(*noisy.get(field_snr, (val, test)), cfg, clips=val.n)
     return Trained(tflite, m, check_budget(m, cfg.budget, cfg.board), val, test,
                    epochs_run=len(losses), final_loss=float(losses[-1]), decision=decision,
                    decision_metrics=figures, noisy=noisy, field_snr_db=field_snr, operating=operating)
@@ -304,14 +304,17 @@ def _score_noisy(score, spec: CandidateSpec, cfg: RunConfig, data: TaskData) -> 
     return out
 
 
-def decide(val: Scores, test: Scores, cfg: RunConfig) -> tuple[dict, dict[str, float], Scores]:
+def decide(val: Scores, test: Scores, cfg: RunConfig, clips: int | None = None) -> tuple[dict, dict[str, float], Scores]:
     """Tune the decision rule on validation data under the task's costs; judge it on both splits.
-    Also returns the test split's decisions as Scores: the confusion at the operating point."""
+    `clips`: how many validation clips the rows come from (noisy rows are the clips' draws, one after
+    the other), so cross-validation keeps a clip's draws together. Also returns the test split's
+    decisions as Scores: the confusion at the operating point."""
     from autotiny.decisions import cost_matrix, decision_metrics, tune
 
     classes = list(cfg.task.classes)
     cost = cost_matrix(cfg.task.costs, classes)
-    rule = tune(val.probs, val.labels, cost)
+    rows = len(val.labels)
+    rule = tune(val.probs, val.labels, cost, groups=np.arange(rows) % clips if clips else None)
     figures = decision_metrics(val.labels, rule.decide(val.probs), cost, classes, "val")
     decided = rule.decide(test.probs)
     figures.update(decision_metrics(test.labels, decided, cost, classes, "test"))

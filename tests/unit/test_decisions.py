@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from autotiny.config import Costs, compose
-from autotiny.decisions import DecisionRule, cost_matrix, decision_metrics, expected_cost, tune
+from autotiny.decisions import DecisionRule, cost_matrix, decision_metrics, descend, expected_cost, folds_of, tune
 from autotiny.errors import ConfigError
 
 CLASSES = ["stop", "go", "_unknown_"]
@@ -58,13 +58,79 @@ def test_bad_costs_are_refused_by_the_config_and_the_cli():
     assert len(lines) == 1 and "task.costs.matrix is 2x2: it must be 12x12" in lines[0], p.stderr
 
 
-def _draw(rng, n):
-    """Three classes whose scores overlap: a weak model, so the decision rule matters."""
-    labels = rng.integers(0, 3, n)
-    logits = rng.normal(0, 1.0, (n, 3))
+def _draw(rng, n, bias=(0.0, 0.0, 0.0)):
+    """Three classes whose scores overlap: a weak model, so the decision rule matters. Its softmax is
+    the true posterior (unit-variance logits, true class +1) unless `bias` shifts the logits."""
+    labels = rng.integers(0, len(bias), n)
+    logits = rng.normal(0, 1.0, (n, len(bias))) + np.asarray(bias)
     logits[np.arange(n), labels] += 1.0
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     return probs, labels
+
+
+def test_calibrated_model_keeps_the_bayes_rule_although_descent_would_fit_validation_noise():
+    cost = cost_matrix(Costs(), CLASSES)
+    moved = kept = 0
+    for seed in range(10):
+        pv, yv = _draw(np.random.default_rng(seed), 300)
+        moved += bool((descend(pv, yv, cost) != 1).any())
+        rule = tune(pv, yv, cost)
+        kept += bool((rule.weights != 1).any())
+        assert rule.held_out is not None and set(rule.to_dict(CLASSES)["held_out_cost_per_1000"]) == {"tuned", "bayes"}
+    assert moved >= 8  # on 300 clips the descent always finds some "improvement" ...
+    assert kept == 0  # ... that cross-validation does not believe: argmax is already the best rule here
+
+
+def test_miscalibrated_model_gets_weights_that_pay_on_held_out_data():
+    cost = cost_matrix(Costs(), CLASSES)
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        (pv, yv), (pt, yt) = _draw(rng, 1000, bias=(-1.5, 0, 0)), _draw(rng, 3000, bias=(-1.5, 0, 0))  # "stop" too shy
+        rule = tune(pv, yv, cost)
+        assert rule.weights[0] > 1 and rule.to_dict(CLASSES)["tuned"] is True
+        assert expected_cost(cost, yt, rule.decide(pt)) < expected_cost(cost, yt, pt.argmax(axis=1)) - 0.02
+
+
+def test_a_clips_noise_draws_never_judge_weights_tuned_on_that_clip():
+    """Validation at the field SNR is each clip heard with several noise draws (here: 4 identical
+    ones, the extreme). Folds over rows would tune on a clip's copy and judge on another, so tuning
+    would look like it pays; folds over clips (what the pipeline passes) see through it."""
+    from autotiny.config import compose
+    from autotiny.evaluate import Scores
+    from autotiny.pipeline import decide
+
+    cost = cost_matrix(Costs(), CLASSES)
+    leaky = grouped = 0
+    for seed in range(10):
+        p, y = _draw(np.random.default_rng(seed), 200)
+        probs, labels = np.tile(p, (4, 1)), np.tile(y, 4)
+        by_row = tune(probs, labels, cost).held_out
+        by_clip = tune(probs, labels, cost, groups=np.arange(800) % 200).held_out
+        leaky += by_row["tuned"] < by_row["bayes"]
+        grouped += by_clip["tuned"] < by_clip["bayes"]
+    assert leaky >= 8 and grouped <= 3
+
+    cfg = compose([])
+    p, y = _draw(np.random.default_rng(0), 150, bias=np.zeros(len(cfg.task.classes)))
+    val = Scores(accuracy=0.0, n=600, confusion=np.zeros((12, 12)), probs=np.tile(p, (4, 1)), labels=np.tile(y, 4))
+    rule, _, _ = decide(val, val, cfg, clips=150)
+    expected = tune(val.probs, val.labels, cost_matrix(cfg.task.costs, list(cfg.task.classes)),
+                    groups=np.arange(600) % 150)
+    assert rule["held_out_cost_per_1000"] == expected.to_dict(list(cfg.task.classes))["held_out_cost_per_1000"]
+    assert rule["held_out_cost_per_1000"] != decide(val, val, cfg)[0]["held_out_cost_per_1000"]
+
+
+def test_folds_keep_a_clips_noise_draws_together_and_every_class_in_each_fold():
+    labels_per_clip = np.repeat([0, 1, 2], [40, 25, 10])
+    clips, draws = len(labels_per_clip), 4
+    groups, labels = np.tile(np.arange(clips), draws), np.tile(labels_per_clip, draws)
+    fold = folds_of(groups, labels, 5)
+    for g in range(clips):
+        assert len(set(fold[groups == g])) == 1
+    for f in range(5):
+        counts = np.bincount(labels_per_clip[fold[:clips] == f], minlength=3)  # one row per clip: the first draw
+        assert list(counts) == [8, 5, 2]
+    assert np.array_equal(fold, folds_of(groups, labels, 5))  # fixed: a candidate's rule is repeatable
 
 
 def test_tuned_rule_lowers_the_cost_on_held_out_data_when_misses_are_dear():
