@@ -19,6 +19,17 @@ def best_record(out: Path) -> Path:
     return out / "best" / "trial.json"
 
 
+def trained_trials(out: Path):
+    """A finished search's trained trials (output folder `out`): (record, CandidateSpec, int8 model bytes)."""
+    from autotiny.space import CandidateSpec
+
+    for rec_file in sorted((out / "trials").glob("*/trial.json")):
+        rec = json.loads(rec_file.read_text())
+        model_file = rec_file.parent / "model.tflite"
+        if rec.get("state") == "complete" and model_file.exists():
+            yield rec, CandidateSpec.from_dict(rec["candidate"]), model_file.read_bytes()
+
+
 def run_search(task: str, board: str, trials: int, work: Path, overrides: list[str], timeout_s: int,
                cache_dir: Path, log=None) -> tuple[dict, float]:
     """`autotiny search task=<task> board=<board>` with its outputs under work/<task>-<board>.

@@ -38,21 +38,15 @@ import numpy as np  # noqa: E402
 
 def scored(folder: Path, overrides: list[str]) -> list[tuple[int, tuple, tuple, int]]:
     """Per trained trial: (number, (val probs, labels), (test probs, labels), validation clips)."""
+    from bench._search import trained_trials
     from autotiny.config import compose
     from autotiny.pipeline import TaskData
-    from autotiny.space import CandidateSpec
 
     cfg = compose(overrides)
     data = TaskData(cfg)
     snr = cfg.task.noise.field_snr_db
     rows = []
-    for rec_file in sorted((folder / "trials").glob("*/trial.json")):
-        rec = json.loads(rec_file.read_text())
-        model_file = rec_file.parent / "model.tflite"
-        if rec.get("state") != "complete" or not model_file.exists():
-            continue
-        spec = CandidateSpec.from_dict(rec["candidate"])
-        model = model_file.read_bytes()
+    for rec, spec, model in trained_trials(folder):
         splits = []
         for split in ("val", "test"):
             x, y = data.noisy_features(spec, split, snr) if snr is not None else data.features(spec, split)

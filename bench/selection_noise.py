@@ -23,7 +23,6 @@ Printed per folder:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -49,10 +48,10 @@ def correct_per_draw(task, model: bytes, x: np.ndarray, y: np.ndarray, draws: in
 
 
 def study(folder: Path, draws: int, overrides: list[str]) -> None:
+    from bench._search import trained_trials
     from autotiny.config import compose
     from autotiny.data.cache import cached_features
     from autotiny.pipeline import TaskData
-    from autotiny.space import CandidateSpec
 
     cfg = compose(overrides)
     data = TaskData(cfg)
@@ -60,13 +59,7 @@ def study(folder: Path, draws: int, overrides: list[str]) -> None:
     if snr is None:
         raise SystemExit("task.noise.field_snr_db is null: no field SNR to study")
     rows = []
-    for rec_file in sorted((folder / "trials").glob("*/trial.json")):
-        rec = json.loads(rec_file.read_text())
-        model_file = rec_file.parent / "model.tflite"
-        if rec.get("state") != "complete" or not model_file.exists():
-            continue
-        spec = CandidateSpec.from_dict(rec["candidate"])
-        model = model_file.read_bytes()
+    for rec, spec, model in trained_trials(folder):
         per = {}
         for split in ("val", "test"):
             x, y = cached_features(data.dataset, split, spec.frontend, spec.frontend_params, data.cache_dir,
