@@ -123,8 +123,8 @@ def tune(probs: np.ndarray, labels: np.ndarray, cost: np.ndarray, groups: np.nda
          folds: int = _FOLDS, z: float = _Z) -> DecisionRule:
     """The decision rule for (validation) data: weights from `descend` on all of it if, in `folds`-fold
     cross-validation over `groups` (rows of one group — a clip's noise draws — stay in one fold;
-    default: every row its own), the weights descended on the other folds cost less on each held-out
-    fold, summed, than the Bayes rule; else the Bayes rule (w = 1)."""
+    default: every row its own), the weights descended on the other folds save cost on the held-out
+    groups: the mean saving per group more than `z` standard errors above 0; else the Bayes rule (w = 1)."""
     n = cost.shape[0]
     bayes = DecisionRule(np.ones(n), cost)
     groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
