@@ -12,6 +12,7 @@ class DsCnnParams:
     first_kernel: tuple[int, int] = (10, 4)
     first_stride: tuple[int, int] = (2, 2)
     dropout: float = 0.2
+    skip: bool = False  # identity shortcut (ADD) around each depthwise-separable block, as in ResNets
 
     def __post_init__(self):
         if not 0 <= self.n_blocks <= 16:
@@ -39,12 +40,13 @@ def build(input_shape, n_classes: int, p: DsCnnParams, seed: int = 0):
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     for _ in range(p.n_blocks):
-        x = layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.ReLU()(x)
-        x = layers.Conv2D(p.channels, 1, use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.ReLU()(x)
+        y = layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
+        y = layers.BatchNormalization()(y)
+        y = layers.ReLU()(y)
+        y = layers.Conv2D(p.channels, 1, use_bias=False)(y)
+        y = layers.BatchNormalization()(y)
+        # a block keeps shape (stride 1, same channels), so its input can be added back unchanged
+        x = layers.ReLU()(layers.Add()([y, x]) if p.skip else y)
     x = layers.GlobalAveragePooling2D()(x)
     if p.dropout:
         x = layers.Dropout(p.dropout)(x)

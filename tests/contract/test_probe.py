@@ -43,6 +43,11 @@ def _candidates():
         fixed = {**common, "model.family": family, **{f"model.{family}.{k}": v for k, v in params.items()}}
         specs.append(suggest(space, optuna.trial.FixedTrial(fixed)))
     assert {s.family for s in specs} == {"ds_cnn", "tc_resnet", "resnet", "mobilenet_v1", "cnn"}
+    # ds_cnn with skip connections (an ADD after each block), on the edge candidate and on 3 blocks
+    edge = specs[N_CANDIDATES]
+    specs += [dataclasses.replace(edge, model_params=dataclasses.replace(edge.model_params, skip=True)),
+              dataclasses.replace(edge, model_params=dataclasses.replace(edge.model_params, skip=True, n_blocks=3,
+                                                                         first_stride=(2, 2)))]
     # 16x8 (int16 activations, int64 biases): a DS-CNN and a ResNet (ADD)
     specs += [dataclasses.replace(s, quantization="int16x8") for s in (specs[N_CANDIDATES],)]
     specs += [dataclasses.replace(s, quantization="int16x8") for s in specs[:N_CANDIDATES] if s.family == "resnet"][:1]

@@ -127,3 +127,19 @@ def test_bad_families_name_the_entry(tmp_path, edit, message):
     path = write(tmp_path, FAMILIES_SPACE.replace(*edit))
     with pytest.raises(ConfigError, match=message):
         load_space(str(path))
+
+
+def test_ds_cnn_skip_is_a_searchable_choice_that_adds_a_shortcut_per_block(tmp_path):
+    from autotiny.models import FAMILIES
+
+    space = load_space(str(write(tmp_path, GOOD.replace("    channels:", "    skip: {choices: [false, true]}\n    channels:"))))
+    fixed = {"frontend.window_ms": 30, "model.n_blocks": 3, "model.channels": 8, "model.first_kernel": "[3, 3]",
+             "training.epochs": 2, "training.learning_rate": 0.002}
+    adds = {}
+    for skip in (False, True):
+        spec = suggest(space, optuna.trial.FixedTrial({**fixed, "model.skip": skip}))
+        assert spec.model_params.skip is skip and spec.flat()["model.skip"] is skip
+        model = FAMILIES["ds_cnn"].build((49, 10), 12, spec.model_params, seed=0)
+        adds[skip] = sum(type(layer).__name__ == "Add" for layer in model.layers)
+        assert model.output_shape == (None, 12)
+    assert adds == {False: 0, True: 3}
