@@ -71,6 +71,17 @@ def zero_smallest(weights: np.ndarray, sparsity: float) -> np.ndarray:
     return out.reshape(weights.shape)
 
 
+def qat_refusal(model) -> str | None:
+    """Why quantisation-aware training cannot wrap `model`, known before any training, or None.
+    tensorflow-model-optimization wraps each layer once, so a layer called more than once (shared
+    weights, e.g. ds_cnn `share`) fails in quantize_model after the float epochs."""
+    shared = [layer.name for layer in model.layers if len(getattr(layer, "_inbound_nodes", ())) > 1]
+    if shared:
+        return (f"int8_qat cannot wrap layers used more than once ({', '.join(shared[:3])}"
+                f"{', ...' if len(shared) > 3 else ''}): shared weights need int8_ptq or int16x8")
+    return None
+
+
 def qat_model(model, loss: str, metric: str, learning_rate: float, keep_zeros: bool = False):
     """The float model wrapped with fake-quantisation (tfmot.quantization.keras.quantize_model),
     compiled for fine-tuning; convert it with `to_int8_tflite` afterwards.  `keep_zeros`: a pruned

@@ -109,7 +109,8 @@ class TaskData:
 def precheck(spec: CandidateSpec, cfg: RunConfig, timings: Timings, seed: int = 0) -> PreCheck:
     """Measure the untrained model (its shape model: the converter's layout with random weights,
     or, for a layer autotiny.probe does not know, a conversion): milliseconds to seconds."""
-    from autotiny.compress import size_probe_tflite
+    from autotiny.compress import qat_refusal, size_probe_tflite
+    from autotiny.errors import ModelError
     from autotiny.measure.backend import check_budget, measure
     from autotiny.models import FAMILIES
     from autotiny.probe import shape_model
@@ -119,6 +120,8 @@ def precheck(spec: CandidateSpec, cfg: RunConfig, timings: Timings, seed: int = 
     stages.enter("build")
     with timings.stage("build"):
         model = FAMILIES[spec.family].build(shape, task.n_outputs, spec.model_params, seed=seed)
+    if spec.quantization == "int8_qat" and (why := qat_refusal(model)):
+        raise ModelError(why)  # a failed trial in seconds, not after the float epochs
     stages.enter("precheck")
     with timings.stage("precheck"):
         tflite = shape_model(model, seed, spec.quantization, spec.sparsity)  # milliseconds; the converter's layout

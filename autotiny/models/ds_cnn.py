@@ -13,6 +13,7 @@ class DsCnnParams:
     first_stride: tuple[int, int] = (2, 2)
     dropout: float = 0.2
     skip: bool = False  # identity shortcut (ADD) around each depthwise-separable block, as in ResNets
+    share: bool = False  # blocks 2..n_blocks reuse block 1's layers: one set of weights in flash, n_blocks times the work
 
     def __post_init__(self):
         if not 0 <= self.n_blocks <= 16:
@@ -39,12 +40,14 @@ def build(input_shape, n_classes: int, p: DsCnnParams, seed: int = 0):
     x = layers.Conv2D(p.channels, p.first_kernel, strides=p.first_stride, padding="same", use_bias=False)(inp)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
+    block = None
     for _ in range(p.n_blocks):
-        y = layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
-        y = layers.BatchNormalization()(y)
-        y = layers.ReLU()(y)
-        y = layers.Conv2D(p.channels, 1, use_bias=False)(y)
-        y = layers.BatchNormalization()(y)
+        if block is None or not p.share:
+            block = [layers.DepthwiseConv2D(3, padding="same", use_bias=False), layers.BatchNormalization(),
+                     layers.ReLU(), layers.Conv2D(p.channels, 1, use_bias=False), layers.BatchNormalization()]
+        y = x
+        for layer in block:
+            y = layer(y)
         # a block keeps shape (stride 1, same channels), so its input can be added back unchanged
         x = layers.ReLU()(layers.Add()([y, x]) if p.skip else y)
     x = layers.GlobalAveragePooling2D()(x)

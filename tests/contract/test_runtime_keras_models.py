@@ -32,6 +32,7 @@ CONFIGS = [
     ("dscnn_e", "dscnn", dict(filters=16, kernel=(3, 3), stride=2, blocks=2, act="relu"), "qat"),
     ("dscnn_f", "dscnn", dict(filters=8, kernel=(4, 4), stride=2, blocks=1, act="relu"), "ptq+f"),
     ("dscnn_g", "dscnn", dict(filters=8, kernel=(3, 3), stride=1, blocks=1, act="relu6"), "qat+f"),
+    ("dscnn_share", "dscnn", dict(filters=8, kernel=(3, 3), stride=1, blocks=3, act="relu", share=True), "ptq"),
     ("resnet_a", "resnet", dict(filters=8, blocks=1, act="relu"), "ptq"),
     ("resnet_b", "resnet", dict(filters=8, blocks=2, act="relu"), "ptq"),
     ("resnet_c", "resnet", dict(filters=6, blocks=1, act="relu"), "qat"),
@@ -105,11 +106,13 @@ def build_model(family: str, shape, kw):
     if family == "dscnn":
         x = L.Conv2D(kw["filters"], kw["kernel"], strides=kw["stride"], padding="same", use_bias=False)(inp)
         x = a(L.BatchNormalization()(x))
+        block = None
         for _ in range(kw["blocks"]):
-            x = L.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
-            x = a(L.BatchNormalization()(x))
-            x = L.Conv2D(kw["filters"], 1, use_bias=False)(x)
-            x = a(L.BatchNormalization()(x))
+            if block is None or not kw.get("share"):  # share: every block calls the first one's layers
+                block = [L.DepthwiseConv2D(3, padding="same", use_bias=False), L.BatchNormalization(),
+                         L.Conv2D(kw["filters"], 1, use_bias=False), L.BatchNormalization()]
+            x = a(block[1](block[0](x)))
+            x = a(block[3](block[2](x)))
         x = L.AveragePooling2D(pool_size=x.shape[1:3])(x)
         x = L.Flatten()(x)
         x = L.Dense(12)(x)
@@ -364,3 +367,13 @@ def test_trained_kws_16x8_on_the_emulated_board(kws_16x8):
     b = blob.from_tflite(kws_16x8, source="kws_ref_16x8")
     x = np.random.default_rng(3).integers(-32768, 32768, size=b.input_shape, dtype=np.int16)
     assert_same(b, board("stm32f746", "auto"), x, "kws_ref_16x8")
+
+
+def test_shared_blocks_are_stored_once_in_the_blob(keras_models):
+    """The converter stores a shared layer's constants once and the blob keeps them shared, so the
+    device gets the flash saving: 2 of 3 blocks' weights (8 channels: 3x3 depthwise + 1x1 pointwise)."""
+    shared = blob.from_tflite(keras_models("dscnn_share"))
+    apart = blob.from_tflite(convert("dscnn_apart", "dscnn", dict(filters=8, kernel=(3, 3), stride=1, blocks=3,
+                                                                   act="relu"), "ptq"))
+    assert shared.op_names == apart.op_names
+    assert apart.size - shared.size >= 2 * (9 * 8 + 8 * 8)

@@ -143,3 +143,18 @@ def test_ds_cnn_skip_is_a_searchable_choice_that_adds_a_shortcut_per_block(tmp_p
         adds[skip] = sum(type(layer).__name__ == "Add" for layer in model.layers)
         assert model.output_shape == (None, 12)
     assert adds == {False: 0, True: 3}
+
+
+def test_ds_cnn_share_stores_one_block_and_refuses_qat_before_training():
+    from autotiny.compress import qat_refusal
+    from autotiny.models import FAMILIES
+    from autotiny.probe import shape_model
+
+    models = {share: FAMILIES["ds_cnn"].build((49, 10), 12, DsCnnParams(n_blocks=3, channels=16, share=share))
+              for share in (False, True)}
+    block = 3 * 3 * 16 + 4 * 16 + 16 * 16 + 4 * 16  # depthwise + BN + pointwise + BN
+    assert models[False].count_params() - models[True].count_params() == 2 * block
+    assert qat_refusal(models[False]) is None
+    assert "int8_qat cannot wrap layers used more than once" in qat_refusal(models[True])
+    # the shape model writes each call's weights apart, so a shared model takes the converter's path
+    assert shape_model(models[True]) is None and shape_model(models[False]) is not None
