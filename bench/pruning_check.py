@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -30,21 +29,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-
-def spearman(a, b) -> float:
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(a, b).statistic) if len(a) > 2 else float("nan")
+from bench.selection_noise import spearman  # noqa: E402
 
 
 def fate(t) -> str:
-    """What became of one trial, in the words of its record."""
+    """What became of one trial. A stopped trial's learning curve ends at the epoch it was stopped
+    after (none: stopped at the first fidelity, before any full epoch)."""
+    from autotiny.pruning import CURVE
+
     state = t.state.name
     if state == "PRUNED":
-        reason = t.user_attrs.get("reason", "")
-        m = re.search(r"after epoch (\d+)", reason)
-        return "stopped: first fidelity" if reason.startswith("first fidelity") else (
-            f"stopped after epoch {m.group(1)}" if m else "stopped")
+        epochs = len(t.user_attrs.get(CURVE, []))
+        return f"stopped after epoch {epochs}" if epochs else "stopped: first fidelity"
     if state == "COMPLETE":
         return "trained" if t.user_attrs.get("trained") else "rejected before training"
     return state.lower()
@@ -52,6 +48,8 @@ def fate(t) -> str:
 
 def check(db: Path, epochs: list[int]) -> None:
     import optuna
+
+    from autotiny.pruning import CURVE, FIRST_FIDELITY
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     url = f"sqlite:///{db.resolve()}"
@@ -62,17 +60,18 @@ def check(db: Path, epochs: list[int]) -> None:
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
     print(f"\n{db} (study {names[0]}): {len(trials)} finished trials")
 
-    fates = collections.Counter(fate(t) for t in trials)
-    seconds = collections.defaultdict(float)
+    fates, seconds = collections.Counter(), collections.defaultdict(float)
     for t in trials:
-        seconds[fate(t)] += sum(t.user_attrs.get("timings", {}).values())
+        f = fate(t)
+        fates[f] += 1
+        seconds[f] += sum(t.user_attrs.get("timings", {}).values())
     total = sum(seconds.values()) or 1.0
     print("| what became of the trial | trials | their stage time, s | share |")
     print("|---|---|---|---|")
     for name, n in sorted(fates.items(), key=lambda kv: -seconds[kv[0]]):
         print(f"| {name} | {n} | {seconds[name]:.0f} | {seconds[name] / total:.0%} |")
 
-    done = [t for t in trials if fate(t) == "trained" and t.user_attrs.get("curve") and t.values]
+    done = [t for t in trials if fate(t) == "trained" and t.user_attrs.get(CURVE) and t.values]
     if len(done) < 3:
         print(f"{len(done)} trials trained to the end with a learning curve: too few to judge the early values")
         return
@@ -83,12 +82,12 @@ def check(db: Path, epochs: list[int]) -> None:
     print("| early value | trials | its range | Spearman vs final | rank of the final best |")
     print("|---|---|---|---|---|")
     rows = []
-    ff = [(i, t.user_attrs["first_fidelity"]) for i, t in enumerate(done) if "first_fidelity" in t.user_attrs]
+    ff = [(i, t.user_attrs[FIRST_FIDELITY]) for i, t in enumerate(done) if FIRST_FIDELITY in t.user_attrs]
     if ff:
         rows.append(("first fidelity", ff))
     for e in epochs:
-        rows.append((f"after epoch {e}", [(i, t.user_attrs["curve"][e - 1]) for i, t in enumerate(done)
-                                          if len(t.user_attrs["curve"]) >= e]))
+        rows.append((f"after epoch {e}", [(i, t.user_attrs[CURVE][e - 1]) for i, t in enumerate(done)
+                                          if len(t.user_attrs[CURVE]) >= e]))
     for name, pairs in rows:
         idx = [i for i, _ in pairs]
         vals = np.array([v for _, v in pairs])
