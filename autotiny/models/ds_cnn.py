@@ -27,6 +27,9 @@ class DsCnnParams:
             object.__setattr__(self, name, v)
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout={self.dropout}: must be in [0, 1)")
+        for name in ("skip", "share"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}={getattr(self, name)!r}: must be true or false")
 
 
 def build(input_shape, n_classes: int, p: DsCnnParams, seed: int = 0):

@@ -143,6 +143,9 @@ def test_ds_cnn_skip_is_a_searchable_choice_that_adds_a_shortcut_per_block(tmp_p
         adds[skip] = sum(type(layer).__name__ == "Add" for layer in model.layers)
         assert model.output_shape == (None, 12)
     assert adds == {False: 0, True: 3}
+    bad = load_space(str(write(tmp_path, GOOD.replace("    channels:", "    skip: 3\n    channels:"))))
+    with pytest.raises(ConfigError, match=r"skip=3: must be true or false"):
+        suggest(bad, optuna.trial.FixedTrial(fixed))
 
 
 def test_ds_cnn_share_stores_one_block_and_refuses_qat_before_training():
